@@ -1,0 +1,1 @@
+"""Evaluators: one policy meaning, computed per subject (reference) or per population (batch)."""

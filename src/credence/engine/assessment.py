@@ -1,0 +1,168 @@
+"""What an evaluation returns: the score and everything needed to explain and contest it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """Points one record adds to a category, with everything needed to check them."""
+
+    record_id: str
+    kind: str
+    source: str
+    category: str
+    points: int
+    rule_version: str
+    legal_basis: str | None
+    occurred_on: date
+    effective_on: date
+    expires_on: date | None
+    lex_mitior: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """Points added or removed by a cap, the scale's bounds or a stage clamp."""
+
+    type: str  # "category_cap" | "scale_clamp" | "stage_clamp"
+    points: int
+    reason: str
+    category: str | None = None
+    expires_on: date | None = None
+
+
+@dataclass(frozen=True)
+class NotCounted:
+    """A record of the subject that does not count at the evaluation date, and why."""
+
+    record_id: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CategoryTotal:
+    """One category's sum before and after its cap (and its normalised value if weighted)."""
+
+    category: str
+    raw: int
+    total: int
+    normalised: str | None = None
+
+
+@dataclass(frozen=True)
+class ListStatus:
+    """Whether the subject meets a list's entry criteria, with the evidence."""
+
+    list_id: str
+    type: str
+    criteria_met: bool
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoticeState:
+    """A notice on the escalation ladder and where it stands at the evaluation date."""
+
+    key: str
+    stage: str
+    issued_on: date
+    served_on: date | None
+    status: str  # issued | served | complied | enforced | clamped
+    deadline: date | None = None
+
+
+@dataclass(frozen=True)
+class MeasureState:
+    """A measure attached to a stage and where it stands at the evaluation date."""
+
+    key: str
+    measure: str
+    stage: str
+    due_on: date
+    status: str  # pending | awaiting_review | in_force | lifted
+    in_force_from: date | None = None
+    until: date | None = None
+    human_review: bool = False
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """Something that happened on the subject's escalation timeline."""
+
+    on: date
+    event: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class StageState:
+    """Stage reached by the score, stage in effect (notices served), and their history."""
+
+    reached: str | None
+    effective: str | None
+    notices: tuple[NoticeState, ...] = ()
+    measures: tuple[MeasureState, ...] = ()
+    events: tuple[TimelineEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangeAhead:
+    """A date after the evaluation on which the score changes with no new records."""
+
+    on: date
+    reason: str
+    record_ids: tuple[str, ...]
+    score: int
+    grade: str
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """(subject, policy version, as-of date, known-at date) → explained score."""
+
+    subject_id: str
+    policy_id: str
+    policy_version: str
+    as_of: date
+    known_at: date
+    score: int
+    grade: str
+    base: int | None
+    categories: tuple[CategoryTotal, ...]
+    contributions: tuple[Contribution, ...]
+    adjustments: tuple[Adjustment, ...]
+    not_counted: tuple[NotCounted, ...]
+    lists: tuple[ListStatus, ...] = ()
+    stages: StageState | None = None
+    changes_ahead: tuple[ChangeAhead, ...] = field(default=())
+
+    def category_totals(self) -> dict[str, int]:
+        """Category id → capped total."""
+        return {c.category: c.total for c in self.categories}
+
+    def counted_ids(self) -> list[str]:
+        """Ids of the records that count, in the order they are listed."""
+        return [c.record_id for c in self.contributions]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (dates as ISO strings); the shape is documented."""
+        return _jsonable(asdict(self))  # type: ignore[no-any-return]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

@@ -1,0 +1,330 @@
+"""The score at one date from one set of records: semantic points 1 to 4 of the design.
+
+This is a pure function of the records, the policy, the two evaluation dates, and the
+history-dependent inputs the timeline replay decides (which credits were accepted, which stage
+clamps apply). Without stages and credits those inputs are empty and the score depends on the
+record set alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from math import floor
+
+from credence.engine.assessment import Adjustment, CategoryTotal, Contribution, NotCounted
+from credence.errors import EvaluationError
+from credence.policy.load import PolicySet
+from credence.policy.model import CountFrom, Credit, PolicyVersion, Rule
+from credence.records import VOID, Record, Status
+
+
+@dataclass(frozen=True)
+class Clamp:
+    """A stage clamp: points set aside on ``on`` because a stage was skipped."""
+
+    on: date
+    points: int
+    stage: str
+    expires_on: date | None
+
+    def active_at(self, day: date) -> bool:
+        """True while the clamp applies."""
+        return self.on <= day and (self.expires_on is None or day < self.expires_on)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The score at one date with its explanation."""
+
+    version: PolicyVersion
+    as_of: date
+    score: int
+    grade: str
+    categories: tuple[CategoryTotal, ...]
+    contributions: tuple[Contribution, ...]
+    adjustments: tuple[Adjustment, ...]
+    not_counted: tuple[NotCounted, ...]
+
+
+def count_date(record: Record, count_from: CountFrom) -> date:
+    """The day from which a record counts under a policy's ``count_from``."""
+    return record.occurred_on if count_from is CountFrom.OCCURRED else record.effective_on
+
+
+def expiry_of(record: Record, rule: Rule) -> date | None:
+    """The first day on which a record no longer counts under ``rule`` (None: never)."""
+    if rule.expires_after is None:
+        return None
+    anchor = record.occurred_on if rule.expiry_from is CountFrom.OCCURRED else record.effective_on
+    return rule.expires_after.after(anchor)
+
+
+def points_of(record: Record, rule: Rule) -> int | None:
+    """The points ``rule`` gives ``record``; None when a banded rule cannot place its amount."""
+    if isinstance(rule.points, int):
+        return rule.points
+    if record.amount is None:
+        return None
+    return rule.points.for_amount(record.amount)
+
+
+def presence(record: Record, version: PolicyVersion, as_of: date, known_at: date) -> str | None:
+    """Why a record is not present at (as_of, known_at) regardless of its rule, or None."""
+    if not record.known_by(known_at):
+        if record.recorded_at.date() > known_at:
+            return f"not yet known on {known_at} (recorded {record.recorded_at.date()})"
+        return f"not final by {known_at} (final on {record.effective_on})"
+    start = count_date(record, version.count_from)
+    if start > as_of:
+        return f"counts from {start} ({version.count_from.value} date)"
+    status = record.status_at(known_at)
+    if status in VOID:
+        return f"status {status.value}"
+    if status is Status.CONTESTED and version.contest.suspends:
+        return "suspended while contested"
+    return None
+
+
+def value(
+    policy: PolicySet, version: PolicyVersion, record: Record, as_of: date, known_at: date
+) -> Contribution | NotCounted:
+    """Semantic points 1 and 2: whether a record counts at ``as_of`` and for how much."""
+    absent = presence(record, version, as_of, known_at)
+    if absent:
+        return NotCounted(record.record_id, record.kind, absent)
+    then = policy.version_at(record.occurred_on)
+    rule_then = then.rule_for(record.kind) if then else None
+    if then is None or rule_then is None:
+        return NotCounted(
+            record.record_id,
+            record.kind,
+            f"no rule for {record.kind!r} was in force on {record.occurred_on} (no retroactivity)",
+        )
+    chosen, chosen_version, lenient = rule_then, then, False
+    pts_then, exp_then = points_of(record, rule_then), expiry_of(record, rule_then)
+    val_then = _worth(pts_then, exp_then, as_of)
+    if version.version != then.version:
+        rule_now = version.rule_for(record.kind)
+        if rule_now is None:
+            if version.better(0, val_then) == 0 and val_then != 0:
+                return NotCounted(
+                    record.record_id,
+                    record.kind,
+                    f"version {version.version} in force on {as_of} no longer scores "
+                    f"{record.kind!r} (more lenient law applies)",
+                )
+        else:
+            val_now = _worth(points_of(record, rule_now), expiry_of(record, rule_now), as_of)
+            if val_now != val_then and version.better(val_now, val_then) == val_now:
+                chosen, chosen_version, lenient = rule_now, version, True
+    points, expires = points_of(record, chosen), expiry_of(record, chosen)
+    if points is None:
+        why = "has no amount" if record.amount is None else f"amount {record.amount} is below"
+        return NotCounted(
+            record.record_id, record.kind, f"banded rule: record {why} the lowest band"
+        )
+    if expires is not None and as_of >= expires:
+        return NotCounted(record.record_id, record.kind, f"expired on {expires}")
+    return Contribution(
+        record_id=record.record_id,
+        kind=record.kind,
+        source=record.source,
+        category=chosen.category,
+        points=points,
+        rule_version=chosen_version.version,
+        legal_basis=chosen.legal_basis,
+        occurred_on=record.occurred_on,
+        effective_on=record.effective_on,
+        expires_on=expires,
+        lex_mitior=lenient,
+        note="more lenient later version applied" if lenient else "",
+    )
+
+
+def _worth(points: int | None, expires: date | None, as_of: date) -> int:
+    if points is None or (expires is not None and as_of >= expires):
+        return 0
+    return points
+
+
+def is_credit(policy: PolicySet, record: Record) -> bool:
+    """True when the version in force on the act's date treats this kind as a credit."""
+    then = policy.version_at(record.occurred_on)
+    rule = then.rule_for(record.kind) if then else None
+    return isinstance(rule, Credit)
+
+
+def tally(
+    policy: PolicySet,
+    records: Sequence[Record],
+    as_of: date,
+    known_at: date,
+    credit_decisions: Mapping[str, str | None] | None = None,
+    clamps: Iterable[Clamp] = (),
+) -> Tally:
+    """Score ``records`` at ``as_of`` as known at ``known_at`` (semantic points 1-4).
+
+    ``credit_decisions`` maps a credit record's id to None (accepted) or a refusal reason;
+    a credit record missing from it does not count yet.
+    """
+    version = policy.version_at(as_of)
+    if version is None:
+        raise EvaluationError(f"policy {policy.id} is not in force on {as_of}")
+    decisions = credit_decisions or {}
+    counted: list[Contribution] = []
+    skipped: list[NotCounted] = []
+    for record in sorted(records, key=lambda r: r.record_id):
+        result = value(policy, version, record, as_of, known_at)
+        if isinstance(result, Contribution) and is_credit(policy, record):
+            if record.record_id not in decisions:
+                result = NotCounted(record.record_id, record.kind, "credit not yet decided")
+            elif (refusal := decisions[record.record_id]) is not None:
+                result = NotCounted(record.record_id, record.kind, refusal)
+        if isinstance(result, Contribution):
+            counted.append(result)
+        else:
+            skipped.append(result)
+    counted, dropped = _same_act(policy, counted)
+    skipped += dropped
+    return _total(version, as_of, counted, skipped, [c for c in clamps if c.active_at(as_of)])
+
+
+def _same_act(
+    policy: PolicySet, counted: list[Contribution]
+) -> tuple[list[Contribution], list[NotCounted]]:
+    """Of records reporting one act (same group, same day), only the heaviest counts."""
+    heaviest: dict[tuple[str, date], Contribution] = {}
+    for c in counted:
+        then = policy.version_at(c.occurred_on)
+        rule = then.rule_for(c.kind) if then else None
+        group = rule.same_act_group if rule else None
+        if group is None:
+            continue
+        key = (group, c.occurred_on)
+        best = heaviest.get(key)
+        if best is None or (abs(c.points), best.record_id) > (abs(best.points), c.record_id):
+            heaviest[key] = c
+    kept: list[Contribution] = []
+    dropped: list[NotCounted] = []
+    for c in counted:
+        then = policy.version_at(c.occurred_on)
+        rule = then.rule_for(c.kind) if then else None
+        group = rule.same_act_group if rule else None
+        winner = heaviest.get((group, c.occurred_on)) if group else None
+        if winner is None or winner.record_id == c.record_id:
+            kept.append(c)
+        else:
+            dropped.append(
+                NotCounted(
+                    c.record_id,
+                    c.kind,
+                    f"same act as {winner.record_id} (group {group!r}): only the heaviest counts",
+                )
+            )
+    return kept, dropped
+
+
+def _clip(value: int, low: int | None, high: int | None) -> int:
+    if low is not None and value < low:
+        return low
+    if high is not None and value > high:
+        return high
+    return value
+
+
+def round_half_up(x: Fraction) -> int:
+    """Round to the nearest integer, halves away from minus infinity.
+
+    >>> round_half_up(Fraction(5, 2)), round_half_up(Fraction(-5, 2)), round_half_up(Fraction(7, 3))
+    (3, -2, 2)
+    """
+    return floor(x + Fraction(1, 2))
+
+
+def _total(
+    version: PolicyVersion,
+    as_of: date,
+    counted: list[Contribution],
+    skipped: list[NotCounted],
+    clamps: list[Clamp],
+) -> Tally:
+    raw = {c.id: 0 for c in version.categories}
+    for contribution in counted:
+        if contribution.category not in raw:
+            raise EvaluationError(
+                f"category {contribution.category!r} of record {contribution.record_id} "
+                f"does not exist in version {version.version}"
+            )
+        raw[contribution.category] += contribution.points
+    adjustments: list[Adjustment] = []
+    totals: list[CategoryTotal] = []
+    if version.model == "additive":
+        assert version.scale.base is not None
+        pre = version.scale.base
+        for cat in version.categories:
+            capped = _clip(raw[cat.id], cat.min, cat.max)
+            if capped != raw[cat.id]:
+                adjustments.append(
+                    Adjustment(
+                        "category_cap",
+                        capped - raw[cat.id],
+                        f"category {cat.id} capped to [{cat.min}, {cat.max}]",
+                        category=cat.id,
+                    )
+                )
+            totals.append(CategoryTotal(cat.id, raw[cat.id], capped))
+            pre += capped
+    else:
+        weighted = Fraction(0)
+        weights = 0
+        for cat in version.categories:
+            assert cat.weight is not None and cat.min is not None and cat.max is not None
+            level = _clip(cat.base + raw[cat.id], cat.min, cat.max)
+            if level != cat.base + raw[cat.id]:
+                adjustments.append(
+                    Adjustment(
+                        "category_cap",
+                        level - cat.base - raw[cat.id],
+                        f"dimension {cat.id} bounded to [{cat.min}, {cat.max}]",
+                        category=cat.id,
+                    )
+                )
+            norm = Fraction(level - cat.min, cat.max - cat.min)
+            totals.append(CategoryTotal(cat.id, raw[cat.id], level, f"{float(norm):.4f}"))
+            weighted += cat.weight * norm
+            weights += cat.weight
+        span = version.scale.max - version.scale.min
+        pre = version.scale.min + round_half_up(span * weighted / weights)
+    for clamp in clamps:
+        adjustments.append(
+            Adjustment(
+                "stage_clamp",
+                clamp.points,
+                f"stage {clamp.stage} was reached without its notice served: score set on "
+                f"{clamp.on} to one short of the next threshold",
+                expires_on=clamp.expires_on,
+            )
+        )
+        pre += clamp.points
+    score = _clip(pre, version.scale.min, version.scale.max)
+    if score != pre:
+        adjustments.append(
+            Adjustment(
+                "scale_clamp",
+                score - pre,
+                f"score held within the scale [{version.scale.min}, {version.scale.max}]",
+            )
+        )
+    return Tally(
+        version=version,
+        as_of=as_of,
+        score=score,
+        grade=version.grade_for(score),
+        categories=tuple(totals),
+        contributions=tuple(counted),
+        adjustments=tuple(adjustments),
+        not_counted=tuple(skipped),
+    )

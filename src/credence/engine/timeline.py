@@ -1,0 +1,416 @@
+"""The timeline replay: stages, notices, measures and credits, which depend on history.
+
+The replay walks forward through the days on which something happens or becomes known (a
+record known and final, a record starting to count, an expiry, a status change, a notice
+served, a deadline) up to the evaluation date D. On a day t before D it knows what was recorded
+by the end of t; on D it knows what was recorded by K. On each day it:
+
+1. decides the credits that have become present, in order of their count date: a credit is
+   refused when ``at_most`` credits of its kind were already accepted in the window ending on
+   its count date, or when the score just before it (as of its count date) lies outside
+   ``score_range``;
+2. scores the subject and finds the stage reached;
+3. closes the episodes of stages the subject has left (their notices count as complied, and
+   measures without a fixed duration are lifted);
+4. escalates: with ``require_earlier_notices`` the lowest reached stage whose notice is not
+   served is handled first. When the subject is beyond it (a skip), ``clamp`` sets the score to
+   one short of the next threshold (a stage clamp, lasting until the last record then counting
+   expires) and ``hold`` leaves the score and holds the stage in effect at the highest stage
+   whose notices were all served. Either way that stage's notice is issued; it is served after
+   the ladder's ``service_lag`` unless the caller says when it was served;
+5. applies the measure of every stage in effect whose notice was served and whose
+   ``notice_period`` ran out, unless a human reviewer's sign-off is required and not given.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from credence.engine.assessment import (
+    Contribution,
+    MeasureState,
+    NoticeState,
+    StageState,
+    TimelineEvent,
+)
+from credence.engine.tally import Clamp, Tally, count_date, expiry_of, is_credit, tally, value
+from credence.policy.load import PolicySet
+from credence.policy.model import Credit, PolicyVersion, Stages
+from credence.records import VOID, Record
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Facts from the due-process layer: when notices were served, when measures were approved.
+
+    Keys are notice keys (``stage@issued-date``). A key mapped to None in ``served`` means the
+    notice was not served (yet); a missing key means "served after the ladder's service lag".
+    """
+
+    served: Mapping[str, date | None] = field(default_factory=dict)
+    approved: Mapping[str, date] = field(default_factory=dict)
+
+
+@dataclass
+class _Notice:
+    key: str
+    stage: str
+    issued_on: date
+    served_on: date | None
+    status: str = "issued"
+    closed_on: date | None = None
+    deadline: date | None = None
+
+
+@dataclass
+class _Measure:
+    key: str
+    measure: str
+    stage: str
+    due_on: date
+    human_review: bool
+    status: str = "pending"
+    in_force_from: date | None = None
+    until: date | None = None
+
+
+@dataclass
+class Replay:
+    """What the replay decided: credit decisions, stage clamps and the stage history."""
+
+    credit_decisions: dict[str, str | None]
+    clamps: list[Clamp]
+    stages: StageState | None
+
+
+def needs_replay(policy: PolicySet) -> bool:
+    """True when some version has stages or credits, whose effect depends on history."""
+    return any(v.stages is not None or v.credits for v in policy.versions)
+
+
+def reached_index(version: PolicyVersion, stages: Stages, score: int) -> int:
+    """How many rungs of the ladder ``score`` has reached (0 for none)."""
+    n = 0
+    for i, stage in enumerate(stages.ladder, start=1):
+        hit = score <= stage.threshold if version.higher_is_better else score >= stage.threshold
+        if hit:
+            n = i
+    return n
+
+
+def replay(
+    policy: PolicySet,
+    records: Sequence[Record],
+    as_of: date,
+    known_at: date,
+    decisions: Decisions | None = None,
+) -> Replay:
+    """Replay the subject's history up to ``as_of`` (see the module docstring)."""
+    return _Replayer(policy, records, as_of, known_at, decisions or Decisions()).run()
+
+
+class _Replayer:
+    def __init__(
+        self,
+        policy: PolicySet,
+        records: Sequence[Record],
+        as_of: date,
+        known_at: date,
+        decisions: Decisions,
+    ) -> None:
+        self.policy = policy
+        self.records = sorted(records, key=lambda r: r.record_id)
+        self.as_of = as_of
+        self.known_at = known_at
+        self.decisions = decisions
+        self.credits = [r for r in self.records if is_credit(policy, r)]
+        self.credit_decisions: dict[str, str | None] = {}
+        self.clamps: list[Clamp] = []
+        self.notices: list[_Notice] = []
+        self.open: dict[str, _Notice] = {}
+        self.measures: list[_Measure] = []
+        self.events: list[TimelineEvent] = []
+        self.queue: list[date] = []
+        self.last: tuple[int, int] = (0, 0)
+
+    def push(self, day: date | None) -> None:
+        if day is not None and day <= self.as_of:
+            heapq.heappush(self.queue, day)
+
+    def run(self) -> Replay:
+        for record in self.records:
+            self.push(record.known_on)
+            self.push(record.occurred_on)
+            self.push(record.effective_on)
+            for day in record.status_days():
+                self.push(day)
+            for version in self.policy.versions:
+                rule = version.rule_for(record.kind)
+                if rule is not None:
+                    self.push(expiry_of(record, rule))
+        for version in self.policy.versions:
+            self.push(version.effective_from)
+        self.push(self.as_of)
+        done: set[date] = set()
+        while self.queue:
+            day = heapq.heappop(self.queue)
+            if day in done:
+                continue
+            done.add(day)
+            if self.policy.version_at(day) is not None:
+                self.step(day)
+        return Replay(self.credit_decisions, self.clamps, self.stage_state())
+
+    def knows(self, day: date) -> date:
+        return self.known_at if day == self.as_of else day
+
+    def score(self, day: date, known: date) -> Tally:
+        return tally(self.policy, self.records, day, known, self.credit_decisions, self.clamps)
+
+    def step(self, day: date) -> None:
+        known = self.knows(day)
+        version = self.policy.version_at(day)
+        assert version is not None
+        self.decide_credits(day, known, version)
+        if version.stages is not None:
+            self.escalate(day, known, version, version.stages)
+
+    def decide_credits(self, day: date, known: date, version: PolicyVersion) -> None:
+        pending = [c for c in self.credits if c.record_id not in self.credit_decisions]
+        present = [
+            c
+            for c in pending
+            if isinstance(value(self.policy, version, c, day, known), Contribution)
+        ]
+        present.sort(key=lambda r: (count_date(r, version.count_from), r.record_id))
+        for credit in present:
+            self.credit_decisions[credit.record_id] = self.judge_credit(credit, known, version)
+
+    def judge_credit(self, credit: Record, known: date, version: PolicyVersion) -> str | None:
+        then = self.policy.version_at(credit.occurred_on)
+        assert then is not None
+        rule = then.rule_for(credit.kind)
+        assert isinstance(rule, Credit)
+        earned = count_date(credit, version.count_from)
+        if rule.at_most is not None:
+            start = rule.at_most.per.before(earned)
+            used = [
+                r
+                for r in self.credits
+                if r.kind == credit.kind
+                and self.credit_decisions.get(r.record_id, "x") is None
+                and start < count_date(r, version.count_from) <= earned
+                and r.status_at(known) not in VOID
+            ]
+            if len(used) >= rule.at_most.count:
+                return (
+                    f"credit limit reached: at most {rule.at_most.count} per {rule.at_most.per} "
+                    f"(already {', '.join(r.record_id for r in used)})"
+                )
+        if rule.score_range is not None:
+            before = self.score(earned, known).score
+            low, high = rule.score_range.min, rule.score_range.max
+            if (low is not None and before < low) or (high is not None and before > high):
+                return (
+                    f"credit may be earned only at scores in [{low}, {high}]; "
+                    f"the score on {earned} was {before}"
+                )
+        return None
+
+    def escalate(self, day: date, known: date, version: PolicyVersion, stages: Stages) -> None:
+        ladder = stages.ladder
+        current = self.score(day, known)
+        reached = reached_index(version, stages, current.score)
+        for i, stage in enumerate(ladder, start=1):
+            notice = self.open.get(stage.id)
+            if i > reached and notice is not None:
+                self.close(day, notice)
+        for m in self.measures:
+            if m.status == "in_force" and m.until is None and self.rung(m.stage) > reached:
+                m.status, m.until = "lifted", day
+                self.log(day, "measure lifted", f"{m.measure}: stage {m.stage} left")
+        guard = 0
+        while stages.require_earlier_notices and guard <= len(ladder):
+            guard += 1
+            first = next(
+                (
+                    i
+                    for i, s in enumerate(ladder[:reached], start=1)
+                    if s.notice and not self.served(s.id, day)
+                ),
+                None,
+            )
+            if first is None:
+                break
+            if first < reached and stages.on_skip == "clamp":
+                nxt = ladder[first].threshold
+                target = nxt + 1 if version.higher_is_better else nxt - 1
+                delta = target - current.score
+                if delta != 0 and version.is_favourable(delta):
+                    expiries = [c.expires_on for c in current.contributions]
+                    lasts = (
+                        None
+                        if any(e is None for e in expiries) or not expiries
+                        else max(e for e in expiries if e is not None)
+                    )
+                    self.clamps.append(Clamp(day, delta, ladder[first - 1].id, lasts))
+                    self.push(lasts)
+                    self.log(
+                        day,
+                        "stage clamp",
+                        f"stage {ladder[first - 1].id} skipped without notice: score set to "
+                        f"{target} ({delta:+d})",
+                    )
+                    current = self.score(day, known)
+                    reached = reached_index(version, stages, current.score)
+            stage = ladder[first - 1]
+            if stage.id not in self.open:
+                self.issue(day, stage.id, version)
+            if not self.served(stage.id, day):
+                break
+        if not stages.require_earlier_notices and reached:
+            stage = ladder[reached - 1]
+            if stage.notice and stage.id not in self.open:
+                self.issue(day, stage.id, version)
+        effective = self.effective(stages, reached, day)
+        for i, stage in enumerate(ladder, start=1):
+            if i <= effective and stage.measure:
+                self.apply_measure(day, stage.id, stage.measure, version)
+        self.last = (reached, effective)
+
+    def rung(self, stage_id: str) -> int:
+        version = self.policy.version_at(self.as_of) or self.policy.latest
+        assert version.stages is not None
+        ids = [s.id for s in version.stages.ladder]
+        return ids.index(stage_id) + 1 if stage_id in ids else 0
+
+    def served(self, stage_id: str, day: date) -> bool:
+        notice = self.open.get(stage_id)
+        return notice is not None and notice.served_on is not None and notice.served_on <= day
+
+    def effective(self, stages: Stages, reached: int, day: date) -> int:
+        if not stages.require_earlier_notices:
+            stage = stages.ladder[reached - 1] if reached else None
+            if stage is None or (stage.notice and not self.served(stage.id, day)):
+                return 0
+            return reached
+        eff = 0
+        for i, stage in enumerate(stages.ladder[:reached], start=1):
+            if stage.notice and not self.served(stage.id, day):
+                break
+            eff = i
+        return eff
+
+    def issue(self, day: date, stage_id: str, version: PolicyVersion) -> None:
+        assert version.stages is not None
+        key = f"{stage_id}@{day.isoformat()}"
+        if key in self.decisions.served:
+            served = self.decisions.served[key]
+        else:
+            served = version.stages.service_lag.after(day)
+        notice = _Notice(key, stage_id, day, served)
+        stage = next(s for s in version.stages.ladder if s.id == stage_id)
+        if stage.measure and served is not None:
+            period = version.measure(stage.measure).notice_period
+            notice.deadline = period.after(served) if period else served
+        self.notices.append(notice)
+        self.open[stage_id] = notice
+        self.log(day, "notice issued", f"stage {stage_id} ({key})")
+        if served is not None:
+            self.push(served)
+            self.push(notice.deadline)
+
+    def close(self, day: date, notice: _Notice) -> None:
+        if notice.status != "enforced":
+            notice.status = "complied"
+            self.log(day, "notice complied", f"stage {notice.stage}: score left the stage")
+        notice.closed_on = day
+        del self.open[notice.stage]
+        for m in self.measures:
+            if m.key == notice.key and m.status in ("pending", "awaiting_review"):
+                m.status = "withdrawn"
+                self.log(day, "measure withdrawn", f"{m.measure}: stage {m.stage} left")
+
+    def apply_measure(
+        self, day: date, stage_id: str, measure_id: str, version: PolicyVersion
+    ) -> None:
+        notice = self.open.get(stage_id)
+        if notice is None or notice.served_on is None or notice.served_on > day:
+            return
+        state = next((m for m in self.measures if m.key == notice.key), None)
+        if state is not None and state.status in ("in_force", "lifted"):
+            return
+        due = notice.deadline or notice.served_on
+        if due > day:
+            self.push(due)
+            return
+        measure = version.measure(measure_id)
+        if state is None:
+            state = _Measure(notice.key, measure_id, stage_id, due, measure.human_review)
+            self.measures.append(state)
+        start = due
+        if measure.human_review:
+            approved = self.decisions.approved.get(notice.key)
+            if approved is None or approved > day:
+                if state.status != "awaiting_review":
+                    state.status = "awaiting_review"
+                    self.log(day, "measure awaiting review", f"{measure_id} ({notice.key})")
+                self.push(approved)
+                return
+            start = max(due, approved)
+        state.status = "in_force"
+        state.in_force_from = start
+        if measure.duration is not None:
+            state.until = measure.duration.after(start)
+        notice.status = "enforced"
+        self.log(day, "measure in force", f"{measure_id} from {start} ({notice.key})")
+
+    def log(self, day: date, event: str, detail: str) -> None:
+        self.events.append(TimelineEvent(day, event, detail))
+
+    def stage_state(self) -> StageState | None:
+        version = self.policy.version_at(self.as_of)
+        if version is None or version.stages is None:
+            return None
+        ladder = version.stages.ladder
+        reached, effective = self.last
+        notices = tuple(
+            NoticeState(
+                key=n.key,
+                stage=n.stage,
+                issued_on=n.issued_on,
+                served_on=n.served_on if n.served_on and n.served_on <= self.as_of else None,
+                status=n.status
+                if n.status in ("complied", "enforced")
+                else ("served" if n.served_on and n.served_on <= self.as_of else "issued"),
+                deadline=n.deadline,
+            )
+            for n in self.notices
+        )
+        measures = []
+        for m in self.measures:
+            status = m.status
+            if status == "in_force" and m.until is not None and m.until <= self.as_of:
+                status = "lifted"
+            measures.append(
+                MeasureState(
+                    key=m.key,
+                    measure=m.measure,
+                    stage=m.stage,
+                    due_on=m.due_on,
+                    status=status,
+                    in_force_from=m.in_force_from,
+                    until=m.until,
+                    human_review=m.human_review,
+                )
+            )
+        return StageState(
+            reached=ladder[reached - 1].id if reached else None,
+            effective=ladder[effective - 1].id if effective else None,
+            notices=notices,
+            measures=tuple(measures),
+            events=tuple(self.events),
+        )
