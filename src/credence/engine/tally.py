@@ -176,7 +176,7 @@ def tally(
     decisions = credit_decisions or {}
     counted: list[Contribution] = []
     skipped: list[NotCounted] = []
-    for record in sorted(records, key=lambda r: r.record_id):
+    for record in sorted(records, key=lambda r: (r.occurred_on, r.record_id)):
         result = value(policy, version, record, as_of, known_at)
         if isinstance(result, Contribution) and is_credit(policy, record):
             if record.record_id not in decisions:

@@ -245,5 +245,3 @@ def _lint_measure_use(
             f"measure {measure.id!r} used by {used_by} is score-driven and needs "
             "human_review: true under the eu profile (GDPR Art. 22)",
         )
-
-

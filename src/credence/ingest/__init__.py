@@ -1,0 +1,1 @@
+"""Getting records in: file formats, row validation, quarantine of bad rows."""
