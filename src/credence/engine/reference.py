@@ -136,7 +136,7 @@ def _ahead(
     out: list[ChangeAhead] = []
     for day in sorted(reasons)[:horizon]:
         then = tally(policy, records, day, known, credit_decisions, clamps)
-        what = reasons[day]
+        what = sorted(set(reasons[day]))
         text = "; ".join(f"{ident} {verb}" for verb, ident in what)
         ids = tuple(ident for verb, ident in what if verb in ("expires", "starts counting"))
         out.append(ChangeAhead(day, text, ids, then.score, then.grade))

@@ -122,10 +122,12 @@ def value(
                 chosen, chosen_version, lenient = rule_now, version, True
     points, expires = points_of(record, chosen), expiry_of(record, chosen)
     if points is None:
-        why = "has no amount" if record.amount is None else f"amount {record.amount} is below"
-        return NotCounted(
-            record.record_id, record.kind, f"banded rule: record {why} the lowest band"
+        why = (
+            "the record has no amount"
+            if record.amount is None
+            else f"amount {record.amount} is below the lowest band"
         )
+        return NotCounted(record.record_id, record.kind, f"banded rule: {why}")
     if expires is not None and as_of >= expires:
         return NotCounted(record.record_id, record.kind, f"expired on {expires}")
     return Contribution(
@@ -177,6 +179,8 @@ def tally(
     counted: list[Contribution] = []
     skipped: list[NotCounted] = []
     for record in sorted(records, key=lambda r: (r.occurred_on, r.record_id)):
+        if record.recorded_at.date() > known_at:
+            continue  # unknown at K: a reproduction of the past must not mention it
         result = value(policy, version, record, as_of, known_at)
         if isinstance(result, Contribution) and is_credit(policy, record):
             if record.record_id not in decisions:

@@ -214,8 +214,16 @@ class _Replayer:
             before = self.score(earned, known).score
             low, high = rule.score_range.min, rule.score_range.max
             if (low is not None and before < low) or (high is not None and before > high):
+                bounds = " and ".join(
+                    text
+                    for text in (
+                        f"at least {low}" if low is not None else "",
+                        f"at most {high}" if high is not None else "",
+                    )
+                    if text
+                )
                 return (
-                    f"credit may be earned only at scores in [{low}, {high}]; "
+                    f"credit may be earned only at a score of {bounds}; "
                     f"the score on {earned} was {before}"
                 )
         return None

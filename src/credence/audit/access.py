@@ -1,0 +1,98 @@
+"""Access events: who read which subject's data, in which role and for what declared purpose.
+
+Every read of a subject's data goes through :func:`log_read`, which writes an access event (so
+the subject can see who looked and why) and an audit-chain entry (so the log itself is provable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from credence.audit import chain
+from credence.errors import CredenceError
+from credence.store.keys import Keys
+from credence.store.schema import AccessEvent
+
+ROLES = frozenset({"agency", "reviewer", "auditor", "subject", "relying_party", "operator"})
+
+
+class AccessError(CredenceError):
+    """A read was asked for without a valid role or a declared purpose."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who reads, in what role, and why; a purpose is required for every read."""
+
+    actor: str
+    role: str
+    purpose: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise AccessError(f"role {self.role!r} is not one of {', '.join(sorted(ROLES))}")
+        if not self.purpose.strip():
+            raise AccessError("a read of a subject's data needs a declared purpose")
+        if not self.actor.strip():
+            raise AccessError("a read of a subject's data needs a named actor")
+
+
+@dataclass(frozen=True)
+class AccessView:
+    """One access event as shown to the subject."""
+
+    at: datetime
+    actor: str
+    role: str
+    purpose: str
+    what: str
+
+
+def log_read(
+    session: Session,
+    keys: Keys,
+    access: Access,
+    subject_id: str,
+    what: str,
+    *,
+    at: datetime | None = None,
+    detail: dict[str, object] | None = None,
+) -> None:
+    """Record that ``access.actor`` read ``what`` of a subject (in the caller's transaction)."""
+    when = at or datetime.now(UTC)
+    session.add(
+        AccessEvent(
+            subject_id=subject_id,
+            actor=access.actor,
+            role=access.role,
+            purpose=access.purpose,
+            what=what,
+            at=when,
+        )
+    )
+    session.flush()
+    chain.append(
+        session,
+        keys,
+        actor=access.actor,
+        action=f"read.{what}",
+        subject_id=subject_id,
+        detail={"role": access.role, "purpose": access.purpose, **(detail or {})},
+        at=when,
+    )
+
+
+def accesses_of(
+    session: Session, keys: Keys, subject_id: str, access: Access, *, at: datetime | None = None
+) -> list[AccessView]:
+    """Every access to a subject's data, oldest first (this read is logged too)."""
+    rows = session.scalars(
+        select(AccessEvent).where(AccessEvent.subject_id == subject_id).order_by(AccessEvent.id)
+    ).all()
+    views = [AccessView(r.at, r.actor, r.role, r.purpose, r.what) for r in rows]
+    log_read(session, keys, access, subject_id, "access_log", at=at)
+    return views

@@ -1,0 +1,352 @@
+"""The tables of the system of record (SQLAlchemy 2 declarative models).
+
+Records and their status history are append-only: a correction is a new record whose
+``supersedes`` names the old one, and a status change is a new ``record_status`` row. Subjects
+are keyed by an HMAC of their national identifier; names and contact details live only in
+``identities``, encrypted. Instants are stored in UTC: ``timestamptz`` on PostgreSQL, fixed-width
+ISO-8601 text on SQLite (so that text order is time order and bulk loaders can write it).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def instant_text(moment: datetime) -> str:
+    """The stored text of an instant: UTC, microseconds, ``Z`` (fixed width, sortable)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(INSTANT_FORMAT)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC instant; ``timestamptz`` on PostgreSQL, ISO text elsewhere."""
+
+    impl = String(27)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Pick the column type for the backend."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(DateTime(timezone=True))
+        return dialect.type_descriptor(String(27))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """Normalise to UTC before storing."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if dialect.name == "postgresql":
+            return value.astimezone(UTC)
+        return instant_text(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Read back an aware UTC datetime."""
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            moment = value
+        else:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """An exact decimal: ``numeric`` on PostgreSQL, its text on SQLite (which has no decimal)."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Pick the column type for the backend."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric())
+        return dialect.type_descriptor(String(64))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        """Store the decimal exactly."""
+        if value is None:
+            return None
+        return value if dialect.name == "postgresql" else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        """Read back a Decimal."""
+        return None if value is None else Decimal(str(value))
+
+
+class Base(DeclarativeBase):
+    """Base of every table of the store."""
+
+
+class Subject(Base):
+    """A person or organisation, known only by the HMAC of its national identifier."""
+
+    __tablename__ = "subjects"
+    subject_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="person")
+    region: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Identity(Base):
+    """A subject's identity details, AES-GCM encrypted; the only place they exist."""
+
+    __tablename__ = "identities"
+    subject_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("subjects.subject_id"), primary_key=True
+    )
+    key_id: Mapped[str] = mapped_column(String(16))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StoredRecord(Base):
+    """One reported fact; never updated. ``record_id`` is ``source:source_record_id``."""
+
+    __tablename__ = "records"
+    __table_args__ = (UniqueConstraint("source", "source_record_id", name="uq_records_dedup"),)
+    record_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    source_record_id: Mapped[str] = mapped_column(String(200))
+    subject_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("subjects.subject_id"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(200))
+    occurred_on: Mapped[date] = mapped_column(Date)
+    effective_on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    amount: Mapped[Decimal | None] = mapped_column(ExactDecimal())
+    evidence_ref: Mapped[str | None] = mapped_column(Text)
+    supersedes: Mapped[str | None] = mapped_column(String(300))
+    ingest_run_id: Mapped[int | None] = mapped_column(Integer)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RecordStatus(Base):
+    """A status a record took (``at``: when it took it; ``logged_at``: when the store learned it)."""
+
+    __tablename__ = "record_status"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(String(300), ForeignKey("records.record_id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ref: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StoredPolicy(Base):
+    """A policy version as it was used, so that any decision can be reproduced."""
+
+    __tablename__ = "policies"
+    __table_args__ = (UniqueConstraint("policy_id", "version", name="uq_policies_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(50))
+    effective_from: Mapped[date] = mapped_column(Date)
+    sha256: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StoredAssessment(Base):
+    """A computed assessment (score, grade and its full explanation as JSON)."""
+
+    __tablename__ = "assessments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("subjects.subject_id"), index=True
+    )
+    policy_id: Mapped[str] = mapped_column(String(100))
+    policy_version: Mapped[str] = mapped_column(String(50))
+    as_of: Mapped[date] = mapped_column(Date)
+    known_at: Mapped[date] = mapped_column(Date)
+    score: Mapped[int] = mapped_column(Integer)
+    grade: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Notice(Base):
+    """A notice issued to a subject (stage, list or measure); state changes in process_events."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("subjects.subject_id"), index=True
+    )
+    policy_id: Mapped[str] = mapped_column(String(100))
+    policy_version: Mapped[str] = mapped_column(String(50))
+    about: Mapped[str] = mapped_column(String(20))
+    ref: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    issued_on: Mapped[date] = mapped_column(Date)
+    served_on: Mapped[date | None] = mapped_column(Date)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    body: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ListEntry(Base):
+    """A subject's entry on a list (blacklist or redlist)."""
+
+    __tablename__ = "list_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("subjects.subject_id"), index=True
+    )
+    policy_id: Mapped[str] = mapped_column(String(100))
+    list_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    entered_on: Mapped[date | None] = mapped_column(Date)
+    exited_on: Mapped[date | None] = mapped_column(Date)
+    body: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MeasureRow(Base):
+    """A measure (sanction or reward) applied to a subject."""
+
+    __tablename__ = "measures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("subjects.subject_id"), index=True
+    )
+    policy_id: Mapped[str] = mapped_column(String(100))
+    measure_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    in_force_from: Mapped[date | None] = mapped_column(Date)
+    until: Mapped[date | None] = mapped_column(Date)
+    body: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Objection(Base):
+    """A subject's objection against a record, with its review deadline and outcome."""
+
+    __tablename__ = "objections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("subjects.subject_id"), index=True
+    )
+    record_id: Mapped[str] = mapped_column(String(300), ForeignKey("records.record_id"))
+    status: Mapped[str] = mapped_column(String(20))
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    review_deadline: Mapped[date] = mapped_column(Date)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProcessEvent(Base):
+    """One state change of a notice, list entry, measure or objection (their full history)."""
+
+    __tablename__ = "process_events"
+    __table_args__ = (Index("ix_process_events_object", "object_type", "object_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    object_type: Mapped[str] = mapped_column(String(20))
+    object_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class AccessEvent(Base):
+    """Who read which subject's data, in what role and for what declared purpose."""
+
+    __tablename__ = "access_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(30))
+    purpose: Mapped[str] = mapped_column(Text)
+    what: Mapped[str] = mapped_column(String(50))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """One link of the hash chain; ``hash`` covers this entry and ``prev_hash``."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(27))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    subject_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last link, authenticated, so that truncation and appends are caught."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class IngestRun(Base):
+    """One run of ``credence ingest`` over one file; counters are updated per batch."""
+
+    __tablename__ = "ingest_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(100))
+    policy_id: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuarantinedRow(Base):
+    """A rejected row: file, line, field and reason; the national id in it is pseudonymised."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        UniqueConstraint("file_sha256", "line", "field", "reason", name="uq_quarantine_row"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ingest_run_id: Mapped[int | None] = mapped_column(Integer)
+    file: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(100))
+    line: Mapped[int] = mapped_column(Integer)
+    field: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(500))
+    raw: Mapped[str] = mapped_column(Text)
+    quarantined_at: Mapped[datetime] = mapped_column(UTCDateTime())
