@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from credence import cli
 from credence.cli import app
 from credence.engine.spec import run_all, run_case
 from credence.policy import library
@@ -106,8 +108,10 @@ def test_commercial_score_has_no_social_connection_dimension() -> None:
             assert rule.scope is Scope.SELF
 
 
-def test_policy_list_names_every_policy() -> None:
-    result = CliRunner().invoke(app, ["policy", "list"], env={"COLUMNS": "200"})
+def test_policy_list_names_every_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A wide console, so that no name is folded whatever the terminal running the tests.
+    monkeypatch.setattr(cli, "out", Console(width=200, soft_wrap=True))
+    result = CliRunner().invoke(app, ["policy", "list"])
     assert result.exit_code == 0, result.output
     for name in NAMES:
         assert name in result.output
