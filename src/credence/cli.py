@@ -198,7 +198,7 @@ def explain(
     known_at: KnownOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
-    """Explain one subject's score: every contribution, its legal basis, expiry and what is ahead."""
+    """Explain one subject's score: each contribution, its legal basis, expiry, what is ahead."""
     if fmt not in ("text", "json"):
         raise typer.BadParameter("use text or json", param_hint="--format")
     pol = _policy(policy)
@@ -298,7 +298,9 @@ def policy_lint(
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
     out.print(
-        f"{pol.id}: {errors} error(s), {warnings} warning(s) [profile {profile}]", highlight=False
+        f"{pol.id}: {errors} error(s), {warnings} warning(s) (profile {profile})",
+        highlight=False,
+        markup=False,
     )
     if errors:
         raise typer.Exit(1)

@@ -378,6 +378,36 @@ def test_list_criteria_by_grade_score_and_kind() -> None:
     assert [s.list_id for s in b.lists if s.criteria_met] == ["top"]
 
 
+def test_repair_ends_a_listing_after_probation() -> None:
+    p = policy(
+        base_policy(
+            rules=[rule("debt", -10, "P2Y"), rule("paid", 0, None)],
+            lists=[
+                {
+                    "id": "debtors",
+                    "type": "blacklist",
+                    "entry": {"record_kinds": ["debt"]},
+                    "notice_period": "P30D",
+                    "duration": "P2Y",
+                    "legal_basis": "Act s.9",
+                    "appeal_route": "court",
+                    "repair": {"record_kinds": ["paid"], "probation": "P3M"},
+                },
+            ],
+        )
+    )
+    records = [rec("d1", "debt", D(2025, 3, 1)), rec("p1", "paid", D(2025, 5, 1))]
+    during = evaluate(p, records, D(2025, 7, 31))
+    assert [(s.criteria_met, s.repaired_by) for s in during.lists] == [(True, None)]
+    after = evaluate(p, records, D(2025, 8, 1))
+    assert [(s.criteria_met, s.evidence, s.repaired_by) for s in after.lists] == [
+        (False, ("d1",), "p1")
+    ]
+    # a new debt after the payment puts the subject back on the list
+    again = evaluate(p, [*records, rec("d2", "debt", D(2025, 9, 1))], D(2025, 10, 1))
+    assert [s.criteria_met for s in again.lists] == [True]
+
+
 # --- refusals --------------------------------------------------------------------------------
 
 

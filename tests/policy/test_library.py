@@ -124,11 +124,6 @@ def test_policy_test_all_runs_every_embedded_test() -> None:
     assert f"{total} passed, 0 failed" in result.output
 
 
-@pytest.mark.xfail(
-    reason="engine.reference.list_statuses ignores ListDef.repair: performance does not remove "
-    "the debtor from the list (design semantics 5, 'exit ... on repair')",
-    strict=True,
-)
 def test_performance_removes_the_debtor_from_the_list() -> None:
     case = PolicyCase.model_validate(
         {

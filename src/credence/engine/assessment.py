@@ -64,6 +64,7 @@ class ListStatus:
     type: str
     criteria_met: bool
     evidence: tuple[str, ...] = ()
+    repaired_by: str | None = None
 
 
 @dataclass(frozen=True)

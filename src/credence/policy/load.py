@@ -210,7 +210,8 @@ def _assemble(source: str, docs: list[_Doc]) -> PolicySet:
                     (
                         source,
                         f"version {b.version!r} drops categories {sorted(gone)}: categories "
-                        "may be added by a later version, never removed (old records stay valued in them)",
+                        "may be added by a later version, never removed "
+                        "(old records stay valued in them)",
                     )
                 ],
             )
@@ -306,6 +307,33 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_UNION_TAGS = ("int", "BandedPoints")
+
+
+def _one_branch(errors: list[Any]) -> list[Any]:
+    """Keep, for ``points: int | bands``, only the errors of the branch the input was meant for."""
+    mapping_at: set[tuple[Any, ...]] = set()
+    for err in errors:
+        loc = tuple(err["loc"])
+        if "int" in loc and isinstance(err.get("input"), dict):
+            mapping_at.add(loc[: loc.index("int")])
+    kept = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        tag = next((t for t in _UNION_TAGS if t in loc), None)
+        if tag is None:
+            kept.append(err)
+            continue
+        prefix = loc[: loc.index(tag)]
+        if (tag == "BandedPoints") != (prefix in mapping_at):
+            continue
+        err = {**err, "loc": (*prefix, *loc[loc.index(tag) + 1 :])}
+        if tag == "int":
+            err["msg"] = "expected a whole number of points, or a mapping {bands: [...]}"
+        kept.append(err)
+    return kept
+
+
 def _explain(
     exc: ValidationError,
     doc: _Doc,
@@ -313,7 +341,7 @@ def _explain(
     raw: dict[str, Any] | None = None,
 ) -> list[tuple[str, str]]:
     out = []
-    for err in exc.errors():
+    for err in _one_branch(exc.errors()):
         loc = tuple(err["loc"])
         top = str(loc[0]) if loc else ""
         prefix = origin.get(top, origin.get("", ()))

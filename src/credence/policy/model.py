@@ -277,6 +277,8 @@ class Contest(Strict):
 class TestRecord(Strict):
     """A record in an embedded test case; ids and source are filled in when omitted."""
 
+    __test__ = False  # not a pytest test class
+
     id: str | None = None
     kind: str
     source: str | None = None
@@ -291,6 +293,8 @@ class TestRecord(Strict):
 class TestExpect(Strict):
     """What an embedded test case expects; every given field is checked."""
 
+    __test__ = False  # not a pytest test class
+
     score: int | None = None
     grade: str | None = None
     categories: dict[str, int] | None = None
@@ -303,6 +307,8 @@ class TestExpect(Strict):
 
 class TestCase(Strict):
     """An example, like a line of a spec sheet, run by ``credence policy test``."""
+
+    __test__ = False  # not a pytest test class
 
     name: str
     as_of: date
