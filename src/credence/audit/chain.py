@@ -223,15 +223,18 @@ def _classify(
         )
     if following is not None and following.prev_hash == e.hash:
         return Verdict(count, prev_hash, "altered", e.seq, f"entry {e.seq} was altered")
-    if following is None and head is not None and head.seq == expected - 1:
-        if head.hash == prev_hash:
-            return Verdict(
-                count,
-                prev_hash,
-                "inserted",
-                e.seq,
-                f"entry {e.seq} was inserted after the chain's last authentic entry",
-            )
+    if (
+        following is None
+        and head is not None
+        and (head.seq, head.hash) == (expected - 1, prev_hash)
+    ):
+        return Verdict(
+            count,
+            prev_hash,
+            "inserted",
+            e.seq,
+            f"entry {e.seq} was inserted after the chain's last authentic entry",
+        )
     return Verdict(
         count, prev_hash, "altered", e.seq, f"entry {e.seq} was altered (its hash does not match)"
     )

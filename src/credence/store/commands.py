@@ -1,10 +1,440 @@
-"""CLI commands of the store (init, ingest, record, audit, backup, restore)."""
+"""CLI commands of the store (init, ingest, record, audit, backup, restore).
+
+SQLAlchemy, Alembic and cryptography are imported inside the commands, so that ``credence
+--help`` and the commands that need no store work without the ``store`` extra.
+"""
 
 from __future__ import annotations
 
+import getpass
+import os
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from credence.ingest.run import IngestSummary
+    from credence.store.db import Store
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Data folder (default: $CREDENCE_DATA or ./credence-data).",
+        show_default=False,
+    ),
+]
+ActorOpt = Annotated[
+    str | None,
+    typer.Option("--actor", help="Who acts (default: $CREDENCE_ACTOR or the login name)."),
+]
+NowOpt = Annotated[
+    str | None, typer.Option("--now", hidden=True, help="Pretend it is this instant (tests).")
+]
+
+record_app = typer.Typer(help="Corrections, revocations and reads of stored records.")
+audit_app = typer.Typer(help="The hash-chained audit log.")
 
 
 def register(app: typer.Typer) -> None:
     """Add the store's commands to the ``credence`` app."""
-    del app
+    app.command("init")(init)
+    app.command("ingest")(ingest)
+    app.command("backup")(backup)
+    app.command("restore")(restore)
+    app.add_typer(record_app, name="record", no_args_is_help=True)
+    app.add_typer(audit_app, name="audit", no_args_is_help=True)
+
+
+def _actor(actor: str | None) -> str:
+    return actor or os.environ.get("CREDENCE_ACTOR") or getpass.getuser()
+
+
+def _now(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    from credence.dates import parse_instant
+
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--now") from None
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(message, highlight=False, markup=False)
+    return typer.Exit(code)
+
+
+def _open(data: Path | None) -> Store:
+    from credence.errors import CredenceError
+    from credence.store.db import open_store
+
+    try:
+        return open_store(data)
+    except CredenceError as exc:
+        raise _fail(str(exc)) from None
+
+
+def init(data: DataOpt = None, actor: ActorOpt = None) -> None:
+    """Create a store: data folder, secret key (mode 0600), database schema, audit chain."""
+    from credence.audit import chain
+    from credence.store.db import DB_FILE, data_dir, database_url, make_engine, migrate
+    from credence.store.keys import KEY_ENV, KEY_FILE, create_key_file, load_keys
+
+    folder = data_dir(data)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not os.environ.get(KEY_ENV) and not (folder / KEY_FILE).exists():
+        create_key_file(folder)
+        out.print(f"created secret key {folder / KEY_FILE} (mode 0600): back it up apart")
+    keys = load_keys(folder)
+    url = database_url(folder)
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+        from sqlalchemy.orm import Session
+
+        from credence.store.schema import AuditHead
+
+        with Session(engine) as session:
+            fresh = session.get(AuditHead, 1)
+            chain.initialise(session, keys)
+            if fresh is None:
+                chain.append(
+                    session,
+                    keys,
+                    actor=_actor(actor),
+                    action="store.init",
+                    detail={"schema": "head"},
+                )
+            session.commit()
+    finally:
+        engine.dispose()
+    where = folder / DB_FILE if url.startswith("sqlite") else engine.url.render_as_string(True)
+    out.print(f"store ready: {where}", highlight=False)
+
+
+def ingest(
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet record file.")],
+    source: Annotated[str, typer.Option("--source", help="The reporting source of every row.")],
+    policy: Annotated[
+        str, typer.Option("--policy", "-p", help="Policy file or folder, or a bundled name.")
+    ],
+    data: DataOpt = None,
+    actor: ActorOpt = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per committed batch.", min=1)] = 20_000,
+    throttle: Annotated[float, typer.Option(hidden=True, help="Pause after each batch (s).")] = 0,
+    now: NowOpt = None,
+) -> None:
+    """Validate and store a record file; rejected rows go to quarantine (exit 1 if any)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from credence.errors import CredenceError
+    from credence.ingest.run import ingest_file
+    from credence.policy import library
+
+    try:
+        pol = library.resolve(policy)
+    except CredenceError as exc:
+        raise _fail(str(exc)) from None
+    store = _open(data)
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = progress.add_task(f"ingesting {file.name}", total=None)
+    try:
+        with progress:
+            summary = ingest_file(
+                store,
+                file,
+                source=source,
+                policy=pol,
+                actor=_actor(actor),
+                now=_now(now),
+                batch_size=batch_size,
+                throttle=throttle,
+                on_start=lambda total: progress.update(task, total=total),
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    except CredenceError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    _summary_table(summary)
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
+def _summary_table(s: IngestSummary) -> None:
+    table = Table(title=f"ingest run {s.run_id}: {Path(s.file).name} from {s.source}")
+    table.add_column("rows read", justify="right")
+    table.add_column("stored", justify="right")
+    table.add_column("already stored", justify="right")
+    table.add_column("rejected", justify="right")
+    table.add_column("batches", justify="right")
+    table.add_column("rows/s", justify="right")
+    table.add_row(
+        str(s.rows),
+        str(s.accepted),
+        str(s.duplicates),
+        str(s.rejected),
+        str(s.batches),
+        f"{s.rate:,.0f}",
+    )
+    out.print(table)
+    if s.reasons:
+        reasons = Table(title="rejections by field")
+        reasons.add_column("field")
+        reasons.add_column("rows", justify="right")
+        for name, n in sorted(s.reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+            reasons.add_row(name, str(n))
+        out.print(reasons)
+
+
+@record_app.command("revoke")
+def record_revoke(
+    record_id: Annotated[str, typer.Argument(help="The record, as source:source_record_id.")],
+    reason: Annotated[str, typer.Option(help="Why the record is revoked.")],
+    data: DataOpt = None,
+    actor: ActorOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Revoke a record (a new status row; the record itself is kept)."""
+    from credence.errors import CredenceError
+    from credence.store.records import revoke
+
+    store = _open(data)
+    try:
+        with store.session() as session:
+            revoke(
+                session, store.keys, record_id, actor=_actor(actor), reason=reason, now=_now(now)
+            )
+            session.commit()
+    except CredenceError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    out.print(f"revoked {record_id}", highlight=False)
+
+
+@record_app.command("correct")
+def record_correct(
+    record_id: Annotated[str, typer.Argument(help="The record to correct.")],
+    reason: Annotated[str, typer.Option(help="Why it is corrected.")],
+    policy: Annotated[
+        str, typer.Option("--policy", "-p", help="Policy the correction is checked against.")
+    ],
+    kind: Annotated[str | None, typer.Option(help="Corrected kind.")] = None,
+    occurred_on: Annotated[str | None, typer.Option(help="Corrected act date.")] = None,
+    effective_on: Annotated[str | None, typer.Option(help="Corrected final date.")] = None,
+    amount: Annotated[str | None, typer.Option(help="Corrected amount.")] = None,
+    evidence_ref: Annotated[str | None, typer.Option(help="Corrected evidence reference.")] = None,
+    source_record_id: Annotated[
+        str | None, typer.Option(help="The source's id of the correction (default: <old>~cN).")
+    ] = None,
+    data: DataOpt = None,
+    actor: ActorOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Supersede a record with a corrected one; the old one becomes corrected_by the new."""
+    from credence.errors import CredenceError
+    from credence.policy import library
+    from credence.store.records import correct
+
+    changes: dict[str, object] = {}
+    for name, text in (("occurred_on", occurred_on), ("effective_on", effective_on)):
+        if text is not None:
+            try:
+                changes[name] = date.fromisoformat(text)
+            except ValueError:
+                raise typer.BadParameter(f"{text!r} is not a date", param_hint=name) from None
+    if amount is not None:
+        try:
+            changes["amount"] = Decimal(amount)
+        except InvalidOperation:
+            raise typer.BadParameter(f"{amount!r} is not a number", param_hint="--amount") from None
+    if kind is not None:
+        changes["kind"] = kind
+    if evidence_ref is not None:
+        changes["evidence_ref"] = evidence_ref
+    try:
+        pol = library.resolve(policy)
+    except CredenceError as exc:
+        raise _fail(str(exc)) from None
+    store = _open(data)
+    try:
+        with store.session() as session:
+            new = correct(
+                session,
+                store.keys,
+                record_id,
+                actor=_actor(actor),
+                reason=reason,
+                changes=changes,
+                new_source_record_id=source_record_id,
+                policy=pol,
+                now=_now(now),
+            )
+            session.commit()
+    except CredenceError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    out.print(f"corrected {record_id}: superseded by {new.record_id}", highlight=False)
+
+
+@record_app.command("show")
+def record_show(
+    purpose: Annotated[str, typer.Option(help="Why you read this subject's data (logged).")],
+    national_id: Annotated[str | None, typer.Option(help="The subject's national id.")] = None,
+    subject_id: Annotated[str | None, typer.Option(help="The subject's pseudonymous id.")] = None,
+    known_at: Annotated[
+        str | None, typer.Option(help="As the store knew it at this day or instant.")
+    ] = None,
+    role: Annotated[str, typer.Option(help="Your role (logged).")] = "operator",
+    data: DataOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """List a subject's records with their status history (a logged read)."""
+    from credence.audit.access import Access
+    from credence.dates import parse_instant
+    from credence.errors import CredenceError
+    from credence.store.records import records_of
+
+    if (national_id is None) == (subject_id is None):
+        raise typer.BadParameter("give --national-id or --subject-id")
+    when: date | datetime | None = None
+    if known_at is not None:
+        try:
+            when = date.fromisoformat(known_at) if len(known_at) == 10 else parse_instant(known_at)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--known-at") from None
+    store = _open(data)
+    try:
+        sid = subject_id or store.keys.subject_id(national_id or "")
+        with store.session() as session:
+            records = records_of(
+                session,
+                store.keys,
+                sid,
+                access=Access(_actor(actor), role, purpose),
+                known_at=when,
+            )
+            session.commit()
+    except CredenceError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    table = Table(title=f"subject {sid}: {len(records)} record(s)")
+    for col in ("record", "kind", "occurred", "effective", "recorded", "amount", "status"):
+        table.add_column(col)
+    for r in records:
+        history = " → ".join(
+            f"{c.status.value}@{c.at:%Y-%m-%d}" + (f"({c.ref})" if c.ref else "") for c in r.history
+        )
+        table.add_row(
+            r.record_id,
+            r.kind,
+            str(r.occurred_on),
+            str(r.effective_on),
+            f"{r.recorded_at:%Y-%m-%d %H:%M}",
+            "" if r.amount is None else str(r.amount),
+            history or "active",
+        )
+    out.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(data: DataOpt = None) -> None:
+    """Walk the audit chain; name the first altered, deleted or inserted entry (exit 1)."""
+    from credence.audit.chain import verify
+
+    store = _open(data)
+    try:
+        with store.session() as session:
+            verdict = verify(session, store.keys)
+    finally:
+        store.close()
+    if verdict.ok:
+        out.print(
+            f"audit chain intact: {verdict.entries} entries, head {verdict.head_hash}",
+            highlight=False,
+        )
+        return
+    err.print(
+        f"audit chain BROKEN at entry {verdict.seq}: {verdict.problem}: {verdict.message} "
+        f"({verdict.entries} entries verified before it)",
+        highlight=False,
+        markup=False,
+    )
+    raise typer.Exit(1)
+
+
+@audit_app.command("head")
+def audit_head(data: DataOpt = None) -> None:
+    """Print the chain's length and last hash, to keep outside the database as a witness."""
+    from credence.audit.chain import head_of
+
+    store = _open(data)
+    try:
+        with store.session() as session:
+            seq, last = head_of(session)
+    finally:
+        store.close()
+    out.print(f"{seq} {last}", highlight=False)
+
+
+def backup(
+    dest: Annotated[Path, typer.Argument(help="The backup file to write.")],
+    data: DataOpt = None,
+    actor: ActorOpt = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Copy the SQLite store online (PostgreSQL: use pg_dump, see docs/operations.md)."""
+    from credence.store.backup import BackupError, backup_sqlite
+
+    store = _open(data)
+    try:
+        entries = backup_sqlite(store, dest, actor=_actor(actor), force=force)
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    out.print(f"backup written to {dest} ({entries} audit entries)", highlight=False)
+
+
+def restore(
+    src: Annotated[Path, typer.Argument(help="A backup made by `credence backup`.")],
+    data: DataOpt = None,
+    actor: ActorOpt = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing database.")] = False,
+) -> None:
+    """Restore a SQLite backup into the data folder and verify its audit chain."""
+    from credence.store.backup import BackupError, restore_sqlite
+    from credence.store.db import data_dir
+
+    try:
+        verdict = restore_sqlite(src, data_dir(data), actor=_actor(actor), force=force)
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    if not verdict.ok:
+        raise _fail(
+            f"restored, but the audit chain is BROKEN at entry {verdict.seq}: {verdict.message}", 1
+        )
+    out.print(
+        f"restored {src}; audit chain intact: {verdict.entries} entries, head {verdict.head_hash}",
+        highlight=False,
+    )

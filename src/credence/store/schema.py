@@ -147,7 +147,7 @@ class StoredRecord(Base):
 
 
 class RecordStatus(Base):
-    """A status a record took (``at``: when it took it; ``logged_at``: when the store learned it)."""
+    """A status a record took: ``at`` when it took it, ``logged_at`` when the store learned it."""
 
     __tablename__ = "record_status"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
