@@ -5,6 +5,7 @@ Shared by the property tests and the differential tests of the evaluators.
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -58,7 +59,8 @@ def rule_dicts(
 def _grades(low: int, high: int, cuts: list[int]) -> list[dict[str, Any]]:
     edges = [low, *sorted(c for c in set(cuts) if low < c <= high), high + 1]
     return [
-        {"grade": f"G{i}", "min": a, "max": b - 1} for i, (a, b) in enumerate(zip(edges, edges[1:]))
+        {"grade": f"G{i}", "min": a, "max": b - 1}
+        for i, (a, b) in enumerate(itertools.pairwise(edges))
     ]
 
 

@@ -11,14 +11,14 @@ Duration(years=1, months=6, days=0)
 Duration(years=0, months=0, days=14)
 >>> parse_duration("P30D").days
 30
->>> parse_duration("3 years")
+>>> parse_duration("3 years")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-credence.errors.DurationError: '3 years' is not an ISO-8601 date duration such as P3Y, P6M, P30D or P1Y6M
->>> parse_duration("PT5H")
+credence.errors.DurationError: '3 years' is not an ISO-8601 date duration such as P3Y, ...
+>>> parse_duration("PT5H")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-credence.errors.DurationError: 'PT5H' is not an ISO-8601 date duration such as P3Y, P6M, P30D or P1Y6M
+credence.errors.DurationError: 'PT5H' is not an ISO-8601 date duration such as P3Y, P6M, ...
 
 >>> from datetime import date
 >>> add_duration(date(2024, 2, 29), parse_duration("P1Y"))
