@@ -22,6 +22,7 @@ from credence.policy.load import PolicySet, load_policy
 from credence.store.db import Store, make_engine, migrate
 from credence.store.keys import KEY_FILE, Keys, create_key_file, load_keys
 
+SECRET = "5e" * 32
 PG_URL = os.environ.get("CREDENCE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 POLICY_FILE = Path(__file__).parent / "data" / "policy.yaml"
 BACKENDS = ["sqlite", "postgresql"]
@@ -90,9 +91,11 @@ class Backend:
             conn.execute(text(sql), params)
 
 
-def _initialise(folder: Path, url: str) -> Store:
+def _initialise(folder: Path, url: str, secret: str | None = None) -> Store:
     folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / KEY_FILE).exists():
+    if secret is not None:
+        (folder / KEY_FILE).write_text(secret)
+    elif not (folder / KEY_FILE).exists():
         create_key_file(folder)
     keys = load_keys(folder)
     engine = make_engine(url)
@@ -107,20 +110,21 @@ def _initialise(folder: Path, url: str) -> Store:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A fresh store on each backend."""
-    yield from _backend(request.param, tmp_path / "data")
+    yield from open_backend(request.param, tmp_path / "data", SECRET)
 
 
 @pytest.fixture
 def sqlite_backend(tmp_path: Path) -> Iterator[Backend]:
     """A fresh SQLite store (for what only the embedded store does)."""
-    yield from _backend("sqlite", tmp_path / "data")
+    yield from open_backend("sqlite", tmp_path / "data", SECRET)
 
 
-def _backend(name: str, folder: Path) -> Iterator[Backend]:
+def open_backend(name: str, folder: Path, secret: str | None = None) -> Iterator[Backend]:
+    """A fresh store on one backend (a generator: close it to drop the store)."""
     if name == "sqlite":
         url = f"sqlite:///{folder / 'credence.db'}"
         folder.mkdir(parents=True, exist_ok=True)
-        store = _initialise(folder, url)
+        store = _initialise(folder, url, secret)
         try:
             yield Backend(name, store, folder, url)
         finally:
@@ -133,7 +137,7 @@ def _backend(name: str, folder: Path) -> Iterator[Backend]:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     url = f"{PG_URL}?options=-csearch_path%3D{schema}"
     try:
-        store = _initialise(folder, url)
+        store = _initialise(folder, url, secret)
         try:
             yield Backend(name, store, folder, url)
         finally:

@@ -54,7 +54,9 @@ def test_records_have_the_dedup_key(backend: Backend) -> None:
 def test_init_makes_a_wal_sqlite_store_and_a_private_key(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDENCE_")}
     data = tmp_path / "credence-data"
-    result = CliRunner().invoke(app, ["init", "--data", str(data)], env=env | {"CREDENCE_ACTOR": "ops"})
+    result = CliRunner().invoke(
+        app, ["init", "--data", str(data)], env=env | {"CREDENCE_ACTOR": "ops"}
+    )
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE((data / "secret.key").stat().st_mode) == 0o600
     assert len(bytes.fromhex((data / "secret.key").read_text().strip())) == 32

@@ -85,11 +85,13 @@ class Validator:
             problems.append(
                 ("source", f"row says {c.source!r} but the file is ingested as {self.source!r}")
             )
+        # The dates follow one another (effective_on defaults to occurred_on, recorded_at to
+        # effective_on), so only the first one in the future is reported.
         if c.occurred_on > self.today:
             problems.append(("occurred_on", f"{c.occurred_on} is in the future"))
-        if c.effective_on > self.today:
+        elif c.effective_on > self.today:
             problems.append(("effective_on", f"{c.effective_on} is in the future"))
-        if c.recorded_at > self.now:
+        elif c.recorded_at > self.now:
             problems.append(("recorded_at", f"{c.recorded_at} is in the future"))
         for i, change in enumerate(c.history):
             if instant_text(change.at) > self.now:

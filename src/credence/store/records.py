@@ -218,14 +218,17 @@ def correct(
         )
         new_source_record_id = f"{row.source_record_id}~c{n}"
     old = to_record(row, history)
-    new = replace(
-        old,
-        record_id=f"{row.source}:{new_source_record_id}",
-        source_record_id=new_source_record_id,
-        recorded_at=when,
-        history=(),
-        **{k: v for k, v in changes.items()},  # type: ignore[arg-type]
-    )
+    try:
+        new = replace(
+            old,
+            record_id=f"{row.source}:{new_source_record_id}",
+            source_record_id=new_source_record_id,
+            recorded_at=when,
+            history=(),
+            **{k: v for k, v in changes.items()},  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        raise RecordStateError(f"the correction is not valid: {exc}") from None
     if policy is not None:
         candidate = Candidate.of_record(0, new, national_id="")
         problems = Validator(policy, row.source, when).check(candidate)
