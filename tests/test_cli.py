@@ -184,6 +184,7 @@ def test_explain_json_shape(tmp_path: Path) -> None:
         "lists",
         "stages",
         "changes_ahead",
+        "listings",
     }
     assert doc["not_counted"] == [
         {"record_id": "bank:L-2", "kind": "financial.loan_default", "reason": "status revoked"}

@@ -253,6 +253,20 @@ def render_explanation(a: Assessment) -> str:
             ev = f" (records {', '.join(s.evidence)})" if s.evidence else ""
             lines.append(f"  {s.list_id} ({s.type}): {state}{ev}")
         del met
+    if a.listings:
+        lines += ["", "Listings:"]
+        for e in a.listings:
+            parts = [f"  {e.list_id}: {e.status}"]
+            if e.noticed_on:
+                served = f", served {e.served_on}" if e.served_on else ", not served"
+                parts.append(f"notice {e.noticed_on}{served}, deadline {e.deadline}")
+            if e.listed_on:
+                parts.append(f"listed {e.listed_on}" + (f" until {e.until}" if e.until else ""))
+            if e.removed_on:
+                parts.append(f"ended {e.removed_on}: {e.reason}")
+            lines.append("; ".join(parts))
+            for lm in e.measures:
+                lines.append(f"    measure {lm.measure}: {lm.status}")
     if a.stages is not None:
         st = a.stages
         lines += ["", f"Stage reached: {st.reached or 'none'}; in effect: {st.effective or 'none'}"]

@@ -24,9 +24,10 @@ class Status(StrEnum):
     OVERTURNED = "overturned"
     REVOKED = "revoked"
     CORRECTED_BY = "corrected_by"
+    LAPSED = "lapsed"  # the objection's review deadline was missed: the record stops counting
 
 
-VOID = frozenset({Status.OVERTURNED, Status.REVOKED, Status.CORRECTED_BY})
+VOID = frozenset({Status.OVERTURNED, Status.REVOKED, Status.CORRECTED_BY, Status.LAPSED})
 
 
 @dataclass(frozen=True)

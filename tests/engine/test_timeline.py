@@ -131,13 +131,50 @@ def test_stage_by_stage_to_a_measure_after_its_notice_period() -> None:
 
 
 def test_rectified_before_the_deadline_nothing_is_applied() -> None:
+    doc = demerit()
+    doc["credits"] = [rule("course", -2, "P1Y")]
+    p = policy(doc)
+    rectified = [*CLIMB, rec("k1", "course", D(2025, 5, 15))]
+    a = evaluate(p, rectified, D(2025, 6, 1), D(2025, 6, 1))
+    assert a.score == 7
+    assert stage(a) == ("warning", "warning")
+    assert notices(a)[-1] == ("ban", D(2025, 5, 10), D(2025, 5, 10), "complied")
+    assert a.stages is not None and a.stages.measures == ()
+
+
+def test_a_record_revoked_before_the_deadline_withdraws_the_notice() -> None:
     p = policy(demerit())
     revoked = [*CLIMB[:4], rec("r5", "major", D(2025, 5, 10), status=[("revoked", D(2025, 5, 20))])]
     a = evaluate(p, revoked, D(2025, 6, 1), D(2025, 6, 1))
     assert a.score == 6
     assert stage(a) == ("warning", "warning")
-    assert notices(a)[-1] == ("ban", D(2025, 5, 10), D(2025, 5, 10), "complied")
+    assert notices(a)[-1] == ("ban", D(2025, 5, 10), D(2025, 5, 10), "withdrawn")
     assert a.stages is not None and a.stages.measures == ()
+
+
+def test_a_measure_in_force_is_rescinded_when_its_record_is_overturned() -> None:
+    p = policy(demerit())
+    overturned = [
+        *CLIMB[:4],
+        rec(
+            "r5",
+            "major",
+            D(2025, 5, 10),
+            status=[("contested", D(2025, 5, 12)), ("overturned", D(2025, 6, 5))],
+        ),
+    ]
+    # contest suspends by default: the record stops counting on 05-12, before the deadline
+    a = evaluate(p, overturned, D(2025, 6, 10), D(2025, 6, 10))
+    assert notices(a)[-1][3] == "withdrawn"
+    doc = demerit()
+    doc["contest"] = {"suspends": False}
+    q = policy(doc)
+    b = evaluate(q, overturned, D(2025, 6, 10), D(2025, 6, 10))
+    assert b.stages is not None
+    [m] = b.stages.measures
+    assert (m.status, m.in_force_from, m.until) == ("rescinded", D(2025, 5, 24), D(2025, 6, 5))
+    assert notices(b)[-1] == ("ban", D(2025, 5, 10), D(2025, 5, 10), "withdrawn")
+    assert any(e.event == "measure rescinded" for e in b.stages.events)
 
 
 def test_human_review_holds_the_measure_until_signed_off() -> None:
@@ -258,3 +295,152 @@ def test_credit_refused_outside_its_score_range() -> None:
     assert refusal.reason == (
         "credit may be earned only at a score of at most 110; the score on 2025-02-01 was 115"
     )
+
+
+# --- listings ---------------------------------------------------------------------------------
+
+
+def listing_policy(**lst: Any) -> Any:
+    blacklist = {
+        "id": "debtors",
+        "type": "blacklist",
+        "entry": {"record_kinds": ["debt"]},
+        "notice_period": "P30D",
+        "duration": "P1Y",
+        "legal_basis": "Act s.9",
+        "appeal_route": "Court",
+        "measures": ["restrict"],
+        "repair": {"record_kinds": ["paid"]},
+    }
+    blacklist.update(lst)
+    return policy(
+        base_policy(
+            rules=[rule("debt", -10, "P2Y"), rule("paid", 0, None)],
+            measures=[
+                {
+                    "id": "restrict",
+                    "domain": "main",
+                    "legal_basis": "Act s.9",
+                    "notice_period": "P30D",
+                    "appeal_route": "Court",
+                }
+            ],
+            lists=[blacklist],
+        )
+    )
+
+
+def listing(a: Assessment) -> list[tuple[object, ...]]:
+    return [
+        (
+            x.status,
+            x.noticed_on,
+            x.served_on,
+            x.deadline,
+            x.listed_on,
+            x.until,
+            x.removed_on,
+            x.reason,
+        )
+        for x in a.listings
+    ]
+
+
+def ends(a: Assessment) -> tuple[object, ...]:
+    first = a.listings[0]
+    return (first.status, first.removed_on, first.reason)
+
+
+DEBT = rec("d1", "debt", D(2025, 3, 1))
+
+
+def test_listed_after_the_notice_period_for_the_listing_duration() -> None:
+    a = evaluate(listing_policy(), [DEBT], D(2025, 4, 15), D(2025, 4, 15))
+    assert listing(a) == [
+        (
+            "listed",
+            D(2025, 3, 1),
+            D(2025, 3, 1),
+            D(2025, 3, 31),
+            D(2025, 3, 31),
+            D(2026, 3, 31),
+            None,
+            "",
+        )
+    ]
+    [m] = a.listings[0].measures
+    assert (m.measure, m.status, m.in_force_from, m.until) == (
+        "restrict",
+        "in_force",
+        D(2025, 3, 31),
+        D(2026, 3, 31),
+    )
+    pending = evaluate(listing_policy(), [DEBT], D(2025, 3, 30), D(2025, 3, 30))
+    assert pending.listings[0].status == "pending_notice"
+    ended = evaluate(listing_policy(), [DEBT], D(2026, 4, 1), D(2026, 4, 1))
+    assert ends(ended) == ("removed", D(2026, 3, 31), "listing period ended")
+    assert len(ended.listings) == 1  # not renewed on the same record
+
+
+def test_paying_before_the_deadline_withdraws_the_notice() -> None:
+    recs = [DEBT, rec("p1", "paid", D(2025, 3, 15))]
+    a = evaluate(listing_policy(), recs, D(2025, 5, 1), D(2025, 5, 1))
+    assert listing(a) == [
+        (
+            "withdrawn",
+            D(2025, 3, 1),
+            D(2025, 3, 1),
+            D(2025, 3, 31),
+            None,
+            None,
+            D(2025, 3, 15),
+            "criteria no longer met before listing (rectified)",
+        )
+    ]
+
+
+def test_repair_after_listing_lifts_the_listing() -> None:
+    recs = [DEBT, rec("p1", "paid", D(2025, 5, 1))]
+    a = evaluate(listing_policy(), recs, D(2025, 6, 1), D(2025, 6, 1))
+    assert ends(a) == ("removed", D(2025, 5, 1), "repaired by p1")
+    assert a.listings[0].measures[0].status == "lifted"
+
+
+def test_an_overturned_record_rescinds_the_listing() -> None:
+    overturned = rec("d1", "debt", D(2025, 3, 1), status=[("overturned", D(2025, 6, 1))])
+    a = evaluate(listing_policy(), [overturned], D(2025, 7, 1), D(2025, 7, 1))
+    assert ends(a) == ("removed", D(2025, 6, 1), "d1 (overturned) no longer counted")
+    assert a.listings[0].measures[0].status == "rescinded"
+
+
+def test_a_listing_measure_under_human_review() -> None:
+    p = listing_policy()
+    doc = p.versions[0].model_dump()
+    doc["measures"][0]["human_review"] = True
+    q = policy(doc)
+    a = evaluate(q, [DEBT], D(2025, 4, 15), D(2025, 4, 15))
+    assert [(m.status, m.in_force_from) for m in a.listings[0].measures] == [
+        ("awaiting_review", None)
+    ]
+    signed = Decisions(approved={"list:debtors@2025-03-01#restrict": D(2025, 4, 10)})
+    b = evaluate(q, [DEBT], D(2025, 4, 15), D(2025, 4, 15), decisions=signed)
+    assert [(m.status, m.in_force_from) for m in b.listings[0].measures] == [
+        ("in_force", D(2025, 4, 10))
+    ]
+
+
+def test_a_redlist_needs_no_notice() -> None:
+    p = policy(
+        base_policy(
+            lists=[
+                {
+                    "id": "top",
+                    "type": "redlist",
+                    "entry": {"score_at_least": 105},
+                    "legal_basis": "s.1",
+                }
+            ]
+        )
+    )
+    a = evaluate(p, [rec("b1", "bonus", D(2025, 3, 1))], D(2025, 4, 1), D(2025, 4, 1))
+    assert listing(a) == [("listed", None, None, None, D(2025, 3, 1), None, None, "")]

@@ -68,6 +68,36 @@ class ListStatus:
 
 
 @dataclass(frozen=True)
+class ListMeasureState:
+    """A measure that a listing carries, and where it stands."""
+
+    measure: str
+    status: str  # awaiting_review | in_force | lifted | rescinded
+    in_force_from: date | None
+    until: date | None
+    human_review: bool = False
+
+
+@dataclass(frozen=True)
+class ListingState:
+    """One listing episode: notice, listing, removal, with the reason and the measures."""
+
+    key: str
+    list_id: str
+    type: str
+    status: str  # pending_notice | listed | removed | withdrawn
+    noticed_on: date | None
+    served_on: date | None
+    deadline: date | None
+    listed_on: date | None
+    until: date | None
+    removed_on: date | None
+    reason: str
+    evidence: tuple[str, ...]
+    measures: tuple[ListMeasureState, ...] = ()
+
+
+@dataclass(frozen=True)
 class NoticeState:
     """A notice on the escalation ladder and where it stands at the evaluation date."""
 
@@ -143,6 +173,7 @@ class Assessment:
     lists: tuple[ListStatus, ...] = ()
     stages: StageState | None = None
     changes_ahead: tuple[ChangeAhead, ...] = field(default=())
+    listings: tuple[ListingState, ...] = ()
 
     def category_totals(self) -> dict[str, int]:
         """Category id → capped total."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from credence.engine.assessment import Assessment, ChangeAhead, ListStatus
+from credence.engine.assessment import Assessment, ChangeAhead, ListingState
+from credence.engine.lists import list_statuses
 from credence.engine.tally import Clamp, Tally, count_date, tally
 from credence.engine.timeline import Decisions, needs_replay, replay
 from credence.errors import EvaluationError
 from credence.policy.lint import unlawful
 from credence.policy.load import PolicySet
-from credence.policy.model import PolicyVersion
 from credence.records import Record
 
 
@@ -59,12 +59,14 @@ def evaluate(
     clamps: list[Clamp] = []
     credit_decisions: dict[str, str | None] = {}
     stage_state = None
-    if needs_replay(policy):
+    listings: tuple[ListingState, ...] = ()
+    if needs_replay(policy) or any(v.lists for v in policy.versions):
         result = replay(policy, items, as_of, known, decisions)
-        clamps, credit_decisions, stage_state = (
+        clamps, credit_decisions, stage_state, listings = (
             result.clamps,
             result.credit_decisions,
             result.stages,
+            result.listings,
         )
     now = tally(policy, items, as_of, known, credit_decisions, clamps)
     return Assessment(
@@ -83,48 +85,8 @@ def evaluate(
         lists=list_statuses(version, now),
         stages=stage_state,
         changes_ahead=_ahead(policy, items, now, known, credit_decisions, clamps, horizon),
+        listings=listings,
     )
-
-
-def list_statuses(version: PolicyVersion, now: Tally) -> tuple[ListStatus, ...]:
-    """Whether the subject meets each list's entry criteria at the evaluation date.
-
-    A list with ``repair`` stops applying once a counted repair record dated on or after the
-    latest record that put the subject there has served its probation (the obligation was
-    fulfilled). Notice before listing and the listing duration are the process layer's.
-    """
-    out = []
-    for lst in version.lists:
-        crit = lst.entry
-        evidence: tuple[str, ...] = ()
-        met = True
-        if crit.grades is not None:
-            met = met and now.grade in crit.grades
-        if crit.score_at_most is not None:
-            met = met and now.score <= crit.score_at_most
-        if crit.score_at_least is not None:
-            met = met and now.score >= crit.score_at_least
-        if crit.record_kinds is not None:
-            evidence = tuple(c.record_id for c in now.contributions if c.kind in crit.record_kinds)
-            met = met and bool(evidence)
-        repaired: str | None = None
-        if met and lst.repair is not None:
-            latest = max(
-                (c.occurred_on for c in now.contributions if c.record_id in evidence),
-                default=date.min,
-            )
-            probation = lst.repair.probation
-            for c in now.contributions:
-                done = probation.after(c.occurred_on) if probation else c.occurred_on
-                if (
-                    c.kind in lst.repair.record_kinds
-                    and c.occurred_on >= latest
-                    and done <= now.as_of
-                ):
-                    repaired = c.record_id
-                    break
-        out.append(ListStatus(lst.id, lst.type, met and repaired is None, evidence, repaired))
-    return tuple(out)
 
 
 def _ahead(

@@ -78,6 +78,9 @@ def run_case(policy: PolicySet, case: TestCase) -> CaseResult:
         check("counted", sorted(exp.counted), sorted(got.counted_ids()))
     if exp.lists is not None:
         check("lists", sorted(exp.lists), sorted(s.list_id for s in got.lists if s.criteria_met))
+    if exp.listed is not None:
+        listed = sorted(e.list_id for e in got.listings if e.status == "listed")
+        check("listed", sorted(exp.listed), listed)
     stages = got.stages
     if exp.stage is not None:
         check("stage", exp.stage, stages.effective if stages else None)

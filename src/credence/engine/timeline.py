@@ -29,17 +29,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from credence.dates import Duration
 from credence.engine.assessment import (
     Contribution,
+    ListingState,
+    ListStatus,
+    ListMeasureState,
     MeasureState,
     NoticeState,
     StageState,
     TimelineEvent,
 )
+from credence.engine.lists import list_statuses
 from credence.engine.tally import Clamp, Tally, count_date, expiry_of, is_credit, tally, value
 from credence.policy.load import PolicySet
-from credence.policy.model import Credit, PolicyVersion, Stages
-from credence.records import VOID, Record
+from credence.policy.model import Credit, ListDef, PolicyVersion, Stages
+from credence.records import VOID, Record, Status
 
 
 @dataclass(frozen=True)
@@ -78,12 +83,30 @@ class _Measure:
 
 
 @dataclass
+class _Listing:
+    key: str
+    list_id: str
+    type: str
+    status: str
+    noticed_on: date | None = None
+    served_on: date | None = None
+    deadline: date | None = None
+    listed_on: date | None = None
+    until: date | None = None
+    removed_on: date | None = None
+    reason: str = ""
+    evidence: tuple[str, ...] = ()
+    measure_status: str = "lifted"
+
+
+@dataclass
 class Replay:
-    """What the replay decided: credit decisions, stage clamps and the stage history."""
+    """What the replay decided: credit decisions, stage clamps, stage and listing history."""
 
     credit_decisions: dict[str, str | None]
     clamps: list[Clamp]
     stages: StageState | None
+    listings: tuple[ListingState, ...] = ()
 
 
 def needs_replay(policy: PolicySet) -> bool:
@@ -135,6 +158,10 @@ class _Replayer:
         self.events: list[TimelineEvent] = []
         self.queue: list[date] = []
         self.last: tuple[int, int] = (0, 0)
+        self.counted: set[str] = set()
+        self.listings: list[_Listing] = []
+        self.listed: dict[str, _Listing] = {}
+        self.spent: dict[str, set[str]] = {}
 
     def push(self, day: date | None) -> None:
         if day is not None and day <= self.as_of:
@@ -162,7 +189,7 @@ class _Replayer:
             done.add(day)
             if self.policy.version_at(day) is not None:
                 self.step(day)
-        return Replay(self.credit_decisions, self.clamps, self.stage_state())
+        return Replay(self.credit_decisions, self.clamps, self.stage_state(), self.listing_states())
 
     def knows(self, day: date) -> date:
         return self.known_at if day == self.as_of else day
@@ -177,6 +204,144 @@ class _Replayer:
         self.decide_credits(day, known, version)
         if version.stages is not None:
             self.escalate(day, known, version, version.stages)
+        if version.lists:
+            self.track_lists(day, known, version)
+
+    def track_lists(self, day: date, known: date, version: PolicyVersion) -> None:
+        """Notice before listing, listing for its duration, removal with its reason."""
+        now = self.score(day, known)
+        met = {s.list_id: s for s in list_statuses(version, now)}
+        lag = version.stages.service_lag if version.stages else Duration()
+        for lst in version.lists:
+            status = met[lst.id]
+            entry = self.listed.get(lst.id)
+            if entry is not None:
+                self.follow_listing(day, known, version, lst, status, entry)
+            if lst.id in self.listed or not status.criteria_met:
+                continue
+            spent = self.spent.get(lst.id, set())
+            if lst.entry.record_kinds is not None and set(status.evidence) <= spent:
+                continue  # a listing that ran its term is not renewed on the same records
+            entry = _Listing(f"list:{lst.id}@{day.isoformat()}", lst.id, lst.type, "")
+            entry.evidence = status.evidence
+            self.listings.append(entry)
+            self.listed[lst.id] = entry
+            if lst.notice_period is None:
+                self.enter(entry, day, lst.duration)
+            else:
+                entry.status, entry.noticed_on = "pending_notice", day
+                if entry.key in self.decisions.served:
+                    entry.served_on = self.decisions.served[entry.key]
+                else:
+                    entry.served_on = lag.after(day)
+                if entry.served_on is not None:
+                    entry.deadline = lst.notice_period.after(entry.served_on)
+                self.log(day, "list notice issued", f"{lst.id} ({entry.key})")
+                self.push(entry.served_on)
+                self.push(entry.deadline)
+
+    def follow_listing(
+        self,
+        day: date,
+        known: date,
+        version: PolicyVersion,
+        lst: ListDef,
+        status: ListStatus,
+        entry: _Listing,
+    ) -> None:
+        """Advance an open listing episode on ``day``."""
+        if status.criteria_met:
+            entry.evidence = status.evidence
+        voided = [
+            f"{r.record_id} ({st.value})"
+            for r in self.records
+            if r.record_id in entry.evidence
+            and (
+                (st := r.status_at(known)) in VOID
+                or (st is Status.CONTESTED and version.contest.suspends)
+            )
+        ]
+        if entry.status == "pending_notice":
+            if not status.criteria_met:
+                entry.status, entry.removed_on = "withdrawn", day
+                entry.reason = (
+                    f"{', '.join(voided)} no longer counted"
+                    if voided
+                    else "criteria no longer met before listing (rectified)"
+                )
+                del self.listed[lst.id]
+                self.log(day, "list notice withdrawn", f"{lst.id}: {entry.reason}")
+            elif entry.deadline is not None and day >= entry.deadline:
+                self.enter(entry, entry.deadline, lst.duration)
+        elif entry.status == "listed":
+            if entry.until is not None and day >= entry.until:
+                self.remove(entry, entry.until, "listing period ended", "lifted")
+                self.spent.setdefault(lst.id, set()).update(entry.evidence)
+            elif not status.criteria_met:
+                if status.repaired_by:
+                    why, end = f"repaired by {status.repaired_by}", "lifted"
+                elif voided:
+                    why, end = f"{', '.join(voided)} no longer counted", "rescinded"
+                else:
+                    why, end = "criteria no longer met", "lifted"
+                self.remove(entry, day, why, end)
+
+    def enter(self, entry: _Listing, day: date, duration: Duration | None) -> None:
+        entry.status, entry.listed_on = "listed", day
+        entry.until = duration.after(day) if duration else None
+        entry.measure_status = "in_force"
+        self.push(entry.until)
+        self.log(day, "listed", f"{entry.list_id} ({entry.key})")
+
+    def remove(self, entry: _Listing, day: date, reason: str, measures: str) -> None:
+        entry.status, entry.removed_on, entry.reason = "removed", day, reason
+        entry.measure_status = measures
+        del self.listed[entry.list_id]
+        self.log(day, "removed from list", f"{entry.list_id}: {reason}")
+
+    def listing_states(self) -> tuple[ListingState, ...]:
+        version = self.policy.version_at(self.as_of) or self.policy.latest
+        out = []
+        for e in self.listings:
+            lst = next((x for x in version.lists if x.id == e.list_id), None)
+            measures: list[ListMeasureState] = []
+            if lst is not None and e.listed_on is not None:
+                for mid in lst.measures:
+                    m = version.measure(mid)
+                    start: date | None = e.listed_on
+                    status = e.measure_status
+                    if m.human_review:
+                        approved = self.decisions.approved.get(f"{e.key}#{mid}")
+                        start = max(e.listed_on, approved) if approved else None
+                        if start is None or start > self.as_of:
+                            status = "awaiting_review" if e.status == "listed" else "withdrawn"
+                            start = None
+                    end = e.removed_on or e.until
+                    if start is not None and m.duration is not None:
+                        capped = m.duration.after(start)
+                        end = capped if end is None else min(end, capped)
+                    if status == "in_force" and end is not None and end <= self.as_of:
+                        status = "lifted"
+                    measures.append(ListMeasureState(mid, status, start, end, m.human_review))
+            served = e.served_on if e.served_on and e.served_on <= self.as_of else None
+            out.append(
+                ListingState(
+                    key=e.key,
+                    list_id=e.list_id,
+                    type=e.type,
+                    status=e.status,
+                    noticed_on=e.noticed_on,
+                    served_on=served,
+                    deadline=e.deadline,
+                    listed_on=e.listed_on,
+                    until=e.until,
+                    removed_on=e.removed_on,
+                    reason=e.reason,
+                    evidence=e.evidence,
+                    measures=tuple(measures),
+                )
+            )
+        return tuple(out)
 
     def decide_credits(self, day: date, known: date, version: PolicyVersion) -> None:
         pending = [c for c in self.credits if c.record_id not in self.credit_decisions]
@@ -232,12 +397,32 @@ class _Replayer:
         ladder = stages.ladder
         current = self.score(day, known)
         reached = reached_index(version, stages, current.score)
+        voided = sorted(
+            f"{r.record_id} ({status.value})"
+            for r in self.records
+            if r.record_id in self.counted
+            and (
+                (status := r.status_at(known)) in VOID
+                or (status is Status.CONTESTED and version.contest.suspends)
+            )
+        )
+        self.counted = {c.record_id for c in current.contributions}
         for i, stage in enumerate(ladder, start=1):
             notice = self.open.get(stage.id)
             if i > reached and notice is not None:
-                self.close(day, notice)
+                self.close(day, notice, voided)
         for m in self.measures:
-            if m.status == "in_force" and m.until is None and self.rung(m.stage) > reached:
+            if self.rung(m.stage) <= reached or m.status != "in_force":
+                continue
+            if voided:
+                m.status, m.until = "rescinded", day
+                self.log(
+                    day,
+                    "measure rescinded",
+                    f"{m.measure}: stage {m.stage} no longer holds after {', '.join(voided)} "
+                    "no longer counted",
+                )
+            elif m.until is None:
                 m.status, m.until = "lifted", day
                 self.log(day, "measure lifted", f"{m.measure}: stage {m.stage} left")
         guard = 0
@@ -331,8 +516,15 @@ class _Replayer:
             self.push(served)
             self.push(notice.deadline)
 
-    def close(self, day: date, notice: _Notice) -> None:
-        if notice.status != "enforced":
+    def close(self, day: date, notice: _Notice, voided: list[str]) -> None:
+        if voided:
+            notice.status = "withdrawn"
+            self.log(
+                day,
+                "notice withdrawn",
+                f"stage {notice.stage}: {', '.join(voided)} no longer counted",
+            )
+        elif notice.status != "enforced":
             notice.status = "complied"
             self.log(day, "notice complied", f"stage {notice.stage}: score left the stage")
         notice.closed_on = day
@@ -392,7 +584,7 @@ class _Replayer:
                 issued_on=n.issued_on,
                 served_on=n.served_on if n.served_on and n.served_on <= self.as_of else None,
                 status=n.status
-                if n.status in ("complied", "enforced")
+                if n.status in ("complied", "enforced", "withdrawn")
                 else ("served" if n.served_on and n.served_on <= self.as_of else "issued"),
                 deadline=n.deadline,
             )

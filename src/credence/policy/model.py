@@ -300,6 +300,7 @@ class TestExpect(Strict):
     categories: dict[str, int] | None = None
     counted: list[str] | None = None
     lists: list[str] | None = None
+    listed: list[str] | None = None
     stage: str | None = None
     notices_served: list[str] | None = None
     measures_in_force: list[str] | None = None
