@@ -58,7 +58,7 @@ class Keys:
         """HMAC-SHA256 (hex) of a national identifier: the only subject key the store keeps."""
         cached = self._cache.get(national_id)
         if cached is None:
-            cached = hmac.new(self.subject, national_id.encode(), hashlib.sha256).hexdigest()
+            cached = hmac.digest(self.subject, national_id.encode(), "sha256").hex()
             if len(self._cache) < 5_000_000:
                 self._cache[national_id] = cached
         return cached

@@ -128,7 +128,12 @@ class StoredRecord(Base):
     """One reported fact; never updated. ``record_id`` is ``source:source_record_id``."""
 
     __tablename__ = "records"
-    __table_args__ = (UniqueConstraint("source", "source_record_id", name="uq_records_dedup"),)
+    # On SQLite the table is clustered on record_id (WITHOUT ROWID): one B-tree fewer to
+    # update per ingested row, which is most of the cost of a bulk load.
+    __table_args__ = (
+        UniqueConstraint("source", "source_record_id", name="uq_records_dedup"),
+        {"sqlite_with_rowid": False},
+    )
     record_id: Mapped[str] = mapped_column(String(300), primary_key=True)
     source: Mapped[str] = mapped_column(String(100))
     source_record_id: Mapped[str] = mapped_column(String(200))

@@ -247,6 +247,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("record_id"),
         sa.UniqueConstraint("source", "source_record_id", name="uq_records_dedup"),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("records", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_records_subject_id"), ["subject_id"], unique=False)
