@@ -265,8 +265,8 @@ def render_explanation(a: Assessment) -> str:
             if e.removed_on:
                 parts.append(f"ended {e.removed_on}: {e.reason}")
             lines.append("; ".join(parts))
-            for lm in e.measures:
-                lines.append(f"    measure {lm.measure}: {lm.status}")
+            for carried in e.measures:
+                lines.append(f"    measure {carried.measure}: {carried.status}")
     if a.stages is not None:
         st = a.stages
         lines += ["", f"Stage reached: {st.reached or 'none'}; in effect: {st.effective or 'none'}"]
