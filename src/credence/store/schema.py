@@ -201,6 +201,9 @@ class Notice(Base):
     """A notice issued to a subject (stage, list or measure); state changes in process_events."""
 
     __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "policy_id", "ref", name="uq_notices_ref"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subject_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("subjects.subject_id"), index=True
@@ -221,7 +224,11 @@ class ListEntry(Base):
     """A subject's entry on a list (blacklist or redlist)."""
 
     __tablename__ = "list_entries"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "policy_id", "ref", name="uq_list_entries_ref"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref: Mapped[str | None] = mapped_column(String(200))
     subject_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("subjects.subject_id"), index=True
     )
@@ -238,7 +245,9 @@ class MeasureRow(Base):
     """A measure (sanction or reward) applied to a subject."""
 
     __tablename__ = "measures"
+    __table_args__ = (UniqueConstraint("subject_id", "policy_id", "ref", name="uq_measures_ref"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref: Mapped[str | None] = mapped_column(String(200))
     subject_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("subjects.subject_id"), index=True
     )
@@ -355,3 +364,40 @@ class QuarantinedRow(Base):
     reason: Mapped[str] = mapped_column(String(500))
     raw: Mapped[str] = mapped_column(Text)
     quarantined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxMessage(Base):
+    """A message waiting to be delivered (a notice to a subject, a notification to a party).
+
+    Delivery goes through a pluggable sender; a notice counts as served on its delivery day.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("ref", name="uq_outbox_ref"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    ref: Mapped[str] = mapped_column(String(300))
+    recipient: Mapped[str] = mapped_column(String(100))
+    deliver_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    served_on: Mapped[date | None] = mapped_column(Date)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProcessRun(Base):
+    """One run of ``credence process run``: the day it advanced to and what it changed."""
+
+    __tablename__ = "process_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy_id: Mapped[str] = mapped_column(String(100))
+    as_of: Mapped[date] = mapped_column(Date)
+    actor: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    subjects: Mapped[int] = mapped_column(Integer, default=0)
+    transitions: Mapped[int] = mapped_column(Integer, default=0)
