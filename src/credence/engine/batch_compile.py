@@ -1,0 +1,458 @@
+"""Compile one policy at one evaluation date into one Ibis expression (semantic points 1 to 5).
+
+The plan reads two normalised tables (see :mod:`credence.engine.batch` for their columns) and
+returns one row per subject: score, grade, each category's raw and capped total, and whether
+each list's entry criteria are met. Everything that depends only on the policy and the two
+evaluation dates is decided here, in Python, and enters the plan as constants:
+
+* the version in force at ``as_of`` (its ``count_from``, contest rule, categories, scale,
+  grades and lists);
+* for every rule, the earliest anchor date whose expiry still lies after ``as_of``, so that
+  "not expired" is a comparison with a constant date and no backend's calendar arithmetic is
+  involved (month-end clamping differs between engines);
+* for every (version in force on the act's date, kind) pair, the lex mitior choice as a small
+  expression of the record's amount and dates.
+
+What depends on history (credits, stage clamps) is not in the plan: the plan flags the subjects
+for which it could matter (``needs_replay``), and the caller replays those with the reference
+evaluator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import reduce
+
+import ibis  # type: ignore[import-untyped]
+import ibis.expr.types as ir  # type: ignore[import-untyped]
+
+from credence.dates import Duration
+from credence.errors import EvaluationError
+from credence.policy.load import PolicySet
+from credence.policy.model import BandedPoints, CountFrom, PolicyVersion, Rule
+
+VOID_STATUSES = ("overturned", "revoked", "corrected_by")
+AMOUNT_TYPE = "decimal(38, 10)"
+# Integer arithmetic that a backend may route through a double must stay below 2**53 to be exact.
+_EXACT_LIMIT = 2**52
+
+
+def expiry_threshold(duration: Duration, as_of: date) -> date:
+    """The earliest anchor date whose expiry (anchor + duration) falls after ``as_of``.
+
+    ``anchor + duration`` is non-decreasing in the anchor, so "not expired at as_of" is exactly
+    ``anchor >= expiry_threshold(duration, as_of)``.
+
+    >>> from credence.dates import parse_duration
+    >>> expiry_threshold(parse_duration("P1M"), date(2026, 2, 28))
+    datetime.date(2026, 1, 29)
+    >>> expiry_threshold(parse_duration("P1Y"), date(2025, 2, 28))
+    datetime.date(2024, 2, 29)
+    """
+    span = duration.years * 366 + duration.months * 31 + duration.days + 2
+    low, high = (as_of - timedelta(days=span)).toordinal(), as_of.toordinal() + 1
+    # Invariant: duration.after(low) <= as_of < duration.after(high).
+    while high - low > 1:
+        mid = (low + high) // 2
+        if duration.after(date.fromordinal(mid)) > as_of:
+            high = mid
+        else:
+            low = mid
+    return date.fromordinal(high)
+
+
+def category_names(version: PolicyVersion) -> list[str]:
+    """The categories of the version in force, in policy order (the output's column order)."""
+    return [c.id for c in version.categories]
+
+
+def raw_column(category: str) -> str:
+    """Output column: the category's sum before its cap."""
+    return f"raw__{category}"
+
+
+def total_column(category: str) -> str:
+    """Output column: the category's total after its cap (the dimension level if weighted)."""
+    return f"total__{category}"
+
+
+def list_column(list_id: str) -> str:
+    """Output column: whether the list's entry criteria are met."""
+    return f"list__{list_id}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The compiled plan and the constants a caller needs to read its output."""
+
+    table: ir.Table
+    version: PolicyVersion
+    categories: tuple[str, ...]
+    lists: tuple[str, ...]
+    replay_possible: bool
+
+
+def _lit_int(value: int) -> ir.IntegerValue:
+    return ibis.literal(value, type="int64")
+
+
+class _Compiler:
+    def __init__(self, policy: PolicySet, as_of: date, known_at: date) -> None:
+        version = policy.version_at(as_of)
+        if version is None:
+            raise EvaluationError(
+                f"policy {policy.id} is not in force on {as_of} "
+                f"(first version starts {policy.versions[0].effective_from})"
+            )
+        if known_at < as_of:
+            raise EvaluationError(f"known_at {known_at} is before as_of {as_of}; it can never be")
+        self.policy = policy
+        self.as_of = as_of
+        self.known_at = known_at
+        self.now = version
+        self.cat_index = {c: i for i, c in enumerate(category_names(version))}
+        groups = sorted(
+            {r.same_act_group for v in policy.versions for r in _rules(v) if r.same_act_group}
+        )
+        self.group_index = {g: i for i, g in enumerate(groups)}
+
+    # --- one record -------------------------------------------------------------------------
+
+    def points(self, rule: Rule, t: ir.Table) -> ir.IntegerValue:
+        """The rule's points for the record; NULL when a banded rule cannot place the amount."""
+        if isinstance(rule.points, int):
+            return _lit_int(rule.points)
+        return _banded(rule.points, t.amount)
+
+    def alive(self, rule: Rule, t: ir.Table) -> ir.BooleanValue | None:
+        """True while the record has not expired under ``rule`` at as_of (None: never expires)."""
+        if rule.expires_after is None:
+            return None
+        anchor = t.occurred_on if rule.expiry_from is CountFrom.OCCURRED else t.effective_on
+        return anchor >= ibis.literal(expiry_threshold(rule.expires_after, self.as_of))
+
+    def category(self, rule: Rule) -> int:
+        if rule.category not in self.cat_index:
+            raise EvaluationError(
+                f"category {rule.category!r} of rule {rule.kind!r} does not exist in version "
+                f"{self.now.version}"
+            )
+        return self.cat_index[rule.category]
+
+    def valued(
+        self, then: PolicyVersion, rule_then: Rule, t: ir.Table
+    ) -> tuple[ir.IntegerValue, ir.IntegerValue]:
+        """(points or NULL, category index) of one record valued under ``then`` (lex mitior)."""
+        rule_now = self.now.rule_for(rule_then.kind)
+        p1, a1 = self.points(rule_then, t), self.alive(rule_then, t)
+        kept1 = p1 if a1 is None else ibis.ifelse(a1, p1, ibis.null("int64"))
+        cat1 = _lit_int(self.category(rule_then))
+        if then.version == self.now.version or rule_now == rule_then:
+            return kept1, cat1
+        val1 = kept1.fill_null(0)
+        if rule_now is None:
+            # The kind was abolished: an unfavourable value gives way to the new law's zero.
+            lenient = val1 < 0 if self.now.higher_is_better else val1 > 0
+            return ibis.ifelse(lenient, ibis.null("int64"), kept1), cat1
+        p2, a2 = self.points(rule_now, t), self.alive(rule_now, t)
+        kept2 = p2 if a2 is None else ibis.ifelse(a2, p2, ibis.null("int64"))
+        val2 = kept2.fill_null(0)
+        use_now = val2 > val1 if self.now.higher_is_better else val2 < val1
+        cat2 = _lit_int(self.category(rule_now))
+        cat = cat1 if cat1.equals(cat2) else ibis.ifelse(use_now, cat2, cat1)
+        return ibis.ifelse(use_now, kept2, kept1), cat
+
+    def branches(self) -> list[tuple[str, date, date | None, PolicyVersion, Rule]]:
+        """(kind, from, until, version then, rule then) for every stretch of one rule."""
+        out: list[tuple[str, date, date | None, PolicyVersion, Rule]] = []
+        versions = self.policy.versions
+        for kind in sorted(self.policy.all_kinds):
+            i = 0
+            while i < len(versions):
+                rule = versions[i].rule_for(kind)
+                j = i + 1
+                # Consecutive versions with an equal rule value a record identically (lex
+                # mitior compares the rule, not the version label), so one branch serves all.
+                while j < len(versions) and versions[j].rule_for(kind) == rule:
+                    j += 1
+                if rule is not None:
+                    until = versions[j].effective_from if j < len(versions) else None
+                    out.append((kind, versions[i].effective_from, until, versions[i], rule))
+                i = j
+        return out
+
+    # --- the plan ---------------------------------------------------------------------------
+
+    def plan(self, records: ir.Table, status: ir.Table) -> Plan:
+        now, d, k = self.now, ibis.literal(self.as_of), ibis.literal(self.known_at)
+        last = status.filter(status.on <= k)
+        last = last.mutate(
+            _n=ibis.row_number().over(group_by=last.record_id, order_by=ibis.desc(last.seq))
+        )
+        last = last.filter(last._n == 0).select(_rid=last.record_id, st=last.status)
+        t = records.left_join(last, records.record_id == last._rid)
+        start = t.occurred_on if now.count_from is CountFrom.OCCURRED else t.effective_on
+        excluded = list(VOID_STATUSES) + (["contested"] if now.contest.suspends else [])
+        # Every record stays in the plan (a record that does not count has NULL points), so
+        # that one aggregation sees every subject, counted or not.
+        present = (
+            (t.recorded_on <= k)
+            & (t.effective_on <= k)
+            & (start <= d)
+            & ~t.st.fill_null("active").isin(excluded)
+        )
+        pts_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
+        cat_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
+        grp_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
+        for kind, begin, until, then, rule in self.branches():
+            cond = (t.kind == kind) & (t.occurred_on >= ibis.literal(begin))
+            if until is not None:
+                cond = cond & (t.occurred_on < ibis.literal(until))
+            pts, cat = self.valued(then, rule, t)
+            pts_cases.append((cond, pts))
+            cat_cases.append((cond, cat))
+            if rule.same_act_group:
+                grp_cases.append((cond, _lit_int(self.group_index[rule.same_act_group])))
+        null = ibis.null("int64")
+        pts = ibis.cases(*pts_cases, else_=null) if pts_cases else null
+        cat = ibis.cases(*cat_cases, else_=null) if cat_cases else null
+        cols: dict[str, ir.Value] = {
+            "subject_id": t.subject_id,
+            "kind": t.kind,
+            "pts": ibis.ifelse(present, pts, null).cast("int64"),
+            "cat": cat.cast("int64"),
+        }
+        if grp_cases:
+            cols |= {
+                "record_id": t.record_id,
+                "occurred_on": t.occurred_on,
+                "grp": ibis.cases(*grp_cases, else_=null).cast("int64"),
+            }
+        v = t.select(**cols)
+        if grp_cases:
+            v = _same_act(v)
+
+        cats = category_names(now)
+        aggs: dict[str, ir.Value] = {
+            raw_column(c): v.pts.sum(where=v.cat == i).fill_null(0) for i, c in enumerate(cats)
+        }
+        for j, lst in enumerate(now.lists):
+            if lst.entry.record_kinds is not None:
+                aggs[f"_ev{j}"] = v.pts.count(where=v.kind.isin(lst.entry.record_kinds))
+        flag_aggs, flag_of = self.replay_flag(v)
+        per = v.group_by("subject_id").aggregate(**aggs, **flag_aggs)
+        raws = {c: per[raw_column(c)] for c in cats}
+        totals, score = _score(now, raws)
+        grade = _grade(now, score)
+        out: dict[str, ir.Value] = {"score": score, "grade": grade}
+        for c in cats:
+            out[raw_column(c)] = raws[c]
+            out[total_column(c)] = totals[c]
+        for j, lst in enumerate(now.lists):
+            met: list[ir.BooleanValue] = []
+            e = lst.entry
+            if e.grades is not None:
+                met.append(grade.isin(e.grades))
+            if e.score_at_most is not None:
+                met.append(score <= e.score_at_most)
+            if e.score_at_least is not None:
+                met.append(score >= e.score_at_least)
+            if e.record_kinds is not None:
+                met.append(per[f"_ev{j}"] > 0)
+            out[list_column(lst.id)] = reduce(lambda a, b: a & b, met)
+        needs = flag_of(per) if flag_aggs else ibis.literal(False)
+        table = per.select("subject_id", **out, needs_replay=needs)
+        return Plan(
+            table=table,
+            version=now,
+            categories=tuple(cats),
+            lists=tuple(lst.id for lst in now.lists),
+            replay_possible=bool(flag_aggs),
+        )
+
+    # --- who needs the timeline replay ------------------------------------------------------
+
+    def replay_flag(
+        self, v: ir.Table
+    ) -> tuple[dict[str, ir.Value], Callable[[ir.Table], ir.BooleanValue]]:
+        """Aggregates and a test that flag subjects whose history could change the result.
+
+        A clamp is set only when, on some day, the score reaches a stage beyond the lowest one
+        whose notice is unserved, so at least the second rung. Each record can move the score
+        at most by its most unfavourable value under any version, so a subject whose worst
+        possible score (every record counting at that value, caps and scale applied, all
+        monotone) stays short of the second rung of every clamping ladder never gets a clamp.
+        Credits are decided by the replay, so a subject with a record of a credit kind is
+        replayed too. Both look at every record of the subject, whether it counts today or not.
+        """
+        credits = sorted({c.kind for ver in self.policy.versions for c in ver.credits})
+        ladders = [
+            ver
+            for ver in self.policy.versions
+            if ver.stages is not None
+            and ver.stages.on_skip == "clamp"
+            and ver.stages.require_earlier_notices
+            and len(ver.stages.ladder) >= 2
+        ]
+        aggs: dict[str, ir.Value] = {}
+        if credits:
+            aggs["_credits"] = v.kind.isin(credits).cast("int64").sum()
+        for n, version in enumerate(ladders):
+            for cat in version.categories:
+                worst = self.worst_points(version, cat.id, v)
+                if worst is not None:
+                    aggs[f"_w{n}_{cat.id}"] = worst.sum()
+
+        def flag(per: ir.Table) -> ir.BooleanValue:
+            conds: list[ir.BooleanValue] = []
+            if credits:
+                conds.append(per["_credits"].fill_null(0) > 0)
+            for n, version in enumerate(ladders):
+                assert version.stages is not None
+                raws: dict[str, ir.IntegerValue] = {
+                    c.id: (
+                        per[f"_w{n}_{c.id}"].fill_null(0)
+                        if f"_w{n}_{c.id}" in aggs
+                        else _lit_int(0)
+                    )
+                    for c in version.categories
+                }
+                _, worst_score = _score(version, raws)
+                second = version.stages.ladder[1].threshold
+                conds.append(
+                    worst_score <= second if version.higher_is_better else worst_score >= second
+                )
+            return reduce(lambda a, b: a | b, conds)
+
+        if not credits and not ladders:
+            return {}, flag
+        if not aggs:
+            aggs["_none"] = v.pts.count()
+        return aggs, flag
+
+    def worst_points(
+        self, version: PolicyVersion, category: str, records: ir.Table
+    ) -> ir.IntegerValue | None:
+        """Per record, its most unfavourable possible value in ``category`` (0 if none)."""
+        worst: dict[str, int] = {}
+        for v in self.policy.versions:
+            for rule in _rules(v):
+                if rule.category != category:
+                    continue
+                values = [0, *rule.point_values()]
+                bad = min(values) if version.higher_is_better else max(values)
+                if bad != 0:
+                    prev = worst.get(rule.kind, 0)
+                    worst[rule.kind] = (
+                        min(prev, bad) if version.higher_is_better else max(prev, bad)
+                    )
+        if not worst:
+            return None
+        cases = [(records.kind == kind, _lit_int(p)) for kind, p in sorted(worst.items())]
+        return ibis.cases(*cases, else_=_lit_int(0))
+
+
+def _rules(version: PolicyVersion) -> list[Rule]:
+    return [*version.rules, *version.credits]
+
+
+def _banded(points: BandedPoints, amount: ir.DecimalValue) -> ir.IntegerValue:
+    """The points of the highest band whose lower bound the amount reaches (NULL below all)."""
+    cases = [
+        (amount >= ibis.literal(band.at_least, type=AMOUNT_TYPE), _lit_int(band.points))
+        for band in reversed(points.bands)
+    ]
+    return ibis.cases(*cases, else_=ibis.null("int64"))
+
+
+def _same_act(v: ir.Table) -> ir.Table:
+    """Of counted records of one act (same group, same day), keep only the heaviest.
+
+    Ties go to the lowest record id. Only records that count compete, and only they pass
+    through the window; the others bypass it unchanged, which keeps the window small.
+    """
+    compete = v.filter(v.grp.notnull() & v.pts.notnull())
+    ranked = compete.mutate(
+        _n=ibis.row_number().over(
+            group_by=[compete.subject_id, compete.grp, compete.occurred_on],
+            order_by=[ibis.desc(compete.pts.abs()), compete.record_id],
+        )
+    )
+    # Losers keep their row (with NULL points): the replay flag still has to see them.
+    ranked = ranked.select(
+        "subject_id",
+        "kind",
+        pts=ibis.ifelse(ranked._n == 0, ranked.pts, ibis.null("int64")),
+        cat=ranked.cat,
+    )
+    rest = v.filter(v.grp.isnull() | v.pts.isnull()).select("subject_id", "kind", "pts", "cat")
+    return rest.union(ranked, distinct=False)
+
+
+def _clip(value: ir.IntegerValue, low: int | None, high: int | None) -> ir.IntegerValue:
+    if low is not None:
+        value = ibis.greatest(value, _lit_int(low))
+    if high is not None:
+        value = ibis.least(value, _lit_int(high))
+    return value
+
+
+def _score(
+    version: PolicyVersion, raws: dict[str, ir.IntegerValue]
+) -> tuple[dict[str, ir.IntegerValue], ir.IntegerValue]:
+    """Category totals and the score from raw category sums (semantic point 3)."""
+    totals: dict[str, ir.IntegerValue] = {}
+    if version.model == "additive":
+        assert version.scale.base is not None
+        pre: ir.IntegerValue = _lit_int(version.scale.base)
+        for cat in version.categories:
+            totals[cat.id] = _clip(raws[cat.id], cat.min, cat.max)
+            pre = pre + totals[cat.id]
+        return totals, _clip(pre, version.scale.min, version.scale.max)
+    # Weighted: score = min + round_half_up(span * Σ w·(level-min)/range / Σw), done exactly
+    # in integers over the common denominator Q·W (Q = lcm of the ranges, W = Σ weights).
+    ranges = []
+    for cat in version.categories:
+        assert cat.min is not None and cat.max is not None and cat.weight is not None
+        ranges.append(cat.max - cat.min)
+    q = reduce(math.lcm, ranges, 1)
+    w = sum(c.weight or 0 for c in version.categories)
+    span = version.scale.max - version.scale.min
+    if (2 * span + 1) * q * w >= _EXACT_LIMIT:
+        raise EvaluationError(
+            f"policy {version.id} {version.version}: the weighted model's common denominator "
+            f"({q * w}) is too large for exact batch arithmetic"
+        )
+    acc: ir.IntegerValue = _lit_int(0)
+    for cat, rng in zip(version.categories, ranges, strict=True):
+        assert cat.min is not None and cat.weight is not None
+        level = _clip(_lit_int(cat.base) + raws[cat.id], cat.min, cat.max)
+        totals[cat.id] = level
+        acc = acc + (level - cat.min) * (cat.weight * (q // rng))
+    num = acc * (2 * span) + q * w
+    den = 2 * q * w
+    # num >= 0, so floor division is (num - num mod den) / den; the quotient is exact even
+    # where a backend divides in floating point, because both operands stay below 2**53.
+    quotient = ((num - num % den) / den).cast("int64")
+    return totals, _clip(version.scale.min + quotient, version.scale.min, version.scale.max)
+
+
+def _grade(version: PolicyVersion, score: ir.IntegerValue) -> ir.StringValue:
+    bands = sorted(version.grades, key=lambda g: g.min)
+    cases = [(score <= g.max, ibis.literal(g.grade)) for g in bands[:-1]]
+    last = ibis.literal(bands[-1].grade)
+    return ibis.cases(*cases, else_=last) if cases else last
+
+
+def compile_plan(
+    policy: PolicySet,
+    records: ir.Table,
+    status: ir.Table,
+    as_of: date,
+    known_at: date,
+) -> Plan:
+    """Compile ``policy`` at (as_of, known_at) over normalised record and status tables."""
+    return _Compiler(policy, as_of, known_at).plan(records, status)
