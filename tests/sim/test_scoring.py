@@ -36,7 +36,9 @@ def _subjects(name: str, limit: int) -> tuple[list[list[Record]], date, date]:
     # The subjects with the most records are where the rules interact.
     busy = [rs for rs in by_subject.values() if len(rs) <= 10]
     chosen = sorted(busy, key=lambda rs: (-len(rs), rs[0].subject_id))[:limit]
-    repair = [k for v in policy.versions for lst in v.lists if lst.repair for k in lst.repair.record_kinds]
+    repair = [
+        k for v in policy.versions for lst in v.lists if lst.repair for k in lst.repair.record_kinds
+    ]
     if repair:  # the obligation fulfilled: repair records take subjects off their lists
         rng = random.Random(name)
         for n, records in enumerate(chosen[::2]):
@@ -67,10 +69,16 @@ def test_timeline_matches_reference(name: str, limit: int, days: int) -> None:
     checked = 0
     for records in subjects:
         timeline = scorer.timeline(records, end)
-        probes = {end} | {start + timedelta(days=rng.randrange((end - start).days)) for _ in range(days)}
+        probes = {end} | {
+            start + timedelta(days=rng.randrange((end - start).days)) for _ in range(days)
+        }
         # Probe the days on which something happens too, and the day before each.
         for r in records[:4]:
-            probes |= {r.recorded_at.date(), r.effective_on, r.recorded_at.date() - timedelta(days=1)}
+            probes |= {
+                r.recorded_at.date(),
+                r.effective_on,
+                r.recorded_at.date() - timedelta(days=1),
+            }
         for day in sorted(d for d in probes if start <= d <= end):
             a = evaluate(policy, records, day, day)
             state = timeline.at(day) or scorer.base_state(day)

@@ -6,7 +6,7 @@
 
 from credence.sim.population import Population, generate_population
 from credence.sim.process import Simulation, run_simulation
-
+from credence.sim.report import build_report, write_report
 from credence.sim.scenarios import Faults, Injection, Scenario
 
 __all__ = [

@@ -53,15 +53,20 @@ def at(day: date, clock: time = _REPORTED) -> datetime:
     return datetime.combine(day, clock, tzinfo=UTC)
 
 
-def report(policy: PolicySet, population: Population, scenario: Scenario) -> Reported:
-    """Generate every act of the run and the records the agencies file about them."""
+def report(
+    policy: PolicySet, population: Population, scenario: Scenario, *more: PolicySet
+) -> Reported:
+    """Generate every act of the run and the records the agencies file about them.
+
+    Acts of every kind that ``policy`` (or one of ``more``) scores are generated.
+    """
     rng = random.Random(f"agencies:{scenario.seed}")
     start = scenario.start_for(policy)
     end = end_of_run(start, scenario.years)
     span = (end - start).days + 1
     n = len(population)
-    conducts = [c for c in conduct_table(policy) if c.rate > 0]
-    sources = _sources(policy)
+    conducts = [c for c in conduct_table(policy, *more) if c.rate > 0]
+    sources = _sources(policy, *more)
     faults = scenario.faults
     mixed = _mixed_files(rng, n, sorted(set(sources.values())), faults.wrong_person_rate)
     review = policy.latest.contest.review_period.days or 30
@@ -100,7 +105,7 @@ def report(policy: PolicySet, population: Population, scenario: Scenario) -> Rep
     labels: dict[str, str] = {}
     subject_of: dict[str, int] = {}
     late = 0
-    by_kind = {c.kind: c for c in conduct_table(policy)}
+    by_kind = {c.kind: c for c in conduct_table(policy, *more)}
     behaviour = scenario.behaviour
     for seq, (day, subject, kind, amount, fault) in enumerate(acts, start=1):
         c = by_kind[kind]
@@ -150,9 +155,9 @@ def end_of_run(start: date, years: int) -> date:
         return start.replace(year=start.year + years, day=28)
 
 
-def _sources(policy: PolicySet) -> dict[str, str]:
+def _sources(*policies: PolicySet) -> dict[str, str]:
     out: dict[str, str] = {}
-    for version in policy.versions:
+    for version in (v for p in policies for v in p.versions):
         for rule in (*version.rules, *version.credits):
             out.setdefault(rule.kind, rule.sources[0] if rule.sources else "agency")
     return out

@@ -290,7 +290,9 @@ class _Run:
         red: dict[str, int] = {}
         for lst in version.lists:
             if lst.type == "redlist":
-                red[lst.id] = self.list_counts.get(lst.id, 0) + (rest if lst.id in base.lists else 0)
+                red[lst.id] = self.list_counts.get(lst.id, 0) + (
+                    rest if lst.id in base.lists else 0
+                )
             else:
                 for i in sorted(self.meeting[lst.id]):
                     if (i, lst.id) not in self.open:
@@ -340,7 +342,8 @@ class _Run:
             fault = faults.get(r.record_id)
             chance = b.objection_rate if fault else b.frivolous_rate
             if self.rng.random() < chance:
-                filed = day + timedelta(days=self.rng.randint(1, b.objection_window_days))
+                lo = b.objection_delay_days
+                filed = day + timedelta(days=self.rng.randint(lo, max(lo, b.objection_window_days)))
                 decided = filed + timedelta(days=self.rng.randint(10, review))
                 self.objection_warned.add(r.record_id)
                 self.push(filed, "file", i, r.record_id, decided)
@@ -408,7 +411,12 @@ class _Run:
         for r in recs:
             c = conduct.get(r.kind)
             later = r.occurred_on > day and r.record_id not in faults
-            if later and c is not None and c.adverse and self.rng.random() < self.behaviour.deterrence:
+            if (
+                later
+                and c is not None
+                and c.adverse
+                and self.rng.random() < self.behaviour.deterrence
+            ):
                 self.reported.adverse_acts[i] -= 1
                 continue
             kept.append(r)
@@ -455,7 +463,8 @@ class _Run:
         if rectified is not None and listing.served <= rectified <= day:
             listing.cause = "rectified"
         elif any(
-            ch.status in (Status.CONTESTED, Status.OVERTURNED) and listing.served <= ch.at.date() <= day
+            ch.status in (Status.CONTESTED, Status.OVERTURNED)
+            and listing.served <= ch.at.date() <= day
             for r in self.records.get(i, [])
             for ch in r.history
         ):
@@ -515,9 +524,7 @@ class _Run:
         for i, tl in self.timelines.items():
             if tl.stages is None:
                 continue
-            enforced = {
-                m.key: m for m in tl.stages.measures if m.status in ("in_force", "lifted")
-            }
+            enforced = {m.key: m for m in tl.stages.measures if m.status in ("in_force", "lifted")}
             for m in enforced.values():
                 if m.in_force_from is not None and m.in_force_from <= self.end:
                     self.measures.append(
@@ -542,9 +549,7 @@ class _Run:
             for r in recs:
                 if not r.history:
                     continue
-                filed = next(
-                    (c.at.date() for c in r.history if c.status is Status.CONTESTED), None
-                )
+                filed = next((c.at.date() for c in r.history if c.status is Status.CONTESTED), None)
                 if filed is None or filed > self.end:
                     continue
                 final = r.history[-1]

@@ -38,7 +38,10 @@ class Faults:
 
 @dataclass(frozen=True)
 class Injection:
-    """A botched bulk import: ``records_each`` false ``kind`` records on ``subjects`` clean people."""
+    """A botched bulk import: ``records_each`` false ``kind`` records on each of ``subjects``.
+
+    The subjects are chosen among law-abiding people, so every resulting listing is false.
+    """
 
     kind: str
     subjects: int
@@ -53,7 +56,8 @@ class Behaviour:
     objection_rate: float = 0.6  # objects to a wrong record once a notice or listing shows it
     frivolous_rate: float = 0.03  # objects to a true record once warned (the objection is upheld)
     spontaneous_rate: float = 0.1  # finds and contests a wrong record with no notice at all
-    objection_window_days: int = 60  # files within this many days of being warned
+    objection_delay_days: int = 1  # files at the earliest this many days after being warned
+    objection_window_days: int = 60  # and at the latest this many
     deterrence: float = 0.5  # share of a rectifier's future adverse acts that never happen
     service_lag_days: int = 3  # a list notice is served this long after it is issued
     review_lag_days: int = 7  # a reviewer signs off a measure needing human review this late

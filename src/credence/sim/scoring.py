@@ -147,7 +147,9 @@ class Scorer:
         self.versions = policy.versions
         self.starts = [v.effective_from for v in policy.versions]
         self.has_stages = any(v.stages is not None for v in policy.versions)
-        self.credit_range = any(c.score_range is not None for v in policy.versions for c in v.credits)
+        self.credit_range = any(
+            c.score_range is not None for v in policy.versions for c in v.credits
+        )
         self.needs_replay = self.has_stages or self.credit_range
         self._grades = [sorted(v.grades, key=lambda g: g.min) for v in policy.versions]
         self._grade_mins = [[g.min for g in gs] for gs in self._grades]
@@ -495,9 +497,7 @@ class Scorer:
         grade = self._grades[vi][gi].grade
         if not v.lists:
             return State(score, grade)
-        met = frozenset(
-            lst.id for lst in v.lists if _meets(lst, score, grade, kinds, counted, day)
-        )
+        met = frozenset(lst.id for lst in v.lists if _meets(lst, score, grade, kinds, counted, day))
         return State(score, grade, met)
 
 
