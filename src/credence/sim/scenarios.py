@@ -118,15 +118,14 @@ _RECTIFIABLE = re.compile(
 _PERSONAL = frozenset({"traffic", "civic"})
 
 
-def conduct_table(policy: PolicySet) -> list[Conduct]:
-    """The conduct of every kind some version of ``policy`` scores, in a stable order."""
+def conduct_table(policy: PolicySet, *more: PolicySet) -> list[Conduct]:
+    """The conduct of every kind some version of the policies scores, in a stable order."""
     rules: dict[str, tuple[Rule, PolicyVersion]] = {}
-    for version in policy.versions:
+    versions = [v for p in (policy, *more) for v in p.versions]
+    for version in versions:
         for rule in (*version.rules, *version.credits):
             rules.setdefault(rule.kind, (rule, version))
-    repair = {
-        k for v in policy.versions for lst in v.lists if lst.repair for k in lst.repair.record_kinds
-    }
+    repair = {k for v in versions for lst in v.lists if lst.repair for k in lst.repair.record_kinds}
     adverse_sizes = [
         abs(p)
         for rule, v in rules.values()

@@ -1,0 +1,112 @@
+"""``credence simulate`` and ``credence policy diff`` through a real Typer app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from credence.policy import library
+from credence.sim.commands import register
+from credence.sim.diff import diff_policies, resolve
+from credence.sim.scenarios import Scenario
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    # The same shape as credence.cli: a root app with a "policy" sub-app.
+    root = typer.Typer()
+    root.add_typer(typer.Typer(), name="policy")
+
+    @root.command()
+    def version() -> None:
+        """Keeps the root a group with several commands."""
+
+    register(root)
+    return root
+
+
+def test_register_needs_a_policy_sub_app() -> None:
+    with pytest.raises(RuntimeError, match="policy"):
+        register(typer.Typer())
+
+
+def test_simulate_writes_the_report_under_the_data_folder(app: typer.Typer, tmp_path: Path) -> None:
+    args = ["simulate", "-p", "city-merit", "-n", "1500", "-y", "1", "--data", str(tmp_path), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "reports" / "city-merit-n1500-y1-s1"
+    assert (folder / "report.html").exists()
+    report = json.loads((folder / "report.json").read_text())
+    assert report["scenario"]["population"] == 1500
+    assert "people falsely listed" in result.output
+    assert "report.html" in result.output
+
+
+def test_simulate_json_and_injection(app: typer.Typer, tmp_path: Path) -> None:
+    args = [
+        *("simulate", "-p", "city-merit", "-n", "1000", "-y", "1", "--error-rate", "0"),
+        *("--inject", "legal.judgment_unfulfilled:3:5", "--format", "json", "--name", "inj"),
+        *("--data", str(tmp_path)),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["records"]["by_fault"] == {"injected": 15}
+    assert (tmp_path / "reports" / "inj" / "report.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-p", "no-such-policy"], "no such file"),
+        (["-p", "city-merit", "--inject", "bad"], "KIND:SUBJECTS"),
+        (["-p", "city-merit", "--start", "2026-13-01"], "not a date"),
+    ],
+)
+def test_simulate_errors(app: typer.Typer, tmp_path: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["simulate", *args, "--data", str(tmp_path), "-q"])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_policy_diff_names_the_rule_that_changed(app: typer.Typer, tmp_path: Path) -> None:
+    args = [
+        *("policy", "diff", "city-merit@2026.1", "city-merit@2026.2", "-n", "2000", "-y", "1"),
+        *("--data", str(tmp_path), "--format", "json", "-q"),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    diff = json.loads(result.stdout)
+    assert diff["subjects_changed"] > 0
+    assert [r["kind"] for r in diff["rules"]] == ["civic.traffic_violation"]
+    assert all(r["points_delta"] > 0 for r in diff["rules"])  # the amendment is more lenient
+    assert list((tmp_path / "reports").iterdir())[0].joinpath("report.html").exists()
+
+
+def test_policy_diff_table(app: typer.Typer, tmp_path: Path) -> None:
+    args = ["policy", "diff", "city-merit@2026.1", "city-merit", "-n", "800", "-y", "1"]
+    result = CliRunner().invoke(app, [*args, "--data", str(tmp_path), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "Rules behind the changes" in result.output
+    bad = CliRunner().invoke(app, ["policy", "diff", "city-merit@9", "city-merit", "-q"])
+    assert bad.exit_code == 2 and "no version '9'" in bad.output
+
+
+def test_a_policy_does_not_differ_from_itself() -> None:
+    city = library.resolve("city-merit")
+    diff = diff_policies(city, city, Scenario(population=1000, years=1, seed=1))
+    assert diff["subjects_changed"] == 0 and diff["rules"] == [] and diff["grade_moves"] == []
+
+
+def test_diff_across_policies_counts_list_entries() -> None:
+    diff = diff_policies(
+        resolve("city-merit"),
+        resolve("licence-demerit"),
+        Scenario(population=300, years=1, seed=2, chronic_factor=10.0),
+    )
+    assert diff["subjects_changed"] == 300  # different scales: every grade differs
+    assert "exemplary-citizens" in diff["lists"] or "serious-arrears" in diff["lists"]
