@@ -84,7 +84,7 @@ def test_policy_diff_names_the_rule_that_changed(app: typer.Typer, tmp_path: Pat
     assert diff["subjects_changed"] > 0
     assert [r["kind"] for r in diff["rules"]] == ["civic.traffic_violation"]
     assert all(r["points_delta"] > 0 for r in diff["rules"])  # the amendment is more lenient
-    assert list((tmp_path / "reports").iterdir())[0].joinpath("report.html").exists()
+    assert next(iter((tmp_path / "reports").iterdir())).joinpath("report.html").exists()
 
 
 def test_policy_diff_table(app: typer.Typer, tmp_path: Path) -> None:
