@@ -47,12 +47,12 @@ def test_fault_injection_has_exact_counts_for_a_seed() -> None:
     pop = generate_population(PopulationSpec(1000), 42)
     faults = Faults(false_rate=0.05, wrong_person_rate=0.02, duplicate_rate=0.03, late_rate=0.1)
     rep = report(CITY, pop, Scenario(population=1000, years=2, seed=42, faults=faults))
-    assert len(rep.records) == 1387
-    assert Counter(rep.faults.values()) == {"false": 44, "duplicate": 25, "wrong_person": 14}
-    assert rep.late == 135
-    assert sum(rep.adverse_acts) == 921
+    assert len(rep.records) == 1401
+    assert Counter(rep.faults.values()) == {"false": 43, "wrong_person": 22, "duplicate": 19}
+    assert rep.late == 120
+    assert sum(rep.adverse_acts) == 894
     clean = Scenario(population=1000, years=2, seed=42, faults=Faults(0, 0, 0, 0))
-    assert len(report(CITY, pop, clean).records) == 1312
+    assert len(report(CITY, pop, clean).records) == 1348
 
 
 def test_wrong_person_records_land_on_someone_else() -> None:

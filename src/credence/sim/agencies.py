@@ -20,6 +20,7 @@ from credence.sim.population import ORGANISATION, Population
 from credence.sim.scenarios import Conduct, Injection, Scenario, conduct_table
 
 _REPORTED = time(9, 0)
+_DAYS = [timedelta(days=k) for k in range(400)]
 _DECIDED = time(10, 0)
 
 
@@ -65,6 +66,8 @@ def report(
     end = end_of_run(start, scenario.years)
     span = (end - start).days + 1
     n = len(population)
+    rand = rng.random  # int(rand() * k) rather than randrange: this loop runs per record
+    days = [start + timedelta(days=k) for k in range(span)]
     conducts = [c for c in conduct_table(policy, *more) if c.rate > 0]
     sources = _sources(policy, *more)
     faults = scenario.faults
@@ -79,7 +82,7 @@ def report(
         count = poisson(rng, c.rate * scenario.years * cum[-1])
         who = rng.choices(range(n), cum_weights=cum, k=count)
         for person in who:
-            day = start + timedelta(days=rng.randrange(span))
+            day = days[int(rand() * span)]
             amount = _amount(rng, c)
             subject, fault = person, ""
             if c.adverse:
@@ -95,7 +98,7 @@ def report(
                 i for i in range(n) if c.organisations or population.kinds[i] != ORGANISATION
             ]
             for _ in range(poisson(rng, count * faults.false_rate)):
-                day = start + timedelta(days=rng.randrange(span))
+                day = days[int(rand() * span)]
                 acts.append((day, rng.choice(eligible), c.kind, _amount(rng, c), "false"))
     for inj in scenario.injections:
         acts += _inject(rng, policy, population, adverse_acts, inj, start, span)
@@ -110,12 +113,12 @@ def report(
     for seq, (day, subject, kind, amount, fault) in enumerate(acts, start=1):
         c = by_kind[kind]
         lo, hi = c.final_lag
-        effective = day + timedelta(days=rng.randint(lo, hi)) if hi else day
-        lag = rng.randint(1, 14)
+        effective = day + _DAYS[lo + int(rand() * (hi - lo + 1))] if hi else day
+        lag = 1 + int(rand() * 14)
         if rng.random() < faults.late_rate:
             lag += rng.randint(60, 365)
             late += 1
-        recorded = effective + timedelta(days=lag)
+        recorded = effective + (_DAYS[lag] if lag < len(_DAYS) else timedelta(days=lag))
         history: tuple[StatusChange, ...] = ()
         if fault and c.adverse and rng.random() < behaviour.spontaneous_rate:
             filed = recorded + timedelta(days=rng.randint(14, 180))
