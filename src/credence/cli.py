@@ -387,9 +387,11 @@ def main() -> None:
 
 
 def _register_plugins() -> None:
+    from credence.process.commands import register as register_process
     from credence.store.commands import register as register_store
 
     register_store(app)
+    register_process(app)
 
 
 _register_plugins()

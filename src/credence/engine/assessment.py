@@ -105,8 +105,9 @@ class NoticeState:
     stage: str
     issued_on: date
     served_on: date | None
-    status: str  # issued | served | complied | enforced | clamped
+    status: str  # issued | served | complied | enforced | withdrawn
     deadline: date | None = None
+    closed_on: date | None = None
 
 
 @dataclass(frozen=True)

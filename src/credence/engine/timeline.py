@@ -51,12 +51,21 @@ from credence.records import VOID, Record, Status
 class Decisions:
     """Facts from the due-process layer: when notices were served, when measures were approved.
 
-    Keys are notice keys (``stage@issued-date``). A key mapped to None in ``served`` means the
-    notice was not served (yet); a missing key means "served after the ladder's service lag".
+    Keys are notice keys (``stage@issued-date``, ``list:id@issued-date``). A key mapped to None
+    in ``served`` means the notice was not served (yet); a missing key means "served after the
+    ladder's service lag", unless ``assume_service`` is off (the due-process layer, which knows
+    every notice it delivered).
     """
 
     served: Mapping[str, date | None] = field(default_factory=dict)
     approved: Mapping[str, date] = field(default_factory=dict)
+    assume_service: bool = True
+
+    def served_on(self, key: str, lag: Duration, issued: date) -> date | None:
+        """When the notice ``key`` was served: as recorded, else assumed after ``lag``."""
+        if key in self.served:
+            return self.served[key]
+        return lag.after(issued) if self.assume_service else None
 
 
 @dataclass
@@ -230,10 +239,7 @@ class _Replayer:
                 self.enter(entry, day, lst.duration)
             else:
                 entry.status, entry.noticed_on = "pending_notice", day
-                if entry.key in self.decisions.served:
-                    entry.served_on = self.decisions.served[entry.key]
-                else:
-                    entry.served_on = lag.after(day)
+                entry.served_on = self.decisions.served_on(entry.key, lag, day)
                 if entry.served_on is not None:
                     entry.deadline = lst.notice_period.after(entry.served_on)
                 self.log(day, "list notice issued", f"{lst.id} ({entry.key})")
@@ -500,10 +506,7 @@ class _Replayer:
     def issue(self, day: date, stage_id: str, version: PolicyVersion) -> None:
         assert version.stages is not None
         key = f"{stage_id}@{day.isoformat()}"
-        if key in self.decisions.served:
-            served = self.decisions.served[key]
-        else:
-            served = version.stages.service_lag.after(day)
+        served = self.decisions.served_on(key, version.stages.service_lag, day)
         notice = _Notice(key, stage_id, day, served)
         stage = next(s for s in version.stages.ladder if s.id == stage_id)
         if stage.measure and served is not None:
@@ -587,6 +590,7 @@ class _Replayer:
                 if n.status in ("complied", "enforced", "withdrawn")
                 else ("served" if n.served_on and n.served_on <= self.as_of else "issued"),
                 deadline=n.deadline,
+                closed_on=n.closed_on,
             )
             for n in self.notices
         )

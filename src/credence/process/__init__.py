@@ -1,0 +1,1 @@
+"""Due process: notices, listings, measures, objections and the correction cascade, persisted."""

@@ -1,0 +1,131 @@
+"""What a notice says: the facts, the principal reasons, the rule, the deadline, the remedies.
+
+A notice must let its reader understand and contest the decision without asking anyone, so
+every field is derived from the explained assessment and the policy, never written by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from credence.engine.assessment import Assessment, Contribution
+from credence.policy.model import PolicyVersion
+
+REASONS = 4
+
+
+def reason_codes(
+    assessment: Assessment, version: PolicyVersion, limit: int = REASONS
+) -> list[dict[str, Any]]:
+    """The contributions that weigh most against the subject, as reason codes.
+
+    A reason code is the record kind; the list is ordered by harm, then by record id, so
+    that two notices about the same situation give the same reasons.
+    """
+    harmful = [
+        c for c in assessment.contributions if c.points and not version.is_favourable(c.points)
+    ]
+    harmful.sort(key=lambda c: (-abs(c.points), c.record_id))
+    return [_reason(c) for c in harmful[:limit]]
+
+
+def _reason(c: Contribution) -> dict[str, Any]:
+    return {
+        "code": c.kind,
+        "record_id": c.record_id,
+        "points": c.points,
+        "occurred_on": c.occurred_on.isoformat(),
+        "expires_on": c.expires_on.isoformat() if c.expires_on else None,
+        "legal_basis": c.legal_basis,
+        "source": c.source,
+    }
+
+
+def stage_notice(
+    assessment: Assessment, version: PolicyVersion, stage_id: str, deadline: date | None
+) -> dict[str, Any]:
+    """The body of a notice for reaching a stage of the escalation ladder."""
+    assert version.stages is not None
+    stage = next(s for s in version.stages.ladder if s.id == stage_id)
+    body: dict[str, Any] = {
+        "about": "stage",
+        "stage": stage.id,
+        "title": stage.title or stage.id,
+        "facts": _facts(assessment),
+        "rule": {
+            "threshold": stage.threshold,
+            "direction": version.direction.value,
+            "policy": f"{version.id} {version.version}",
+        },
+        "reasons": reason_codes(assessment, version),
+        "deadline": deadline.isoformat() if deadline else None,
+        "remedies": _remedies(version),
+    }
+    if stage.measure:
+        m = version.measure(stage.measure)
+        body["measure"] = {
+            "id": m.id,
+            "title": m.title or m.id,
+            "legal_basis": m.legal_basis,
+            "appeal_route": m.appeal_route,
+            "takes_effect": "after the deadline unless the situation is rectified"
+            + (", and only after a human reviewer signs off" if m.human_review else ""),
+        }
+    return body
+
+
+def list_notice(
+    assessment: Assessment, version: PolicyVersion, list_id: str, deadline: date | None
+) -> dict[str, Any]:
+    """The body of a notice before listing."""
+    lst = next(x for x in version.lists if x.id == list_id)
+    status = next((s for s in assessment.lists if s.list_id == list_id), None)
+    return {
+        "about": "list",
+        "list": lst.id,
+        "title": lst.title or lst.id,
+        "facts": _facts(assessment),
+        "rule": {"entry": lst.entry.model_dump(exclude_none=True), "legal_basis": lst.legal_basis},
+        "evidence": list(status.evidence) if status else [],
+        "reasons": reason_codes(assessment, version),
+        "deadline": deadline.isoformat() if deadline else None,
+        "duration": str(lst.duration) if lst.duration else None,
+        "measures": [
+            {"id": m, "legal_basis": version.measure(m).legal_basis} for m in lst.measures
+        ],
+        "remedies": _remedies(
+            version, lst.appeal_route, lst.repair.record_kinds if lst.repair else None
+        ),
+    }
+
+
+def _facts(a: Assessment) -> dict[str, Any]:
+    return {
+        "score": a.score,
+        "grade": a.grade,
+        "as_of": a.as_of.isoformat(),
+        "policy": f"{a.policy_id} {a.policy_version}",
+    }
+
+
+def _remedies(
+    version: PolicyVersion, appeal: str | None = None, repair: list[str] | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "object": (
+            "You may object to any record listed here; it will be reviewed within "
+            f"{version.contest.review_period} (extended once by {version.contest.extension} if "
+            "you add evidence)"
+            + (
+                ", and it will not count while your objection is open."
+                if version.contest.suspends
+                else "."
+            )
+        ),
+    }
+    if appeal:
+        out["appeal"] = appeal
+    if repair:
+        out["rectify"] = f"Records of these kinds end the listing: {', '.join(repair)}."
+    return out

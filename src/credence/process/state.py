@@ -1,0 +1,432 @@
+"""Persisting what the evaluator decided: notices, listings and measures with their history.
+
+The evaluator replays a subject's timeline and says, for every notice, listing and measure,
+which states it went through and on which day. This module turns that into rows and
+``process_events`` (one per transition, dated by the day it happened, so that catching up
+after a gap writes exactly what daily runs would have written), and logs each transition in
+the audit chain. Objects that a recomputation no longer produces are withdrawn, removed or
+rescinded: that is the correction cascade.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from credence.audit import chain
+from credence.engine.assessment import Assessment, ListingState, MeasureState, NoticeState
+from credence.engine.timeline import Decisions
+from credence.policy.load import PolicySet
+from credence.policy.model import PolicyVersion
+from credence.process import content
+from credence.process.outbox import enqueue
+from credence.store.keys import Keys
+from credence.store.schema import AccessEvent, ListEntry, MeasureRow, Notice, ProcessEvent
+
+Path = list[tuple[str, date]]
+NOTIFY_WINDOW = timedelta(days=90)
+
+
+def midnight(day: date) -> datetime:
+    """The first instant of a day (UTC): the time stamp of a transition on that day."""
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+@dataclass
+class Context:
+    """What every persistence step needs: the session, keys, policy and who acts."""
+
+    session: Session
+    keys: Keys
+    policy: PolicySet
+    actor: str
+    transitions: int = 0
+    cascaded: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+
+def decisions_of(session: Session, subject_id: str, policy_id: str) -> Decisions:
+    """Service dates and reviewers' sign-offs recorded for a subject, for the evaluator."""
+    served: dict[str, date | None] = {}
+    for n in session.scalars(
+        select(Notice).where(Notice.subject_id == subject_id, Notice.policy_id == policy_id)
+    ):
+        served[n.ref] = n.served_on
+    approved: dict[str, date] = {}
+    for m in session.scalars(
+        select(MeasureRow).where(
+            MeasureRow.subject_id == subject_id, MeasureRow.policy_id == policy_id
+        )
+    ):
+        review = json.loads(m.body).get("review")
+        if m.ref and review and review.get("decision") == "approved":
+            approved[m.ref] = date.fromisoformat(review["on"])
+    return Decisions(served=served, approved=approved)
+
+
+def _history(session: Session, object_type: str, object_id: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(ProcessEvent.status)
+            .where(ProcessEvent.object_type == object_type, ProcessEvent.object_id == object_id)
+            .order_by(ProcessEvent.id)
+        )
+    )
+
+
+def _advance(
+    ctx: Context,
+    object_type: str,
+    row: Notice | ListEntry | MeasureRow,
+    subject_id: str,
+    path: Path,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append the transitions of ``path`` that the row's history does not have yet."""
+    seen = _history(ctx.session, object_type, row.id)
+    done = 0
+    while done < len(seen) and done < len(path) and seen[done] == path[done][0]:
+        done += 1
+    if done < len(seen):
+        # The recomputed path differs from what was recorded (a correction changed the
+        # story): record only the new final state on top of the recorded history.
+        if seen[-1] == path[-1][0]:
+            return
+        path = [path[-1]]
+        done = 0
+    for status, on in path[done:]:
+        ctx.session.add(
+            ProcessEvent(
+                object_type=object_type,
+                object_id=row.id,
+                status=status,
+                at=midnight(on),
+                actor=ctx.actor,
+                detail=json.dumps(detail or {}, sort_keys=True, default=str),
+            )
+        )
+        chain.append(
+            ctx.session,
+            ctx.keys,
+            actor=ctx.actor,
+            action=f"process.{object_type}.{status}",
+            subject_id=subject_id,
+            detail={"ref": row.ref, "on": on.isoformat(), **(detail or {})},
+        )
+        row.status = status
+        ctx.transitions += 1
+    ctx.session.flush()
+
+
+def _notice_path(n: NoticeState) -> Path:
+    path: Path = [("issued", n.issued_on)]
+    if n.served_on is not None:
+        path.append(("served", n.served_on))
+    if n.status == "complied":
+        path.append(("complied", n.closed_on or n.issued_on))
+    elif n.status == "withdrawn":
+        path.append(("withdrawn", n.closed_on or n.issued_on))
+    elif n.status == "enforced":
+        path.append(("expired", n.deadline or n.issued_on))
+    return path
+
+
+def _listing_notice_path(e: ListingState) -> Path:
+    assert e.noticed_on is not None
+    path: Path = [("issued", e.noticed_on)]
+    if e.served_on is not None:
+        path.append(("served", e.served_on))
+    if e.listed_on is not None:
+        path.append(("expired", e.listed_on))
+    elif e.status == "withdrawn":
+        ended = e.removed_on or e.noticed_on
+        path.append(("complied" if "rectified" in e.reason else "withdrawn", ended))
+    return path
+
+
+def _listing_path(e: ListingState) -> Path:
+    start = e.noticed_on or e.listed_on
+    assert start is not None
+    path: Path = []
+    if e.noticed_on is not None:
+        path.append(("pending-notice", e.noticed_on))
+    if e.listed_on is not None:
+        path.append(("listed", e.listed_on))
+    if e.status in ("removed", "withdrawn"):
+        path.append((e.status, e.removed_on or start))
+    return path
+
+
+def _measure_path(m: MeasureState) -> Path:
+    path: Path = [("proposed", m.due_on)]
+    if m.human_review:
+        path.append(("awaiting-review", m.due_on))
+    if m.in_force_from is not None:
+        path.append(("in-force", m.in_force_from))
+    if m.status in ("lifted", "rescinded", "withdrawn"):
+        path.append((m.status, m.until or m.due_on))
+    return path
+
+
+def ensure_notices(ctx: Context, subject_id: str, a: Assessment, day: date) -> int:
+    """Create (and queue) every notice the evaluation issues that has no row yet."""
+    version = ctx.policy.version_at(day)
+    assert version is not None
+    lag = version.stages.service_lag if version.stages else None
+    before = len(ctx.created)
+    for n in a.stages.notices if a.stages else ():
+        body = content.stage_notice(a, version, n.stage, n.deadline)
+        _notice_row(ctx, subject_id, a, "stage", n.key, n.issued_on, body, lag)
+    for e in a.listings:
+        if e.noticed_on is not None:
+            body = content.list_notice(a, version, e.list_id, e.deadline)
+            _notice_row(ctx, subject_id, a, "list", e.key, e.noticed_on, body, lag)
+    return len(ctx.created) - before
+
+
+def persist(ctx: Context, subject_id: str, a: Assessment, day: date) -> None:
+    """Write the assessment's notices, listings and measures; cascade what no longer holds."""
+    version = ctx.policy.version_at(day)
+    assert version is not None
+    lag = version.stages.service_lag if version.stages else None
+    seen_notices: set[str] = set()
+    seen_entries: set[str] = set()
+    seen_measures: set[str] = set()
+    for n in a.stages.notices if a.stages else ():
+        seen_notices.add(n.key)
+        body = content.stage_notice(a, version, n.stage, n.deadline)
+        row = _notice_row(ctx, subject_id, a, "stage", n.key, n.issued_on, body, lag)
+        row.deadline = n.deadline
+        _advance(ctx, "notice", row, subject_id, _notice_path(n))
+    for m in a.stages.measures if a.stages else ():
+        seen_measures.add(m.key)
+        mrow = _measure_row(ctx, subject_id, m.key, m.measure, m.in_force_from, m.until)
+        if mrow.status == "refused":
+            continue
+        _advance(ctx, "measure", mrow, subject_id, _measure_path(m))
+        _maybe_notify(ctx, subject_id, "measure", m.key, m.status, day)
+    for e in a.listings:
+        seen_entries.add(e.key)
+        if e.noticed_on is not None:
+            seen_notices.add(e.key)
+            body = content.list_notice(a, version, e.list_id, e.deadline)
+            row = _notice_row(ctx, subject_id, a, "list", e.key, e.noticed_on, body, lag)
+            row.deadline = e.deadline
+            _advance(ctx, "notice", row, subject_id, _listing_notice_path(e))
+        entry = _entry_row(ctx, subject_id, e)
+        _advance(ctx, "list_entry", entry, subject_id, _listing_path(e), {"reason": e.reason})
+        for lm in e.measures:
+            key = f"{e.key}#{lm.measure}"
+            seen_measures.add(key)
+            mrow = _measure_row(ctx, subject_id, key, lm.measure, lm.in_force_from, lm.until)
+            if mrow.status == "refused":
+                continue
+            path: Path = []
+            if lm.human_review:
+                path.append(("awaiting-review", e.listed_on or day))
+            if lm.in_force_from is not None:
+                path.append(("in-force", lm.in_force_from))
+            if lm.status in ("lifted", "rescinded", "withdrawn") and lm.until is not None:
+                path.append((lm.status, lm.until))
+            if path:
+                _advance(ctx, "measure", mrow, subject_id, path)
+            _maybe_notify(ctx, subject_id, "measure", key, lm.status, day)
+    _cascade(ctx, subject_id, day, seen_notices, seen_entries, seen_measures)
+
+
+def _notice_row(
+    ctx: Context,
+    subject_id: str,
+    a: Assessment,
+    about: str,
+    key: str,
+    issued_on: date,
+    body: dict[str, Any],
+    lag: Any,
+) -> Notice:
+    row = ctx.session.scalar(
+        select(Notice).where(
+            Notice.subject_id == subject_id, Notice.policy_id == a.policy_id, Notice.ref == key
+        )
+    )
+    if row is not None:
+        return row
+    row = Notice(
+        subject_id=subject_id,
+        policy_id=a.policy_id,
+        policy_version=a.policy_version,
+        about=about,
+        ref=key,
+        status="due",
+        issued_on=issued_on,
+        served_on=None,
+        body=json.dumps(body, sort_keys=True),
+        created_at=midnight(issued_on),
+    )
+    ctx.session.add(row)
+    ctx.session.flush()
+    ctx.created.append(key)
+    deliver_on = lag.after(issued_on) if lag is not None else issued_on
+    enqueue(
+        ctx.session,
+        subject_id=subject_id,
+        kind="notice",
+        ref=f"notice:{a.policy_id}:{subject_id}:{key}",
+        recipient=f"subject:{subject_id}",
+        deliver_on=deliver_on,
+        body=body,
+        now=midnight(issued_on),
+    )
+    return row
+
+
+def _entry_row(ctx: Context, subject_id: str, e: ListingState) -> ListEntry:
+    row = ctx.session.scalar(
+        select(ListEntry).where(
+            ListEntry.subject_id == subject_id,
+            ListEntry.policy_id == ctx.policy.id,
+            ListEntry.ref == e.key,
+        )
+    )
+    if row is None:
+        row = ListEntry(
+            subject_id=subject_id,
+            policy_id=ctx.policy.id,
+            list_id=e.list_id,
+            ref=e.key,
+            status="new",
+            created_at=midnight(e.noticed_on or e.listed_on or date.today()),
+        )
+        ctx.session.add(row)
+        ctx.session.flush()
+    row.entered_on = e.listed_on
+    row.exited_on = e.removed_on
+    row.body = json.dumps(
+        {
+            "type": e.type,
+            "deadline": e.deadline,
+            "until": e.until,
+            "reason": e.reason,
+            "evidence": list(e.evidence),
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return row
+
+
+def _measure_row(
+    ctx: Context,
+    subject_id: str,
+    key: str,
+    measure_id: str,
+    start: date | None,
+    until: date | None,
+) -> MeasureRow:
+    row = ctx.session.scalar(
+        select(MeasureRow).where(
+            MeasureRow.subject_id == subject_id,
+            MeasureRow.policy_id == ctx.policy.id,
+            MeasureRow.ref == key,
+        )
+    )
+    if row is None:
+        row = MeasureRow(
+            subject_id=subject_id,
+            policy_id=ctx.policy.id,
+            measure_id=measure_id,
+            ref=key,
+            status="new",
+            body="{}",
+            created_at=midnight(start or date.today()),
+        )
+        ctx.session.add(row)
+        ctx.session.flush()
+    row.in_force_from = start
+    row.until = until
+    return row
+
+
+def _cascade(
+    ctx: Context,
+    subject_id: str,
+    day: date,
+    notices: set[str],
+    entries: set[str],
+    measures: set[str],
+) -> None:
+    """Withdraw, remove or rescind what a recomputation no longer produces."""
+    pid = ctx.policy.id
+    for n in ctx.session.scalars(
+        select(Notice).where(Notice.subject_id == subject_id, Notice.policy_id == pid)
+    ):
+        if n.ref not in notices and n.status not in ("withdrawn", "complied", "expired"):
+            _advance(ctx, "notice", n, subject_id, [("withdrawn", day)], {"reason": "recomputed"})
+    for e in ctx.session.scalars(
+        select(ListEntry).where(ListEntry.subject_id == subject_id, ListEntry.policy_id == pid)
+    ):
+        if e.ref not in entries and e.status not in ("removed", "withdrawn"):
+            final = "removed" if e.status == "listed" else "withdrawn"
+            _advance(ctx, "list_entry", e, subject_id, [(final, day)], {"reason": "recomputed"})
+            e.exited_on = day
+    for m in ctx.session.scalars(
+        select(MeasureRow).where(MeasureRow.subject_id == subject_id, MeasureRow.policy_id == pid)
+    ):
+        if m.ref not in measures and m.status in ("proposed", "awaiting-review", "in-force"):
+            final = "rescinded" if m.status == "in-force" else "withdrawn"
+            _advance(ctx, "measure", m, subject_id, [(final, day)], {"reason": "recomputed"})
+            m.until = day
+            _maybe_notify(ctx, subject_id, "measure", m.ref or "", final, day)
+
+
+def _maybe_notify(
+    ctx: Context, subject_id: str, what: str, ref: str, status: str, day: date
+) -> None:
+    """Tell every relying party that queried the subject in the last 90 days of a rescission."""
+    if status != "rescinded":
+        return
+    since = midnight(day) - NOTIFY_WINDOW
+    parties = sorted(
+        set(
+            ctx.session.scalars(
+                select(AccessEvent.actor).where(
+                    AccessEvent.subject_id == subject_id,
+                    AccessEvent.role == "relying_party",
+                    AccessEvent.at >= since,
+                    AccessEvent.at < midnight(day + timedelta(days=1)),
+                )
+            )
+        )
+    )
+    for party in parties:
+        queued = enqueue(
+            ctx.session,
+            subject_id=subject_id,
+            kind="notification",
+            ref=f"notify:{ctx.policy.id}:{subject_id}:{what}:{ref}:{party}",
+            recipient=f"relying_party:{party}",
+            deliver_on=day,
+            body={
+                "about": f"{what} {ref}",
+                "change": status,
+                "on": day.isoformat(),
+                "message": "A decision about this subject that you may have relied on was "
+                "rescinded after a correction; please disregard it.",
+            },
+            now=midnight(day),
+        )
+        if queued is not None:
+            ctx.cascaded.append(party)
+
+
+def version_or_fail(policy: PolicySet, day: date) -> PolicyVersion:
+    """The version in force, or an error naming the day."""
+    version = policy.version_at(day)
+    if version is None:
+        raise ValueError(f"policy {policy.id} is not in force on {day}")
+    return version
