@@ -23,10 +23,10 @@ from credence.engine.reference import evaluate
 from credence.engine.timeline import Decisions
 from credence.ingest.run import store_policy
 from credence.policy.load import PolicySet
-from credence.records import Record
 from credence.process.objections import lapse_due
 from credence.process.outbox import Sender, deliver_due
 from credence.process.state import Context, decisions_of, ensure_notices, persist
+from credence.records import Record
 from credence.store.db import Store
 from credence.store.records import records_of
 from credence.store.schema import Notice, OutboxMessage, ProcessRun, StoredRecord
