@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from credence.engine.batch import assessment_row, plan_for, source_from_records
+from credence.engine.batch import assessment_row
 from credence.engine.reference import evaluate
 from credence.policy.load import PolicySet
 from credence.policy.model import PolicyVersion
@@ -96,16 +96,19 @@ def population(draw: st.DrawFn, max_subjects: int = 5, max_records: int = 10) ->
 
 
 def reference_rows(
-    policy: PolicySet, recs: list[Record], as_of: date, known_at: date, con: Any
+    policy: PolicySet, recs: list[Record], as_of: date, known_at: date, con: Any = None
 ) -> dict[str, dict[str, Any]]:
     """The reference evaluator's result per subject, in the batch row layout."""
-    plan = plan_for(policy, source_from_records(con, [], "oracle"), as_of, known_at)
+    version = policy.version_at(as_of)
+    assert version is not None
+    cats = [c.id for c in version.categories]
+    lists = [x.id for x in version.lists]
     by: dict[str, list[Record]] = {}
     for r in recs:
         by.setdefault(r.subject_id, []).append(r)
     out = {}
     for sid, mine in by.items():
-        row = assessment_row(evaluate(policy, mine, as_of, known_at, subject_id=sid), plan)
+        row = assessment_row(evaluate(policy, mine, as_of, known_at, subject_id=sid), cats, lists)
         out[sid] = row
     return out
 

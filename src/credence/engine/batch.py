@@ -28,7 +28,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -382,7 +382,7 @@ def source_from_parquet(
     return BatchSource(con, r, s)
 
 
-def source_from_store(con: ibis.BaseBackend) -> BatchSource:
+def source_from_store(con: ibis.BaseBackend, database: str | None = None) -> BatchSource:
     """The store's ``records`` and ``record_status`` tables, read where they live.
 
     What the store knew at K excludes records ingested, and status changes logged, after the
@@ -390,8 +390,8 @@ def source_from_store(con: ibis.BaseBackend) -> BatchSource:
     """
     return BatchSource(
         con,
-        con.table("records"),
-        con.table("record_status"),
+        con.table("records", database=database),
+        con.table("record_status", database=database),
         ingested_column="ingested_at",
         logged_column="logged_at",
         status_order=("at", "id"),
@@ -428,6 +428,11 @@ def plan_for(policy: PolicySet, source: BatchSource, as_of: date, known_at: date
 
 def output_schema(plan: Plan) -> pa.Schema:
     """The columns of a batch result, in order."""
+    return result_schema(plan.categories, plan.lists)
+
+
+def result_schema(categories: Sequence[str], lists: Sequence[str]) -> pa.Schema:
+    """The columns of a batch result for these categories and lists, in order."""
     fields = [
         ("subject_id", pa.string()),
         ("policy_id", pa.string()),
@@ -437,15 +442,27 @@ def output_schema(plan: Plan) -> pa.Schema:
         ("score", pa.int64()),
         ("grade", pa.string()),
     ]
-    for c in plan.categories:
+    for c in categories:
         fields += [(raw_column(c), pa.int64()), (total_column(c), pa.int64())]
-    fields += [(list_column(x), pa.bool_()) for x in plan.lists]
-    fields += [("replayed", pa.bool_())]
+    fields += [(list_column(x), pa.bool_()) for x in lists]
+    fields += [("replayed", pa.bool_()), ("next_stage_day", pa.date32())]
     return pa.schema(fields)
 
 
+def layout(policy: PolicySet, as_of: date) -> pa.Schema:
+    """The result columns of ``policy`` at ``as_of`` (without compiling a plan)."""
+    version = policy.version_at(as_of)
+    if version is None:
+        raise EvaluationError(f"policy {policy.id} is not in force on {as_of}")
+    return result_schema([c.id for c in version.categories], [x.id for x in version.lists])
+
+
 def _finish(plan: Plan, t: ir.Table, policy_id: str, as_of: date, known_at: date) -> ir.Table:
-    cols = [c for c in t.columns if c not in ("subject_id", "needs_replay", "replayed")]
+    cols = [
+        c
+        for c in t.columns
+        if c not in ("subject_id", "needs_replay", "replayed", "next_stage_day")
+    ]
     return t.select(
         "subject_id",
         policy_id=ibis.literal(policy_id),
@@ -454,10 +471,13 @@ def _finish(plan: Plan, t: ir.Table, policy_id: str, as_of: date, known_at: date
         known_at=ibis.literal(known_at),
         **{c: t[c] for c in cols},
         replayed=ibis.literal(False),
+        next_stage_day=ibis.null("date"),
     )
 
 
-def assessment_row(a: Assessment, plan: Plan) -> dict[str, Any]:
+def assessment_row(
+    a: Assessment, categories: Sequence[str], lists: Sequence[str]
+) -> dict[str, Any]:
     """A reference assessment as one row of the batch result."""
     row: dict[str, Any] = {
         "subject_id": a.subject_id,
@@ -469,15 +489,39 @@ def assessment_row(a: Assessment, plan: Plan) -> dict[str, Any]:
         "grade": a.grade,
     }
     by_cat = {c.category: c for c in a.categories}
-    for c in plan.categories:
+    for c in categories:
         total = by_cat.get(c)
         row[raw_column(c)] = total.raw if total else 0
         row[total_column(c)] = total.total if total else 0
     met = {x.list_id: x.criteria_met for x in a.lists}
-    for x in plan.lists:
+    for x in lists:
         row[list_column(x)] = met.get(x, False)
     row["replayed"] = True
+    row["next_stage_day"] = next_stage_day(a)
     return row
+
+
+def next_stage_day(a: Assessment) -> date | None:
+    """The next day on which the subject's stage state moves without a new record, if any.
+
+    A notice issued but not yet served moves on an unknown day (its service), so the next day
+    is asked for; otherwise the earliest future deadline, measure due date or measure end.
+    """
+    if a.stages is None:
+        return None
+    after = a.as_of
+    days: list[date] = []
+    for n in a.stages.notices:
+        if n.status == "issued":
+            days.append(after + timedelta(days=1))
+        if n.deadline is not None and n.deadline > after:
+            days.append(n.deadline)
+    for m in a.stages.measures:
+        if m.status in ("pending", "awaiting_review") and m.due_on > after:
+            days.append(m.due_on)
+        if m.until is not None and m.until > after:
+            days.append(m.until)
+    return min(days) if days else None
 
 
 def replay_subjects(
@@ -492,7 +536,9 @@ def replay_subjects(
     by_subject = source.records_of(subjects, known_at)
     rows = [
         assessment_row(
-            evaluate(policy, by_subject.get(sid, []), as_of, known_at, subject_id=sid), plan
+            evaluate(policy, by_subject.get(sid, []), as_of, known_at, subject_id=sid),
+            plan.categories,
+            plan.lists,
         )
         for sid in sorted(subjects)
     ]

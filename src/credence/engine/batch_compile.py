@@ -33,8 +33,9 @@ from credence.dates import Duration
 from credence.errors import EvaluationError
 from credence.policy.load import PolicySet
 from credence.policy.model import BandedPoints, CountFrom, PolicyVersion, Rule
+from credence.records import VOID
 
-VOID_STATUSES = ("overturned", "revoked", "corrected_by")
+VOID_STATUSES = tuple(sorted(s.value for s in VOID))
 AMOUNT_TYPE = "decimal(38, 10)"
 # Integer arithmetic that a backend may route through a double must stay below 2**53 to be exact.
 _EXACT_LIMIT = 2**52

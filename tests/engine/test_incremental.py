@@ -1,0 +1,78 @@
+"""Incremental rescoring equals a full rescore, night after night."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from credence.engine.batch import connect, score_batch, source_from_records
+from credence.engine.incremental import score_incremental
+from credence.policy.load import load_policy
+from tests.engine.test_batch_replay import history_policies
+from tests.engine.test_batch_support import DIFFERENTIAL, batch_policies, population
+from tests.strategies import START
+
+
+def _rows(path: Path) -> dict[str, dict[str, object]]:
+    return {r["subject_id"]: r for r in pq.read_table(str(path)).to_pylist()}
+
+
+def _steps(draw: st.DrawFn) -> list[int]:
+    return sorted(set(draw(st.lists(st.integers(0, 1100), min_size=2, max_size=6))))
+
+
+def _check(policy, recs, offsets, lag, tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    con = connect("duckdb")
+    source = source_from_records(con, recs)
+    folder = tmp / "state"
+    for n, offset in enumerate(offsets):
+        day = START + timedelta(days=offset)
+        if policy.version_at(day) is None:
+            continue
+        known = day + timedelta(days=lag)
+        inc = score_incremental(policy, source, day, known, folder)
+        full = score_batch(policy, source, day, known, output=tmp / f"full{n}.parquet")
+        assert full.path is not None
+        assert _rows(inc.path) == _rows(full.path), (day, inc.reason)
+
+
+@settings(DIFFERENTIAL, max_examples=25)
+@given(batch_policies(), population(), st.data(), st.sampled_from([0, 0, 20]))
+def test_incremental_equals_full_rescore(policy, recs, data, lag, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    _check(policy, recs, _steps(data.draw), lag, tmp_path_factory.mktemp("inc"))
+
+
+@settings(DIFFERENTIAL, max_examples=15)
+@given(history_policies(), population(), st.data())
+def test_incremental_with_replayed_subjects(policy, recs, data, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    _check(policy, recs, _steps(data.draw), 0, tmp_path_factory.mktemp("inc"))
+
+
+def test_quiet_night_rescores_nobody(tmp_path: Path) -> None:
+    policy = load_policy("src/credence/policy/library/court-debtor-list.yaml")
+    kind = policy.latest.rules[0].kind
+    start = policy.latest.effective_from
+    from tests.engine.test_batch_replay import _rec
+
+    recs = [_rec(f"r{i}", f"s{i}", kind, start + timedelta(days=i)) for i in range(5)]
+    con = connect("duckdb")
+    source = source_from_records(con, recs)
+    day = start + timedelta(days=30)
+    first = score_incremental(policy, source, day, day, tmp_path)
+    assert first.full and first.reason == "no previous run"
+    second = score_incremental(
+        policy, source, day + timedelta(days=1), day + timedelta(days=1), tmp_path
+    )
+    assert not second.full
+    assert second.rescored == 0 and second.subjects == 5
+    late = _rec("late", "s9", kind, day + timedelta(days=2))
+    source = source_from_records(con, [*recs, late])
+    third = score_incremental(
+        policy, source, day + timedelta(days=3), day + timedelta(days=3), tmp_path
+    )
+    assert third.rescored == 1 and third.subjects == 6
+    assert date.fromisoformat("2000-01-01") < day
