@@ -15,7 +15,10 @@ from credence.errors import RecordError
 from credence.ingest.formats import read_rows
 from credence.records import Status
 
-HEADER = "source,source_record_id,subject_id,kind,occurred_on,effective_on,recorded_at,amount,status,status_at\n"
+HEADER = (
+    "source,source_record_id,subject_id,kind,occurred_on,effective_on,recorded_at,amount,"
+    "status,status_at\n"
+)
 
 
 def test_csv_rows_with_defaults_and_lines(tmp_path: Path) -> None:
@@ -124,5 +127,5 @@ def test_parquet_rows_are_numbered(tmp_path: Path) -> None:
 
 
 def test_unknown_extension() -> None:
-    with pytest.raises(RecordError, match="unknown format '.xlsx'"):
+    with pytest.raises(RecordError, match=r"unknown format '\.xlsx'"):
         list(read_rows(Path("records.xlsx")))

@@ -33,8 +33,8 @@ from credence.dates import Duration
 from credence.engine.assessment import (
     Contribution,
     ListingState,
-    ListStatus,
     ListMeasureState,
+    ListStatus,
     MeasureState,
     NoticeState,
     StageState,
