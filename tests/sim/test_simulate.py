@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from xml.etree import ElementTree
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,10 @@ def test_html_report_is_self_contained(tmp_path: Path) -> None:
     page = html_path.read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page
     assert not re.search(r"<script|<link|\bsrc=|\bhref=|@import|url\(", page)
+    charts = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert len(charts) >= 4
+    for chart in charts:
+        ElementTree.fromstring(chart)  # well-formed XML
     assert json.loads(json_path.read_text())["name"] == "x"
 
 
