@@ -390,8 +390,11 @@ def _register_plugins() -> None:
     from credence.process.commands import register as register_process
     from credence.store.commands import register as register_store
 
+    from credence.sim.commands import register as register_sim
+
     register_store(app)
     register_process(app)
+    register_sim(app)
 
 
 _register_plugins()
