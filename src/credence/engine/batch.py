@@ -629,9 +629,11 @@ def _restricted(source: BatchSource, subjects: Sequence[str]) -> BatchSource:
         temp=_temp_ok(source.con),
     )
     r = source.records
+    # A subquery filter, not a join: the plan joins the result again, and Ibis would fold a
+    # second join into the first one's chain.
     return BatchSource(
         source.con,
-        r.semi_join(wanted, r.subject_id == wanted._sid),
+        r.filter(r.subject_id.isin(wanted._sid)),
         source.status,
         ingested_column=source.ingested_column,
         logged_column=source.logged_column,

@@ -300,7 +300,7 @@ class _Compiler:
         ]
         aggs: dict[str, ir.Value] = {}
         if credits:
-            aggs["_credits"] = v.kind.isin(credits).cast("int64").sum()
+            aggs["_credits"] = v.kind.count(where=v.kind.isin(credits))
         for n, version in enumerate(ladders):
             for cat in version.categories:
                 worst = self.worst_points(version, cat.id, v)

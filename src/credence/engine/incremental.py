@@ -91,7 +91,7 @@ def touched_subjects(policy: PolicySet, source: BatchSource, since: date, until:
             conds.append((recs.kind == rule.kind) & (anchor >= first) & (anchor < last))
     by_record = recs.filter(reduce(lambda a, b: a | b, conds)).select("subject_id")
     changed = status.filter(within(status.on)).select("record_id")
-    by_status = recs.semi_join(changed, recs.record_id == changed.record_id).select("subject_id")
+    by_status = recs.filter(recs.record_id.isin(changed.record_id)).select("subject_id")
     parts = [by_record, by_status]
     if source.ingested_column:
         ing = r[source.ingested_column].cast("timestamp").date()
