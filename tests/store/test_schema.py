@@ -29,6 +29,7 @@ TABLES = {
     "objections",
     "outbox",
     "policies",
+    "principals",
     "process_events",
     "process_runs",
     "quarantine",

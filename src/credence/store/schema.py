@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Date,
     DateTime,
     Dialect,
@@ -401,3 +402,17 @@ class ProcessRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     subjects: Mapped[int] = mapped_column(Integer, default=0)
     transitions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PrincipalRow(Base):
+    """An API principal: a role, a scope (source, subject or party name) and a hashed key."""
+
+    __tablename__ = "principals"
+    __table_args__ = (UniqueConstraint("name", name="uq_principals_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(30))
+    scope: Mapped[str | None] = mapped_column(String(300))
+    key_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)

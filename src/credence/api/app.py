@@ -1,0 +1,73 @@
+"""The application object: :func:`create_app` builds the FastAPI app on a store and a policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from credence import __version__
+from credence.api import (
+    routes_agency,
+    routes_auditor,
+    routes_common,
+    routes_relying_party,
+    routes_reviewer,
+    routes_subject,
+)
+from credence.api.auth import Authenticator
+from credence.api.deps import ApiContext
+from credence.api.problems import DEFAULT_MAX_BODY, BodyLimit, install
+from credence.policy.lint import unlawful
+from credence.policy.load import PolicySet
+from credence.store.db import Store
+
+DESCRIPTION = """\
+Credence over HTTP. Every caller is a principal with a role (agency, reviewer, auditor, subject,
+relying_party) and an API key sent as `Authorization: Bearer <key>`. Every read of a subject's
+data is logged with who, role, purpose and what, and the subject can list those reads. Errors
+are RFC 9457 `application/problem+json` documents naming the field at fault.
+"""
+
+
+def create_app(
+    store: Store,
+    policy: PolicySet,
+    *,
+    public_grade: bool = False,
+    max_body: int = DEFAULT_MAX_BODY,
+    key_ttl: float = 60.0,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The Credence API serving one policy over one opened store."""
+    problems = unlawful(policy)
+    if problems:
+        # The evaluator refuses such a policy on every request; refuse it once, at start.
+        raise ValueError(f"policy {policy.id} is refused by the linter: {'; '.join(problems)}")
+    app = FastAPI(
+        title="Credence API",
+        version=__version__,
+        description=DESCRIPTION,
+    )
+    ctx = ApiContext(
+        store=store,
+        policy=policy,
+        authenticator=Authenticator(store, ttl=key_ttl),
+        public_grade=public_grade,
+    )
+    if clock is not None:
+        ctx.clock = clock
+    app.state.credence = ctx
+    install(app)
+    for module in (
+        routes_common,
+        routes_agency,
+        routes_subject,
+        routes_relying_party,
+        routes_reviewer,
+        routes_auditor,
+    ):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=max_body)
+    return app

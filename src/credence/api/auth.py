@@ -1,0 +1,184 @@
+"""Principals and their API keys: Argon2 hashes at rest, a short-lived cache in memory.
+
+A key reads ``crd_<principal id>_<secret>``: the id finds the one hash to check, so a request
+costs one Argon2 verification at most, never a scan. Argon2 is deliberately slow (tens of
+milliseconds), so a verified key is remembered for ``ttl`` seconds under its SHA-256; a disabled
+principal is refused again at the latest when that entry runs out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from credence.audit import chain
+from credence.errors import CredenceError
+from credence.store.db import Store
+from credence.store.keys import Keys
+from credence.store.schema import PrincipalRow
+
+ROLES = ("agency", "reviewer", "auditor", "subject", "relying_party")
+KEY_PREFIX = "crd_"
+SUBJECT_ID_LENGTH = 64
+_hasher = PasswordHasher()
+
+
+class PrincipalError(CredenceError):
+    """A principal cannot be created or changed as asked."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who calls: a name, a role and the scope the role is limited to."""
+
+    id: int
+    name: str
+    role: str
+    scope: str | None
+
+    @property
+    def scope_or_name(self) -> str:
+        """The scope, or the name where the role has none of its own (a relying party)."""
+        return self.scope or self.name
+
+
+def check_scope(role: str, scope: str | None, name: str) -> str | None:
+    """The scope a principal of ``role`` gets; refuse a missing or meaningless one."""
+    if role not in ROLES:
+        raise PrincipalError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if role == "agency":
+        if not scope or ":" in scope:
+            raise PrincipalError("an agency needs --scope: the source name it reports as")
+        return scope
+    if role == "subject":
+        if not scope or len(scope) != SUBJECT_ID_LENGTH:
+            raise PrincipalError("a subject needs --scope: its subject id (64 hex digits)")
+        return scope.lower()
+    if role == "relying_party":
+        return scope or name
+    if scope:
+        raise PrincipalError(f"a {role} has no scope")
+    return None
+
+
+def new_key(principal_id: int) -> str:
+    """A fresh API key for a principal (shown once, stored only as an Argon2 hash)."""
+    return f"{KEY_PREFIX}{principal_id}_{secrets.token_urlsafe(32)}"
+
+
+def add_principal(
+    session: Session,
+    keys: Keys,
+    name: str,
+    role: str,
+    scope: str | None = None,
+    *,
+    actor: str,
+    now: datetime | None = None,
+) -> tuple[Principal, str]:
+    """Create a principal; returns it and its API key (the only time the key is seen)."""
+    when = now or datetime.now(UTC)
+    name = name.strip()
+    if not name:
+        raise PrincipalError("a principal needs a name")
+    scope = check_scope(role, scope, name)
+    chain.lock(session)
+    if session.scalar(select(PrincipalRow.id).where(PrincipalRow.name == name)) is not None:
+        raise PrincipalError(f"a principal named {name!r} exists already")
+    row = PrincipalRow(
+        name=name, role=role, scope=scope, key_hash="-", created_at=when, disabled=False
+    )
+    session.add(row)
+    session.flush()
+    key = new_key(row.id)
+    row.key_hash = _hasher.hash(key)
+    chain.append(
+        session,
+        keys,
+        actor=actor,
+        action="principal.add",
+        detail={"principal": row.id, "name": name, "role": role, "scope": scope},
+        at=when,
+    )
+    session.flush()
+    return Principal(row.id, name, role, scope), key
+
+
+def disable_principal(
+    session: Session, keys: Keys, name: str, *, actor: str, now: datetime | None = None
+) -> None:
+    """Disable a principal: its key stops working (within the cache's lifetime)."""
+    chain.lock(session)
+    row = session.scalar(select(PrincipalRow).where(PrincipalRow.name == name))
+    if row is None:
+        raise PrincipalError(f"no principal named {name!r}")
+    row.disabled = True
+    chain.append(
+        session,
+        keys,
+        actor=actor,
+        action="principal.disable",
+        detail={"principal": row.id, "name": name},
+        at=now or datetime.now(UTC),
+    )
+    session.flush()
+
+
+def principal_id_of(key: str) -> int | None:
+    """The principal id a key names, or None when the key is not of our form."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    head, _, secret = key[len(KEY_PREFIX) :].partition("_")
+    if not head.isdigit() or len(head) > 12 or not secret:
+        return None
+    return int(head)
+
+
+class Authenticator:
+    """Checks API keys against their Argon2 hashes, remembering good ones for ``ttl`` s."""
+
+    def __init__(self, store: Store, ttl: float = 60.0) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, key: str) -> Principal | None:
+        """The principal a key belongs to, or None (unknown, wrong, or disabled)."""
+        digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        pid = principal_id_of(key)
+        if pid is None:
+            return None
+        with self.store.session() as session:
+            row = session.get(PrincipalRow, pid)
+        if row is None or row.disabled:
+            return None
+        try:
+            _hasher.verify(row.key_hash, key)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        principal = Principal(row.id, row.name, row.role, row.scope)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (principal, now + self.ttl)
+        return principal
+
+    def forget(self) -> None:
+        """Drop every remembered key (after disabling a principal, in tests)."""
+        with self._lock:
+            self._cache.clear()

@@ -1,0 +1,163 @@
+"""CLI of the HTTP API: ``credence serve`` and ``credence principal add|disable|list``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from credence.store.commands import ActorOpt, DataOpt, _actor, _fail, _open
+
+out = Console(soft_wrap=True)
+principal_app = typer.Typer(help="API principals: who may call the HTTP API, in what role.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``principal`` to the ``credence`` app."""
+    app.command("serve")(serve)
+    app.add_typer(principal_app, name="principal", no_args_is_help=True)
+
+
+def serve(
+    policy: Annotated[
+        str, typer.Option("--policy", "-p", help="Policy file or folder, or a bundled name.")
+    ],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
+    public_grade: Annotated[
+        bool, typer.Option(help="Let relying parties see the grade (a deployment choice).")
+    ] = False,
+    data: DataOpt = None,
+) -> None:
+    """Serve the HTTP API with uvicorn on the store (SQLite default or PostgreSQL)."""
+    import os
+
+    import uvicorn
+
+    from credence.errors import CredenceError
+    from credence.policy import library
+
+    try:
+        library.resolve(policy)
+    except CredenceError as exc:
+        raise _fail(str(exc)) from None
+    _open(data).close()
+    # The factory runs in every worker, so the settings travel in the environment.
+    os.environ["CREDENCE_API_POLICY"] = policy
+    os.environ["CREDENCE_API_PUBLIC_GRADE"] = "1" if public_grade else ""
+    if data is not None:
+        os.environ["CREDENCE_DATA"] = str(Path(data).resolve())
+    uvicorn.run(
+        "credence.api.commands:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+def app_from_env() -> object:
+    """The application, built from the environment that ``serve`` set (uvicorn factory)."""
+    import os
+
+    from credence.api.app import create_app
+    from credence.policy import library
+    from credence.store.db import open_store
+
+    policy = library.resolve(os.environ["CREDENCE_API_POLICY"])
+    public = bool(os.environ.get("CREDENCE_API_PUBLIC_GRADE"))
+    return create_app(open_store(), policy, public_grade=public)
+
+
+@principal_app.command("add")
+def principal_add(
+    name: Annotated[str, typer.Argument(help="Unique name (logged as the actor).")],
+    role: Annotated[str, typer.Option(help="agency, reviewer, auditor, subject or relying_party.")],
+    scope: Annotated[
+        str | None,
+        typer.Option(help="agency: its source; subject: its subject id; relying_party: its name."),
+    ] = None,
+    national_id: Annotated[
+        str | None,
+        typer.Option(help="subject: the national id (its pseudonym becomes the scope)."),
+    ] = None,
+    data: DataOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Create a principal and print its API key once (only its Argon2 hash is stored)."""
+    from credence.api.auth import PrincipalError, add_principal
+
+    store = _open(data)
+    try:
+        if national_id is not None:
+            if role != "subject" or scope is not None:
+                raise _fail("--national-id is for a subject, instead of --scope")
+            scope = store.keys.subject_id(national_id)
+        with store.session() as session:
+            who, key = add_principal(session, store.keys, name, role, scope, actor=_actor(actor))
+            session.commit()
+    except PrincipalError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    out.print(
+        f"principal {who.name} ({who.role}{', ' + who.scope if who.scope else ''}) created; "
+        "its API key (shown only now):",
+        highlight=False,
+    )
+    print(key)
+
+
+@principal_app.command("disable")
+def principal_disable(
+    name: Annotated[str, typer.Argument(help="The principal.")],
+    data: DataOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Disable a principal: its key stops working (within a minute on running servers)."""
+    from credence.api.auth import PrincipalError, disable_principal
+
+    store = _open(data)
+    try:
+        with store.session() as session:
+            disable_principal(session, store.keys, name, actor=_actor(actor))
+            session.commit()
+    except PrincipalError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    out.print(f"principal {name} disabled", highlight=False)
+
+
+@principal_app.command("list")
+def principal_list(data: DataOpt = None) -> None:
+    """List principals with their role, scope and state (never their keys)."""
+    from sqlalchemy import select
+
+    from credence.store.schema import PrincipalRow
+
+    store = _open(data)
+    try:
+        with store.session() as session:
+            rows = session.scalars(select(PrincipalRow).order_by(PrincipalRow.id)).all()
+    finally:
+        store.close()
+    table = Table(title=f"{len(rows)} principal(s)")
+    for col in ("id", "name", "role", "scope", "created", "state"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            r.name,
+            r.role,
+            r.scope or "",
+            f"{r.created_at:%Y-%m-%d}",
+            "disabled" if r.disabled else "active",
+        )
+    out.print(table)

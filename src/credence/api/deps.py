@@ -1,0 +1,171 @@
+"""What every route depends on: the application context, a session, the caller, a page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, StringConstraints
+from sqlalchemy.orm import Session
+
+from credence.api.auth import Authenticator, Principal
+from credence.api.problems import ApiProblem
+from credence.audit import chain
+from credence.audit.access import Access
+from credence.policy.load import PolicySet
+from credence.store.db import Store
+
+T = TypeVar("T")
+
+# Text that a database of either kind can hold: no NUL (PostgreSQL refuses it in text) and no
+# other control characters, trimmed, bounded.
+_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=_TEXT)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_TEXT)
+]
+Purpose = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500, pattern=_TEXT)
+]
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2999, 12, 31)
+
+
+@dataclass
+class ApiContext:
+    """The store, the policy and the settings one application serves."""
+
+    store: Store
+    policy: PolicySet
+    authenticator: Authenticator
+    public_grade: bool = False
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        """The current instant (a fixed one in tests)."""
+        return self.clock()
+
+
+def context(request: Request) -> ApiContext:
+    """The application's context."""
+    ctx: ApiContext = request.app.state.credence
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(context)]
+
+
+def session(ctx: Ctx) -> Iterator[Session]:
+    """One session per request; what a route does not commit is rolled back."""
+    with ctx.store.session() as s:
+        yield s
+
+
+Db = Annotated[Session, Depends(session)]
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer crd_...`")
+
+
+def principal(
+    ctx: Ctx,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from the bearer API key (401 when missing or not valid)."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise _unauthorised("an API key is required (Authorization: Bearer <key>)", challenge)
+    who = ctx.authenticator.authenticate(credentials.credentials)
+    if who is None:
+        raise _unauthorised("the API key is not valid", challenge)
+    return who
+
+
+def _unauthorised(detail: str, headers: dict[str, str]) -> Exception:
+    from starlette.exceptions import HTTPException
+
+    return HTTPException(401, detail, headers=headers)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def role(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets only the given roles through (403 for the others)."""
+
+    def check(who: Caller) -> Principal:
+        if who.role not in roles:
+            raise ApiProblem(403, f"a {who.role} may not use this endpoint")
+        return who
+
+    return check
+
+
+def access(who: Principal, purpose: str) -> Access:
+    """The access a principal makes for a purpose (logged with every read)."""
+    return Access(who.name, who.role, purpose)
+
+
+def lock_for_read(session: Session) -> None:
+    """Take the audit chain's lock before a logged read.
+
+    A read is logged in the audit chain, which is a write. Taking the write lock first means
+    SQLite never has to upgrade a read snapshot to a write (which fails at once, without
+    waiting, when another request committed meanwhile); PostgreSQL simply queues.
+    """
+    chain.lock(session)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; pass ``next_cursor`` as ``cursor`` to get the next one."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """Keyset pagination: at most ``limit`` items after ``cursor``."""
+
+    limit: int
+    cursor: str | None
+
+    def int_cursor(self) -> int:
+        """The cursor as an integer id (0 when absent); 400 when it is not one."""
+        if self.cursor is None:
+            return 0
+        if not self.cursor.isdigit() or len(self.cursor) > 18:
+            raise ApiProblem(400, "cursor is not one this endpoint gave", field="query.cursor")
+        return int(self.cursor)
+
+
+def page_query(
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page.")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=300, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> PageQuery:
+    """The pagination parameters."""
+    return PageQuery(limit, cursor)
+
+
+Paging = Annotated[PageQuery, Depends(page_query)]
+
+
+def paged(
+    items: list[Any], q: PageQuery, key: Callable[[Any], object]
+) -> tuple[list[Any], str | None]:
+    """Cut a list fetched with ``limit + 1`` rows into a page and the next cursor."""
+    if len(items) > q.limit:
+        page = items[: q.limit]
+        return page, str(key(page[-1]))
+    return items, None
+
+
+def day_in_range(value: date | None, name: str) -> date | None:
+    """Refuse days outside the range the evaluator can reason about (422, naming the field)."""
+    if value is not None and not (EARLIEST <= value <= LATEST):
+        raise ApiProblem(422, f"{value} is outside {EARLIEST}..{LATEST}", field=name)
+    return value
