@@ -262,8 +262,24 @@ def test_policy_test_reports_counts_and_fails_on_a_wrong_expectation(tmp_path: P
     assert result.stdout.strip().endswith("8 passed, 1 failed")
 
 
-def test_demo_runs() -> None:
-    result = RUN.invoke(app, ["demo"])
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    args = ["demo", "--population", "1500", "--years", "2", "--data", str(folder)]
+    result = RUN.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "Embedded tests: 11 passed, 0 failed" in result.stdout
-    assert "Grade distribution on 2026-11-01" in result.stdout
+    out = result.stdout
+    assert "2. Simulation: 1,500 people over 2 years (2026-01-01 to 2027-12-31)" in out
+    assert "3. Ingest:" in out and " 0 rejected" in out
+    assert "4. Grades on 2027-12-31 (batch evaluator, DuckDB" in out
+    assert (folder / "reports" / "city-demo" / "report.html").exists()
+    assert (folder / "credence.db").exists()
+    # a second run recreates its own folder; a foreign folder is never deleted
+    assert RUN.invoke(app, args).exit_code == 0
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("x")
+    refused = RUN.invoke(
+        app, ["demo", "--population", "100", "--years", "1", "--data", str(foreign)]
+    )
+    assert refused.exit_code == 2
+    assert (foreign / "keep.txt").exists()

@@ -367,12 +367,21 @@ def policy_list() -> None:
 
 @app.command()
 def demo(
-    as_of: Annotated[str, typer.Option("--as-of", help="Day to score at.")] = "2026-11-01",
+    population: Annotated[int, typer.Option(help="People in the synthetic city.")] = 100_000,
+    years: Annotated[int, typer.Option(help="Years simulated.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 7,
+    data: Annotated[
+        Path, typer.Option(help="Folder for the demo store and report (recreated).")
+    ] = Path("credence-data/demo"),
 ) -> None:
-    """Score the bundled merit policy over the bundled sample records and explain one subject."""
+    """End to end: simulate a city, ingest, run due process, batch-score, write the report."""
     from credence.demo import run_demo
 
-    run_demo(out, _day(as_of, "--as-of"))
+    try:
+        run_demo(out, data, population=population, years=years, seed=seed)
+    except (CredenceError, FileExistsError) as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()
