@@ -84,8 +84,13 @@ def add_principal(
     *,
     actor: str,
     now: datetime | None = None,
+    hasher: PasswordHasher | None = None,
 ) -> tuple[Principal, str]:
-    """Create a principal; returns it and its API key (the only time the key is seen)."""
+    """Create a principal; returns it and its API key (the only time the key is seen).
+
+    ``hasher`` sets the Argon2 cost (the default is RFC 9106's low-memory profile); the cost is
+    stored in the hash, so verification needs no setting.
+    """
     when = now or datetime.now(UTC)
     name = name.strip()
     if not name:
@@ -100,7 +105,7 @@ def add_principal(
     session.add(row)
     session.flush()
     key = new_key(row.id)
-    row.key_hash = _hasher.hash(key)
+    row.key_hash = (hasher or _hasher).hash(key)
     chain.append(
         session,
         keys,

@@ -111,7 +111,10 @@ class RecordOut(BaseModel):
 
 
 def _problems_to_fields(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(f"body.{'national_id' if f == 'subject_id' else f}", r) for f, r in problems]
+    # The store's names for the fields become the request's: the national id is sent as such,
+    # and a source not authorised for a kind is a fault of the kind this agency reported.
+    rename = {"subject_id": "national_id", "source": "kind"}
+    return [(f"body.{rename.get(f, f)}", r) for f, r in problems]
 
 
 @router.post("/records", status_code=201, response_model=Reported)
