@@ -1,0 +1,1 @@
+"""One module per kind of page: sign-in, citizen portal, reviewer queue, analytics, policy lab."""
