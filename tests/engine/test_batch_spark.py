@@ -38,7 +38,7 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
-@settings(DIFFERENTIAL, max_examples=8)
+@settings(DIFFERENTIAL, max_examples=5)
 @given(
     batch_policies(), population(max_subjects=4, max_records=8), eval_days, st.sampled_from([0, 30])
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from credence.engine.batch import connect, score_batch, source_from_records
 from credence.engine.incremental import score_incremental
 from credence.policy.load import load_policy
-from tests.engine.test_batch_replay import history_policies
+from tests.engine.test_batch_replay import _rec, history_policies
 from tests.engine.test_batch_support import DIFFERENTIAL, batch_policies, population
 from tests.strategies import START
 
@@ -25,7 +25,7 @@ def _steps(draw: st.DrawFn) -> list[int]:
     return sorted(set(draw(st.lists(st.integers(0, 1100), min_size=2, max_size=6))))
 
 
-def _check(policy, recs, offsets, lag, tmp: Path) -> None:  # type: ignore[no-untyped-def]
+def _check(policy, recs, offsets, lag, tmp: Path) -> None:
     con = connect("duckdb")
     source = source_from_records(con, recs)
     folder = tmp / "state"
@@ -42,13 +42,13 @@ def _check(policy, recs, offsets, lag, tmp: Path) -> None:  # type: ignore[no-un
 
 @settings(DIFFERENTIAL, max_examples=25)
 @given(batch_policies(), population(), st.data(), st.sampled_from([0, 0, 20]))
-def test_incremental_equals_full_rescore(policy, recs, data, lag, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+def test_incremental_equals_full_rescore(tmp_path_factory, policy, recs, data, lag) -> None:
     _check(policy, recs, _steps(data.draw), lag, tmp_path_factory.mktemp("inc"))
 
 
 @settings(DIFFERENTIAL, max_examples=15)
 @given(history_policies(), population(), st.data())
-def test_incremental_with_replayed_subjects(policy, recs, data, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+def test_incremental_with_replayed_subjects(tmp_path_factory, policy, recs, data) -> None:
     _check(policy, recs, _steps(data.draw), 0, tmp_path_factory.mktemp("inc"))
 
 
@@ -56,8 +56,6 @@ def test_quiet_night_rescores_nobody(tmp_path: Path) -> None:
     policy = load_policy("src/credence/policy/library/court-debtor-list.yaml")
     kind = policy.latest.rules[0].kind
     start = policy.latest.effective_from
-    from tests.engine.test_batch_replay import _rec
-
     recs = [_rec(f"r{i}", f"s{i}", kind, start + timedelta(days=i)) for i in range(5)]
     con = connect("duckdb")
     source = source_from_records(con, recs)
@@ -75,4 +73,3 @@ def test_quiet_night_rescores_nobody(tmp_path: Path) -> None:
         policy, source, day + timedelta(days=3), day + timedelta(days=3), tmp_path
     )
     assert third.rescored == 1 and third.subjects == 6
-    assert date.fromisoformat("2000-01-01") < day

@@ -368,6 +368,12 @@ def source_from_records(
 ) -> BatchSource:
     """Load records (and their histories) into tables on ``con`` and return them as a source."""
     recs, status = records_to_arrow(records)
+    if con.name == "pyspark":
+        # Ibis goes through pandas here, which cannot hold a NULL decimal; Spark takes Arrow.
+        session = con._session
+        for suffix, table in (("records", recs), ("status", status)):
+            session.createDataFrame(table).createOrReplaceTempView(f"{name}_{suffix}")
+        return BatchSource(con, con.table(f"{name}_records"), con.table(f"{name}_status"))
     r = con.create_table(f"{name}_records", recs, overwrite=True)
     s = con.create_table(f"{name}_status", status, overwrite=True)
     return BatchSource(con, r, s)
@@ -569,12 +575,29 @@ def score_batch(
     result = plan.table
     replayed = 0
     if plan.replay_possible:
-        # Materialise once: the flagged subjects are read from it, and the rest written out.
-        cached = result.cache()
-        flagged = cached.filter(cached.needs_replay).select("subject_id").to_pyarrow()
-        ids = flagged.column("subject_id").to_pylist()
+        if plan.clamp_possible:
+            # Materialise once: the flagged subjects are read from it, the rest written out.
+            cached = result.cache()
+            flagged = cached.filter(cached.needs_replay).select("subject_id").to_pyarrow()
+            ids = flagged.column("subject_id").to_pylist()
+            kept = cached.filter(~cached.needs_replay)
+        else:
+            # Only credits call for the replay: who has one is a filter on the records, so the
+            # plan runs once, straight to the output.
+            r = source.records
+            has = r.filter(r.kind.isin(list(plan.credit_kinds))).select("subject_id").distinct()
+            ids = has.to_pyarrow().column("subject_id").to_pylist()
+            if ids:
+                gone = con.create_table(
+                    f"credence_flagged_{os.getpid()}_{time.monotonic_ns()}",
+                    pa.table({"_sid": pa.array(ids, pa.string())}),
+                    temp=_temp_ok(con),
+                )
+                kept = result.filter(~result.subject_id.isin(gone._sid))
+            else:
+                kept = result
         replayed = len(ids)
-        plain = _finish(plan, cached.filter(~cached.needs_replay), policy.id, as_of, known)
+        plain = _finish(plan, kept, policy.id, as_of, known)
         if ids:
             rows = replay_subjects(policy, source, plan, ids, as_of, known)
             extra = con.create_table(
