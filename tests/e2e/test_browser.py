@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.world import KEYS, WRONG, World, process
+from tests.web.world import WRONG, World, process
 
 
 @pytest.fixture
@@ -34,15 +34,17 @@ def expect(locator: Any) -> Any:
     return pw_expect(locator)
 
 
-def sign_in(page: Any, name: str, start: str = "/") -> None:
+def sign_in(page: Any, world: World, name: str, start: str = "/") -> None:
     """Sign in with the keyboard only: type the key into the labelled field and press Enter."""
     page.goto(start)
-    page.get_by_label("API key").fill(KEYS[name])
+    page.get_by_label("API key").fill(world.keys[name])
     page.get_by_label("API key").press("Enter")
     page.wait_for_load_state()
 
 
-def test_subject_reads_the_explanation_and_objects(page: Any, shots: Path, tmp_path: Path) -> None:
+def test_subject_reads_the_explanation_and_objects(
+    page: Any, world: World, shots: Path, tmp_path: Path
+) -> None:
     page.goto("/portal")
     expect(page).to_have_url("/sign-in?next=/portal")
     page.get_by_label("API key").fill("not-a-key")
@@ -50,7 +52,7 @@ def test_subject_reads_the_explanation_and_objects(page: Any, shots: Path, tmp_p
     expect(page.get_by_role("alert")).to_contain_text("not recognised")
     page.screenshot(path=str(shots / "sign-in.png"))
 
-    page.get_by_label("API key").fill(KEYS["alice"])
+    page.get_by_label("API key").fill(world.keys["alice"])
     page.get_by_label("API key").press("Enter")
     expect(page).to_have_url("/portal")
     expect(page.get_by_test_id("score")).to_have_text("560")
@@ -85,9 +87,9 @@ def test_subject_reads_the_explanation_and_objects(page: Any, shots: Path, tmp_p
     expect(page.get_by_test_id("objections")).to_contain_text("under-review")
 
 
-def test_reviewer_overturns_the_record(page: Any, shots: Path) -> None:
-    sign_in(page, "rita")
-    expect(page).to_have_url("/review")
+def test_reviewer_overturns_the_record(page: Any, world: World, shots: Path) -> None:
+    sign_in(page, world, "rita")
+    expect(page).to_have_url("/queue")
     queue = page.get_by_test_id("queue")
     expect(queue).to_contain_text("objection no.")
     expect(queue).to_contain_text("days")
@@ -110,7 +112,7 @@ def test_reviewer_overturns_the_record(page: Any, shots: Path) -> None:
         "The receipt shows the judgment was paid before it was reported."
     )
     page.get_by_role("button", name="Record decision").click()
-    expect(page).to_have_url("/review?done=overturned-2")
+    expect(page).to_have_url("/queue?done=overturned-2")
     expect(page.get_by_role("status")).to_contain_text("Decision recorded")
 
 
@@ -118,7 +120,7 @@ def test_after_the_process_run_the_subject_sees_the_change(
     page: Any, world: World, shots: Path
 ) -> None:
     process(world)
-    sign_in(page, "alice")
+    sign_in(page, world, "alice")
     expect(page.get_by_test_id("score")).to_have_text("660")
     expect(page.get_by_test_id("grade")).to_have_text("C")
     expect(page.get_by_test_id("contributions")).not_to_contain_text("J-ALICE-2")
@@ -131,8 +133,8 @@ def test_after_the_process_run_the_subject_sees_the_change(
     page.screenshot(path=str(shots / "portal-after-review.png"), full_page=True)
 
 
-def test_analytics_render_with_charts(page: Any, shots: Path) -> None:
-    sign_in(page, "audrey")
+def test_analytics_render_with_charts(page: Any, world: World, shots: Path) -> None:
+    sign_in(page, world, "audrey")
     expect(page).to_have_url("/analytics")
     for name in ("grades-by-region", "grades-over-time", "lists", "measures", "objections"):
         expect(page.get_by_test_id(f"section-{name}").locator("svg.chart")).to_have_count(1)
@@ -143,8 +145,8 @@ def test_analytics_render_with_charts(page: Any, shots: Path) -> None:
     page.screenshot(path=str(shots / "analytics.png"), full_page=True)
 
 
-def test_policy_lab_lints_tests_and_diffs(page: Any, shots: Path) -> None:
-    sign_in(page, "audrey", "/lab")
+def test_policy_lab_lints_tests_and_diffs(page: Any, world: World, shots: Path) -> None:
+    sign_in(page, world, "audrey", "/lab")
     page.get_by_label("Bundled policy").select_option("city-merit")
     page.get_by_role("button", name="Lint and run tests").click()
     results = page.get_by_test_id("check")

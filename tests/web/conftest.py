@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,13 +11,21 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from credence.web import create_web_router
-from tests.web.world import KEYS, World, build
+from tests.web.world import World, build, reopen
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The populated store, built once; tests work on copies."""
+    w = build(tmp_path_factory.mktemp("template") / "data")
+    w.close()
+    yield w
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    """A fresh populated store."""
-    w = build(tmp_path / "data")
+def world(template: World, tmp_path: Path) -> Iterator[World]:
+    """A fresh copy of the populated store."""
+    w = reopen(template, tmp_path / "data")
     try:
         yield w
     finally:
@@ -32,8 +41,15 @@ def client(world: World) -> Iterator[TestClient]:
         yield c
 
 
-def sign_in(client: TestClient, name: str) -> str:
-    """Sign in as ``name``; return the session's CSRF token (read from a form)."""
-    r = client.post("/sign-in", data={"api_key": KEYS[name]}, follow_redirects=False)
+def sign_in(client: TestClient, world: World, name: str) -> None:
+    """Sign in as ``name`` (a fresh session)."""
+    client.cookies.clear()
+    r = client.post("/sign-in", data={"api_key": world.keys[name]}, follow_redirects=False)
     assert r.status_code == 303, r.text
-    return ""
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no form with a CSRF token on the page"
+    return found.group(1)

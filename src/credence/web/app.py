@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from credence.api.auth import Authenticator
 from credence.dates import Duration
 from credence.policy.load import PolicySet
 from credence.store.db import Store
@@ -43,7 +44,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "analytics": frozenset({"reviewer", "auditor", "agency"}),
     "lab": frozenset({"reviewer", "auditor", "agency"}),
 }
-HOME = {"subject": "/portal", "reviewer": "/review", "auditor": "/analytics", "agency": "/lab"}
+HOME = {"subject": "/portal", "reviewer": "/queue", "auditor": "/analytics", "agency": "/lab"}
 
 
 class WebError(Exception):
@@ -91,10 +92,12 @@ class Web:
     secure_cookies: bool = False
     max_upload: int = MAX_UPLOAD
     templates: Jinja2Templates = field(init=False)
+    authenticator: Authenticator = field(init=False)
     signer: URLSafeTimedSerializer = field(init=False)
 
     def __post_init__(self) -> None:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.authenticator = Authenticator(self.store)
         self.templates.env.globals["nav"] = nav_for
         self.templates.env.filters["human"] = human_duration
         secret = hmac.new(self.store.keys.audit, b"credence web session v1", hashlib.sha256)
@@ -232,7 +235,7 @@ def nav_for(user: User | None) -> list[tuple[str, str]]:
         return []
     links = [
         ("portal", "/portal", "My record"),
-        ("review", "/review", "Review queue"),
+        ("review", "/queue", "Review queue"),
         ("analytics", "/analytics", "Analytics"),
         ("lab", "/lab", "Policy lab"),
     ]
@@ -250,11 +253,12 @@ def create_web_router(
     *,
     clock: Callable[[], datetime] | None = None,
     secure_cookies: bool = False,
+    max_upload: int = MAX_UPLOAD,
 ) -> APIRouter:
     """The web pages as one router: include it in a FastAPI app at ``/``."""
     from credence.web.views import analytics, lab, portal, reviewer, signin
 
-    web = Web(store, policy, secure_cookies=secure_cookies)
+    web = Web(store, policy, secure_cookies=secure_cookies, max_upload=max_upload)
     if clock is not None:
         web.clock = clock
     router = web.router()

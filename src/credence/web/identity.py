@@ -1,8 +1,8 @@
-"""Who is signing in: an API key checked against the ``principals`` table (Argon2 hashes).
+"""Who is signing in: an API key checked by the API's authenticator, re-read on every request.
 
-This is the web's one seam with the API's principals. A key is checked against every enabled
-principal's hash (there are few principals: one per agency, reviewer, auditor, party and
-signed-up subject); :func:`lookup` re-reads a signed-in principal on every request, so that a
+The web's one seam with the API's principals (``credence.api.auth``): signing in checks the
+key exactly as the API does (``crd_<id>_<secret>``, one Argon2 verification); afterwards the
+session cookie names the principal, and :func:`lookup` re-reads it on every request, so that a
 disabled principal is signed out at once.
 """
 
@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from credence.api.auth import Authenticator
 from credence.store.schema import PrincipalRow
-
-_HASHER = PasswordHasher()
 
 
 @dataclass(frozen=True)
@@ -29,21 +26,13 @@ class Principal:
     scope: str | None
 
 
-def authenticate(session: Session, api_key: str) -> Principal | None:
+def authenticate(authenticator: Authenticator, api_key: str) -> Principal | None:
     """The enabled principal whose key this is, or None."""
     key = api_key.strip()
     if not key:
         return None
-    rows = session.scalars(
-        select(PrincipalRow).where(PrincipalRow.disabled.is_(False)).order_by(PrincipalRow.id)
-    ).all()
-    for row in rows:
-        try:
-            if _HASHER.verify(row.key_hash, key):
-                return Principal(row.name, row.role, row.scope)
-        except (VerificationError, InvalidHashError):
-            continue
-    return None
+    found = authenticator.authenticate(key)
+    return None if found is None else Principal(found.name, found.role, found.scope)
 
 
 def lookup(session: Session, name: str) -> Principal | None:
@@ -52,8 +41,3 @@ def lookup(session: Session, name: str) -> Principal | None:
         select(PrincipalRow).where(PrincipalRow.name == name, PrincipalRow.disabled.is_(False))
     )
     return None if row is None else Principal(row.name, row.role, row.scope)
-
-
-def hash_key(api_key: str) -> str:
-    """The Argon2 hash stored for a key (for tests and tools that create principals)."""
-    return _HASHER.hash(api_key)

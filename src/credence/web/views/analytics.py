@@ -84,7 +84,7 @@ def compute(web: Web, user: User, session: Session) -> Figures:
     version = policy.version_at(today) or policy.latest
     grades = tuple(g.grade for g in sorted(version.grades, key=lambda g: g.min))
     access = Access(user.name, user.role, PURPOSE)
-    regions = dict(session.execute(select(Subject.subject_id, Subject.region)).tuples().all())
+    regions = dict(session.execute(select(Subject.subject_id, Subject.region)).all())
     ids = list(session.scalars(select(StoredRecord.subject_id).distinct()))
     months = month_starts(policy.versions[0].effective_from, today)
     by_region: dict[str, Counter[str]] = defaultdict(Counter)
@@ -125,7 +125,7 @@ def compute(web: Web, user: User, session: Session) -> Figures:
         select(ListEntry.list_id, ListEntry.status, func.count()).group_by(
             ListEntry.list_id, ListEntry.status
         )
-    ).tuples():
+    ):
         list_rows[list_id][status] += n
     tables["lists"] = Table(
         "lists",
@@ -141,7 +141,7 @@ def compute(web: Web, user: User, session: Session) -> Figures:
         select(MeasureRow.measure_id, MeasureRow.status, func.count()).group_by(
             MeasureRow.measure_id, MeasureRow.status
         )
-    ).tuples():
+    ):
         measure_rows[measure_id][status] += n
     tables["measures"] = Table(
         "measures",

@@ -42,7 +42,7 @@ class QueueItem:
     @property
     def href(self) -> str:
         """The item's review page."""
-        return f"/review/{self.kind}s/{self.id}"
+        return f"/queue/{self.kind}s/{self.id}"
 
 
 def queue(session: Session, today: date) -> list[QueueItem]:
@@ -149,7 +149,7 @@ def routes(web: Web) -> APIRouter:
     """The reviewer's routes."""
     router = web.router()
 
-    @router.get("/review")
+    @router.get("/queue")
     def review_queue(request: Request) -> HTMLResponse:
         """Everything awaiting review, the nearest deadline first."""
         user = web.require(request, "review")
@@ -172,13 +172,13 @@ def routes(web: Web) -> APIRouter:
         context = {**data, "form": form, "error": error}
         return web.render(request, "review_objection.html", context, user=user, status=status)
 
-    @router.get("/review/objections/{objection_id}")
+    @router.get("/queue/objections/{objection_id}")
     def objection(request: Request, objection_id: int) -> HTMLResponse:
         """The record, the evidence and the statement side by side, and the decision form."""
         user = web.require(request, "review")
         return show_objection(request, user, objection_id, {}, "", 200)
 
-    @router.post("/review/objections/{objection_id}", response_model=None)
+    @router.post("/queue/objections/{objection_id}", response_model=None)
     def decide_objection(
         request: Request,
         objection_id: int,
@@ -214,14 +214,14 @@ def routes(web: Web) -> APIRouter:
                     )
                     session.commit()
                     return RedirectResponse(
-                        f"/review?done={outcome}-{objection_id}", status_code=303
+                        f"/queue?done={outcome}-{objection_id}", status_code=303
                     )
                 except ObjectionError as exc:
                     session.rollback()
                     error = str(exc)
         return show_objection(request, user, objection_id, form, error, 422)
 
-    @router.get("/review/objections/{objection_id}/evidence/{n}")
+    @router.get("/queue/objections/{objection_id}/evidence/{n}")
     def evidence(request: Request, objection_id: int, n: int) -> FileResponse:
         """Download an uploaded evidence file (a logged read)."""
         user = web.require(request, "review")
@@ -247,13 +247,13 @@ def routes(web: Web) -> APIRouter:
         context = {**data, "form": form, "error": error}
         return web.render(request, "review_measure.html", context, user=user, status=status)
 
-    @router.get("/review/measures/{measure_id}")
+    @router.get("/queue/measures/{measure_id}")
     def measure(request: Request, measure_id: int) -> HTMLResponse:
         """A measure awaiting a reviewer's sign-off."""
         user = web.require(request, "review")
         return show_measure(request, user, measure_id, {}, "", 200)
 
-    @router.post("/review/measures/{measure_id}", response_model=None)
+    @router.post("/queue/measures/{measure_id}", response_model=None)
     def decide_measure(
         request: Request,
         measure_id: int,
@@ -285,7 +285,7 @@ def routes(web: Web) -> APIRouter:
                     )
                     session.commit()
                     return RedirectResponse(
-                        f"/review?done={decision}-measure-{measure_id}", status_code=303
+                        f"/queue?done={decision}-measure-{measure_id}", status_code=303
                     )
                 except ReviewError as exc:
                     session.rollback()

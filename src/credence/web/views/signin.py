@@ -41,8 +41,7 @@ def routes(web: Web) -> APIRouter:
         if not api_key.strip():
             error = "Enter your API key."
         else:
-            with web.store.session() as session:
-                principal = identity.authenticate(session, api_key)
+            principal = identity.authenticate(web.authenticator, api_key)
             if principal is not None:
                 target = _safe_next(next) or HOME.get(principal.role, "/")
                 response = RedirectResponse(target, status_code=303)

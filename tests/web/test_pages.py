@@ -1,0 +1,375 @@
+"""The web pages through an HTTP client: sign-in, roles, forms, errors, logged reads, CSV."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from credence.api.app import create_app
+from credence.api.auth import disable_principal
+from credence.store.schema import AccessEvent, MeasureRow, Objection, RecordStatus
+from credence.web import create_web_router
+from tests.web.conftest import csrf_of, sign_in
+from tests.web.world import WRONG, World, process
+
+TEMPLATES = Path(__file__).parents[2] / "src" / "credence" / "web" / "templates"
+
+
+def reads(world: World, actor: str) -> list[tuple[str, str, str]]:
+    """(role, purpose, what) of every logged read by ``actor``."""
+    with world.store.session() as s:
+        return [
+            (e.role, e.purpose, e.what)
+            for e in s.scalars(select(AccessEvent).where(AccessEvent.actor == actor))
+        ]
+
+
+def score_of(html: str) -> int:
+    found = re.search(r'data-testid="score">(\d+)<', html)
+    assert found
+    return int(found.group(1))
+
+
+def test_every_page_sends_a_stranger_to_sign_in(client: TestClient) -> None:
+    for path in ("/portal", "/queue", "/queue/objections/1", "/analytics", "/lab"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == f"/sign-in?next={path}"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/sign-in"
+
+
+def test_a_wrong_or_missing_key_is_refused_with_a_clear_message(client: TestClient) -> None:
+    r = client.post("/sign-in", data={"api_key": "crd_1_wrong"})
+    assert r.status_code == 401
+    assert "was not recognised" in r.text
+    assert 'aria-invalid="true"' in r.text
+    r = client.post("/sign-in", data={"api_key": "  "})
+    assert r.status_code == 401 and "Enter your API key" in r.text
+
+
+def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(
+    client: TestClient, world: World
+) -> None:
+    key = world.keys["audrey"]
+    r = client.post("/sign-in", data={"api_key": key, "next": "/lab"}, follow_redirects=False)
+    assert r.headers["location"] == "/lab"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    for evil in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        r = client.post("/sign-in", data={"api_key": key, "next": evil}, follow_redirects=False)
+        assert r.headers["location"] == "/analytics"
+
+
+def test_each_role_sees_only_its_pages(client: TestClient, world: World) -> None:
+    sign_in(client, world, "alice")
+    r = client.get("/queue")
+    assert r.status_code == 403
+    assert "for the roles reviewer" in r.text
+    assert client.get("/analytics").status_code == 403
+    sign_in(client, world, "rita")
+    assert client.get("/portal").status_code == 403
+    assert client.get("/analytics").status_code == 200
+    sign_in(client, world, "party")
+    r = client.get("/")
+    assert r.status_code == 200 and "use the HTTP API" in r.text
+
+
+def test_a_forged_or_stale_cookie_is_not_a_session(client: TestClient, world: World) -> None:
+    sign_in(client, world, "alice")
+    assert client.get("/portal", follow_redirects=False).status_code == 200
+    client.cookies.set("credence_session", "forged.value.here")
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+    sign_in(client, world, "alice")
+    with world.store.session() as s:
+        disable_principal(s, world.store.keys, "alice", actor="operator")
+        s.commit()
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+
+
+def test_sign_out_ends_the_session(client: TestClient, world: World) -> None:
+    sign_in(client, world, "alice")
+    r = client.post("/sign-out", follow_redirects=False)
+    assert r.status_code == 303
+    client.cookies.clear()
+    assert client.get("/portal", follow_redirects=False).status_code == 303
+
+
+def test_the_portal_explains_every_point_and_logs_its_reads(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world, "alice")
+    r = client.get("/portal")
+    assert r.status_code == 200
+    page = r.text
+    assert score_of(page) == 560
+    for text in (
+        "court:J-ALICE-2",
+        "Civil Procedure Code art. 255",
+        "Municipal Merit Ordinance 2026 art. 8(2)",
+        "tax_office",
+        "Changes ahead",
+        "Blacklist of serious dishonesty",
+        "days left",
+        "Who looked at my data",
+    ):
+        assert text in page, text
+    assert page.count("<svg") == 2  # the gauge and the timeline
+    what = {w for role, purpose, w in reads(world, "alice")}
+    assert {"records", "notices", "measures", "objections", "access_log"} <= what
+    assert {role for role, _, _ in reads(world, "alice")} == {"subject"}
+
+
+def test_filing_an_objection_with_evidence_stores_the_file(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world, "alice")
+    token = csrf_of(client.get("/portal").text)
+    r = client.post(
+        "/portal/objections",
+        data={"record_id": WRONG, "statement": "Paid in full.", "csrf": token},
+        files={"evidence": ("../../receipt 1.pdf", b"%PDF-1.4 receipt", "application/pdf")},
+    )
+    assert r.status_code == 200
+    assert "was filed" in r.text
+    assert score_of(r.text) == 660  # a contested record does not count (contest suspends)
+    with world.store.session() as s:
+        o = s.scalars(select(Objection).where(Objection.record_id == WRONG)).one()
+        body = json.loads(o.body)
+    assert body["statement"] == "Paid in full."
+    (ref,) = body["evidence"]
+    assert ref.startswith("evidence/") and ref.endswith("-receipt-1.pdf")
+    assert (world.store.folder / ref).read_bytes() == b"%PDF-1.4 receipt"
+
+    sign_in(client, world, "rita")
+    page = client.get(f"/queue/objections/{o.id}").text
+    assert "Paid in full." in page and WRONG in page
+    r = client.get(f"/queue/objections/{o.id}/evidence/0")
+    assert r.status_code == 200 and r.content == b"%PDF-1.4 receipt"
+    assert "attachment" in r.headers["content-disposition"]
+    purposes = {(p, w) for _, p, w in reads(world, "rita")}
+    assert (f"review of objection {o.id}", "objection") in purposes
+    assert (f"review of objection {o.id}", "evidence") in purposes
+
+
+def test_objection_errors_are_shown_next_to_their_fields(client: TestClient, world: World) -> None:
+    sign_in(client, world, "alice")
+    token = csrf_of(client.get("/portal").text)
+    r = client.post("/portal/objections", data={"record_id": "", "statement": "", "csrf": token})
+    assert r.status_code == 422
+    assert 'id="record_id-error"' in r.text and "Choose the record" in r.text
+    assert 'id="statement-error"' in r.text and "statement is required" in r.text
+    # Carol's record is not Alice's to contest.
+    r = client.post(
+        "/portal/objections",
+        data={"record_id": "court:J-CAROL-1", "statement": "Not mine.", "csrf": token},
+    )
+    assert r.status_code == 422 and "not one of yours" in r.text
+    r = client.post("/portal/objections", data={"record_id": WRONG, "statement": "x"})
+    assert r.status_code == 400 and "did not come from this site" in r.text
+    with world.store.session() as s:
+        assert (
+            s.scalars(select(Objection).where(Objection.subject_id == world.ids["alice"])).all()
+            == []
+        )
+
+
+def test_an_upload_over_the_limit_is_refused(world: World) -> None:
+    app = FastAPI()
+    app.include_router(create_web_router(world.store, world.policy, max_upload=1024 * 1024))
+    with TestClient(app) as client:
+        sign_in(client, world, "alice")
+        token = csrf_of(client.get("/portal").text)
+        r = client.post(
+            "/portal/objections",
+            data={"record_id": WRONG, "statement": "Too big.", "csrf": token},
+            files={"evidence": ("big.bin", b"x" * (1024 * 1024 + 1), "application/octet-stream")},
+        )
+    assert r.status_code == 422 and "larger than 1 MiB" in r.text
+
+
+def test_more_evidence_extends_the_deadline_once(client: TestClient, world: World) -> None:
+    sign_in(client, world, "alice")
+    token = csrf_of(client.get("/portal").text)
+    client.post("/portal/objections", data={"record_id": WRONG, "statement": "s", "csrf": token})
+    with world.store.session() as s:
+        o = s.scalars(select(Objection).where(Objection.record_id == WRONG)).one()
+    before = o.review_deadline
+    r = client.post(
+        f"/portal/objections/{o.id}/evidence",
+        data={"csrf": token},
+        files={"evidence": ("letter.txt", b"letter", "text/plain")},
+    )
+    assert r.status_code == 200 and "evidence was added" in r.text
+    with world.store.session() as s:
+        after = s.get(Objection, o.id)
+        assert after is not None
+        assert (after.review_deadline - before).days == 15
+    r = client.post(f"/portal/objections/{o.id}/evidence", data={"csrf": token})
+    assert r.status_code == 422 and "Choose a file to add" in r.text
+
+
+def test_the_reviewer_decides_and_a_refusal_needs_a_reason(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world, "alice")
+    token = csrf_of(client.get("/portal").text)
+    client.post(
+        "/portal/objections", data={"record_id": WRONG, "statement": "Paid.", "csrf": token}
+    )
+    sign_in(client, world, "rita")
+    queue = client.get("/queue").text
+    links = re.findall(r'href="(/queue/(?:objections|measures)/\d+)"', queue)
+    assert links[0].startswith("/queue/objections/")  # the nearest deadline first
+    assert any(link.startswith("/queue/measures/") for link in links)
+    assert "30 days" in queue
+    path = links[0]
+    token = csrf_of(client.get(path).text)
+    r = client.post(path, data={"outcome": "upheld", "reason": " ", "csrf": token})
+    assert r.status_code == 422 and "a refusal must say why" in r.text
+    r = client.post(path, data={"outcome": "", "csrf": token})
+    assert r.status_code == 422 and "Choose a decision" in r.text
+    r = client.post(path, data={"outcome": "overturned", "reason": "", "csrf": token})
+    assert r.status_code == 200 and "Decision recorded" in r.text
+    r = client.post(path, data={"outcome": "overturned", "reason": "", "csrf": token})
+    assert r.status_code == 422 and "no longer open" in r.text
+    with world.store.session() as s:
+        last = s.scalars(
+            select(RecordStatus.status)
+            .where(RecordStatus.record_id == WRONG)
+            .order_by(RecordStatus.id.desc())
+        ).first()
+    assert last == "overturned"
+    process(world)
+    sign_in(client, world, "alice")
+    page = client.get("/portal").text
+    assert score_of(page) == 660
+    assert '<span class="badge">complied</span>' in page
+
+
+def test_a_measure_is_approved_or_refused_with_a_reason(client: TestClient, world: World) -> None:
+    sign_in(client, world, "rita")
+    with world.store.session() as s:
+        m = s.scalars(select(MeasureRow).where(MeasureRow.status == "awaiting-review")).one()
+    path = f"/queue/measures/{m.id}"
+    page = client.get(path).text
+    assert "Enhanced review of applications" in page and "Objection to the City Merit Board" in page
+    token = csrf_of(page)
+    r = client.post(path, data={"decision": "refuse", "reason": "", "csrf": token})
+    assert r.status_code == 422 and "a refusal must say why" in r.text
+    r = client.post(path, data={"decision": "refuse", "reason": "Disproportionate.", "csrf": token})
+    assert r.status_code == 200
+    with world.store.session() as s:
+        row = s.get(MeasureRow, m.id)
+        assert row is not None and row.status == "refused"
+        assert json.loads(row.body)["review"]["reason"] == "Disproportionate."
+    assert client.get("/queue/measures/999").status_code == 404
+
+
+def test_analytics_tables_charts_and_csv(client: TestClient, world: World) -> None:
+    sign_in(client, world, "audrey")
+    page = client.get("/analytics").text
+    names = ("grades-by-region", "grades-over-time", "lists", "measures", "objections")
+    for name in (*names, "review-times"):
+        assert f'data-testid="section-{name}"' in page
+        r = client.get(f"/analytics/{name}.csv")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        assert "attachment" in r.headers["content-disposition"]
+    assert page.count('class="chart"') == 6
+    region = client.get("/analytics/grades-by-region.csv").text.splitlines()
+    assert region[0] == "region,D,C,B,A,AA,AAA,subjects"
+    found = re.search(r"(\d+) subjects with records", page)
+    assert found
+    assert sum(int(line.rsplit(",", 1)[1]) for line in region[1:]) == int(found.group(1))
+    objections = client.get("/analytics/objections.csv").text
+    assert "upheld,1" in objections
+    assert client.get("/analytics/nothing.csv").status_code == 404
+    # Aggregate reads are logged, once per state of the store, not once per page view.
+    first = len(reads(world, "audrey"))
+    assert first and {p for _, p, _ in reads(world, "audrey")} == {
+        "aggregate statistics (analytics page)"
+    }
+    client.get("/analytics")
+    assert len(reads(world, "audrey")) == first
+
+
+def test_the_lab_lints_and_tests_a_bundled_or_uploaded_policy(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world, "audrey")
+    token = csrf_of(client.get("/lab").text)
+    r = client.post("/lab/check", data={"bundled": "city-merit", "csrf": token})
+    assert r.status_code == 200
+    assert "Lint: 0 errors" in r.text and "11 of 11 passed" in r.text
+    assert "<html" in r.text  # without htmx: the whole page
+    r = client.post(
+        "/lab/check",
+        data={"bundled": "city-merit", "csrf": token, "profile": "eu"},
+        headers={"HX-Request": "true"},
+    )
+    assert "<html" not in r.text and "Lint: 0 errors" in r.text  # with htmx: a fragment
+    r = client.post(
+        "/lab/check",
+        data={"csrf": token},
+        files={"policy_file": ("bad.yaml", BAD_POLICY.encode(), "text/yaml")},
+    )
+    assert "CR001" in r.text and "CR002" in r.text
+    r = client.post("/lab/check", data={"csrf": token, "text": "id: [unclosed"})
+    assert "could not be read" in r.text
+    r = client.post("/lab/check", data={"csrf": token})
+    assert r.status_code == 422 and "Pick a bundled policy" in r.text
+
+
+def test_the_lab_diffs_two_versions_and_explains_bad_input(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world, "audrey")
+    token = csrf_of(client.get("/lab").text)
+    form = {"a": "city-merit@2026.1", "b": "city-merit@2026.2", "csrf": token}
+    r = client.post("/lab/diff", data={**form, "population": "500", "years": "2", "seed": "3"})
+    assert r.status_code == 200
+    assert "city-merit 2026.1 → city-merit 2026.2" in r.text
+    assert "civic.traffic_violation" in r.text
+    r = client.post("/lab/diff", data={**form, "population": "9999999"})
+    assert r.status_code == 422 and "from 100 to 10000" in r.text
+    r = client.post("/lab/diff", data={**form, "a": "no-such-policy"})
+    assert r.status_code == 422 and "Pick policy A" in r.text
+
+
+def test_the_router_lives_inside_the_api_app(world: World) -> None:
+    app = create_app(world.store, world.policy)
+    app.include_router(create_web_router(world.store, world.policy))
+    with TestClient(app) as client:
+        assert client.get("/health").headers["content-type"].startswith("application/json")
+        sign_in(client, world, "rita")
+        assert client.get("/queue").status_code == 200
+        r = client.get(
+            "/review/objections", headers={"Authorization": f"Bearer {world.keys['rita']}"}
+        )
+        assert r.headers["content-type"].startswith("application/json")
+        assert "/portal" not in client.get("/openapi.json").text
+
+
+def test_no_asset_comes_from_the_network(client: TestClient) -> None:
+    for template in TEMPLATES.glob("*.html"):
+        assert not re.search(r'(src|href)="(https?:)?//', template.read_text()), template.name
+    r = client.get("/static/htmx.min.js")
+    assert r.status_code == 200 and "htmx" in r.text[:200]
+    assert client.get("/static/credence.css").status_code == 200
+    assert client.get("/static/..%2Fapp.py").status_code == 404
+
+
+BAD_POLICY = """
+id: bad
+version: "1"
+effective_from: 2026-01-01
+scale: {base: 100, min: 0, max: 200}
+grades: [{grade: ok, min: 0, max: 200}]
+categories: [{id: c}]
+rules:
+  - {kind: thing, category: c, points: -5, sources: [x], data_category: administrative}
+"""
