@@ -433,9 +433,10 @@ def main() -> None:
     data = Path(args.data)
     t = time.perf_counter()
     rec, _ = generate(data, args.subjects, args.records, args.seed)
+    size = os.path.getsize(rec) / 2**20
     print(
         f"data: {args.records:,} records, {args.subjects:,} subjects, seed {args.seed} "
-        f"({os.path.getsize(rec) / 2**20:,.0f} MiB Parquet; ready in {time.perf_counter() - t:.1f} s)"
+        f"({size:,.0f} MiB Parquet; ready in {time.perf_counter() - t:.1f} s)"
     )
     print(f"cpus: {os.cpu_count()}, policy {POLICY}, as of {AS_OF}")
     skip = set(filter(None, args.skip.split(",")))
