@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from credence.audit.access import Access, log_read
@@ -62,8 +62,15 @@ def queue(session: Session, today: date) -> list[QueueItem]:
                 len(body.get("evidence", [])),
             )
         )
+    waiting = dict(
+        session.execute(
+            select(ProcessEvent.object_id, func.min(ProcessEvent.at))
+            .where(ProcessEvent.object_type == "measure", ProcessEvent.status == "awaiting-review")
+            .group_by(ProcessEvent.object_id)
+        ).all()
+    )
     for m in session.scalars(select(MeasureRow).where(MeasureRow.status == "awaiting-review")):
-        since = m.created_at.date()
+        since = (waiting.get(m.id) or m.created_at).date()
         items.append(
             QueueItem(
                 "measure",
