@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= store,dev
+EXTRAS ?= store,batch,spark,api,web,dev
 
 .PHONY: demo test lint typecheck pytest clean
 
