@@ -5,26 +5,73 @@ surrounding spaces, no status columns) are taken here; every other row goes thro
 :func:`credence.ingest.formats.parse_row`, so errors and edge cases keep exactly the reader's
 meaning. Arrow cannot report physical line numbers, so the fast path is only used for files in
 which a row is a line: no quote characters, no carriage returns, no blank lines.
+
+The rows taken here stay columnar: a :class:`Chunk` holds them as an Arrow table in the
+normalised text form of :class:`~credence.ingest.validate.Candidate` (see :data:`COLUMNS`), and
+the other rows as items parsed one by one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from credence.ingest.formats import parse_row
 from credence.ingest.validate import Candidate
 
-DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-INSTANT_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# The time of day as datetime.fromisoformat takes it (the date part is checked apart).
+INSTANT_RE = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$"
 AMOUNT_RE = r"^-?(0|[1-9]\d{0,17})(\.\d{1,6})?$"
 TEXT = ("record_id", "source", "source_record_id", "subject_id", "kind", "evidence_ref")
 EMPTY_ONLY = ("status", "status_at", "status_history")
 _BLANK_LINE = re.compile(rb"\n[ \t]*\n")
 
 Item = tuple[int, Candidate | None, Sequence[tuple[str, str]], dict[str, Any]]
+
+# The columns of a chunk's table, in the order (and text form) of a Candidate's fields; the
+# record id is always ``source:source_record_id`` and ``national_id`` is the clear identifier.
+COLUMNS = (
+    "line",
+    "record_id",
+    "source",
+    "source_record_id",
+    "national_id",
+    "kind",
+    "occurred_on",
+    "effective_on",
+    "recorded_at",
+    "amount",
+    "evidence_ref",
+)
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([("line", pa.int64())] + [(name, pa.string()) for name in COLUMNS[1:]])
+
+
+FAST_SCHEMA = _schema()
+
+
+@dataclass
+class Chunk:
+    """One batch of consecutive rows: lines ``first..last``, columnar where possible."""
+
+    first: int
+    last: int
+    table: Any = None  # pyarrow.Table with COLUMNS, or None
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """Rows in the chunk."""
+        return self.last - self.first + 1
 
 
 class Prescan:
@@ -68,8 +115,8 @@ class Prescan:
         return not (self.quote or self.cr or self.blank)
 
 
-def csv_items(path: Path, batch_rows: int, start_line: int = 0) -> Iterator[list[Item]]:
-    """Batches of parsed rows of a CSV file (header already checked), skipping lines <= start."""
+def csv_chunks(path: Path, batch_rows: int) -> Iterator[Chunk]:
+    """Chunks of ``batch_rows`` rows of a CSV file whose header was already checked."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pv
@@ -87,30 +134,63 @@ def csv_items(path: Path, batch_rows: int, start_line: int = 0) -> Iterator[list
         ),
     )
     names = [n.strip() for n in reader.schema.names]
-    line = 1
-    pending: list[Item] = []
+    line = 1  # the header
+    tables: list[Any] = []
+    items: list[Item] = []
+    first = 2
     for batch in reader:
         n = batch.num_rows
-        cols = {name: batch.column(i) for i, name in enumerate(names)}
-        ok = _fast_mask(pa, pc, cols, n)
-        lines = range(line + 1, line + 1 + n)
-        line += n
-        fast_rows = _fast_candidates(pc, cols, ok, lines)
-        slow_idx = [i for i, good in enumerate(ok.to_pylist()) if not good]
-        slow = {lines[i]: _slow_item(lines[i], batch.slice(i, 1).to_pylist()[0]) for i in slow_idx}
-        merged: list[Item] = []
-        fi = iter(fast_rows)
-        for i, good in enumerate(ok.to_pylist()):
-            ln = lines[i]
-            item = next(fi) if good else slow[ln]
-            if ln > start_line:
-                merged.append(item)
-        pending.extend(merged)
-        while len(pending) >= batch_rows:
-            yield pending[:batch_rows]
-            pending = pending[batch_rows:]
-    if pending:
-        yield pending
+        start = 0
+        while start < n:
+            # Cut the Arrow batch where the chunks end, so that a chunk is exactly batch_rows rows.
+            take = min(n - start, batch_rows - (line + 1 - first))
+            part = batch.slice(start, take)
+            fast, slow = _columnar(pa, pc, names, part, line + 1)
+            if fast is not None and fast.num_rows:
+                tables.append(fast)
+            items.extend(slow)
+            line += take
+            start += take
+            if line + 1 - first == batch_rows:
+                yield _chunk(pa, first, line, tables, items)
+                tables, items, first = [], [], line + 1
+    if line >= first:
+        yield _chunk(pa, first, line, tables, items)
+
+
+def _chunk(pa: Any, first: int, last: int, tables: list[Any], items: list[Item]) -> Chunk:
+    table = None
+    if tables:
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
+    return Chunk(first, last, table, items)
+
+
+def _columnar(
+    pa: Any, pc: Any, names: list[str], batch: Any, first_line: int
+) -> tuple[Any, list[Item]]:
+    """The plain rows of a batch as a table, the others parsed one by one."""
+    n = batch.num_rows
+    cols = {name: batch.column(i) for i, name in enumerate(names)}
+    ok = _fast_mask(pa, pc, cols, n)
+    lines = pa.array(range(first_line, first_line + n), pa.int64())
+    slow: list[Item] = []
+    bad = pc.invert(ok)
+    if pc.any(bad).as_py():
+        idx = pc.indices_nonzero(bad).to_pylist()
+        slow = [_slow_item(first_line + i, batch.slice(i, 1).to_pylist()[0]) for i in idx]
+        if len(idx) == n:
+            return None, slow
+    return _fast_table(pa, pc, cols, ok, lines, n), slow
+
+
+def _is_date(text: str) -> bool:
+    if DATE_RE.fullmatch(text) is None:
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _slow_item(line: int, values: dict[str, Any]) -> Item:
@@ -133,12 +213,16 @@ def _fast_mask(pa: Any, pc: Any, cols: dict[str, Any], n: int) -> Any:
     def empty(name: str) -> Any:
         return pc.equal(cols[name], "")
 
-    def roundtrip(name: str, fmt: str, regex: str) -> Any:
-        arr = cols[name]
-        shaped = pc.match_substring_regex(arr, regex)
-        parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
-        same = pc.equal(pc.strftime(parsed, format=fmt), arr)
-        return pc.and_(shaped, pc.fill_null(same, False))
+    def day(arr: Any) -> Any:
+        # A calendar date exactly as the row reader reads it; dates repeat, so each distinct
+        # text is checked once, by date.fromisoformat itself.
+        distinct = pc.unique(arr).to_pylist()
+        valid = pa.array([d for d in distinct if _is_date(d)], pa.string())
+        return pc.is_in(arr, value_set=valid)
+
+    def instant(arr: Any) -> Any:
+        shaped = pc.match_substring_regex(arr, INSTANT_RE)
+        return pc.and_(shaped, day(pc.utf8_slice_codeunits(arr, 0, 10)))
 
     for name in cols:
         if name in TEXT or name in ("occurred_on", "effective_on", "recorded_at", "amount"):
@@ -146,13 +230,13 @@ def _fast_mask(pa: Any, pc: Any, cols: dict[str, Any], n: int) -> Any:
             ok = both(ok, pc.equal(pc.utf8_trim_whitespace(arr), arr))
     for name in ("source", "source_record_id", "subject_id", "kind", "occurred_on"):
         ok = both(ok, pc.invert(empty(name)))
-    ok = both(ok, roundtrip("occurred_on", "%Y-%m-%d", DATE_RE))
+    ok = both(ok, day(cols["occurred_on"]))
     if "effective_on" in cols:
-        eff = roundtrip("effective_on", "%Y-%m-%d", DATE_RE)
+        eff = day(cols["effective_on"])
         later = pc.greater_equal(cols["effective_on"], cols["occurred_on"])
         ok = both(ok, pc.or_(empty("effective_on"), pc.and_(eff, later)))
     if "recorded_at" in cols:
-        rec = roundtrip("recorded_at", "%Y-%m-%dT%H:%M:%SZ", INSTANT_RE)
+        rec = instant(cols["recorded_at"])
         ok = both(ok, pc.or_(empty("recorded_at"), rec))
     if "amount" in cols:
         amount = pc.match_substring_regex(cols["amount"], AMOUNT_RE)
@@ -166,11 +250,15 @@ def _fast_mask(pa: Any, pc: Any, cols: dict[str, Any], n: int) -> Any:
     return ok
 
 
-def _fast_candidates(pc: Any, cols: dict[str, Any], ok: Any, lines: range) -> list[Item]:
+def _fast_table(pa: Any, pc: Any, cols: dict[str, Any], ok: Any, lines: Any, n: int) -> Any:
+    """The plain rows in the text form a Candidate has (defaults filled in, instants padded)."""
+    every = bool(pc.all(ok).as_py())
+
     def pick(name: str) -> Any:
-        return pc.filter(cols[name], ok)
+        return cols[name] if every else pc.filter(cols[name], ok)
 
     source = pick("source")
+    sr = pick("source_record_id")
     occurred = pick("occurred_on")
     if "effective_on" in cols:
         eff = pick("effective_on")
@@ -184,29 +272,27 @@ def _fast_candidates(pc: Any, cols: dict[str, Any], ok: Any, lines: range) -> li
         rec = pc.if_else(pc.equal(rec, ""), midnight, stamped)
     else:
         rec = midnight
+    m = len(source)
 
-    def optional(name: str) -> list[str | None]:
+    def optional(name: str) -> Any:
         if name not in cols:
-            return [None] * len(source)
+            return pa.nulls(m, pa.string())
         arr = pick(name)
-        return list(pc.if_else(pc.equal(arr, ""), None, arr).to_pylist())
+        return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
-    line_list = [ln for ln, good in zip(lines, ok.to_pylist(), strict=True) if good]
-    columns = zip(
-        line_list,
-        source.to_pylist(),
-        pick("source_record_id").to_pylist(),
-        pick("subject_id").to_pylist(),
-        pick("kind").to_pylist(),
-        occurred.to_pylist(),
-        eff.to_pylist(),
-        rec.to_pylist(),
-        optional("amount"),
-        optional("evidence_ref"),
-        optional("record_id"),
-        strict=True,
+    return pa.table(
+        [
+            lines if every else pc.filter(lines, ok),
+            pc.binary_join_element_wise(source, sr, ":"),
+            source,
+            sr,
+            pick("subject_id"),
+            pick("kind"),
+            occurred,
+            eff,
+            rec,
+            optional("amount"),
+            optional("evidence_ref"),
+        ],
+        names=list(COLUMNS),
     )
-    return [
-        (ln, Candidate(ln, rid, s, sr, nid, k, o, e, r, a, ev, ()), (), {})
-        for ln, s, sr, nid, k, o, e, r, a, ev, rid in columns
-    ]

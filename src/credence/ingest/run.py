@@ -6,18 +6,27 @@ writes the new ones with the bulk path of the backend (``executemany`` on SQLite
 PostgreSQL), quarantines the rejected rows and appends one audit entry that names the lines and
 a digest of the records written. A run that is killed loses at most its open batch, and
 running it again completes it without duplicates.
+
+A batch stays columnar (Arrow) from the parser to the database where it can: plain CSV rows are
+checked by column, the policy is asked once per distinct (kind, version), the HMAC is computed
+once per distinct national id, and the PostgreSQL ``COPY`` text is written by Arrow. Rows that
+may fail a check are checked one by one, so every reason reads as the row reader words it.
+A reader thread prepares the next batch while this one is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
@@ -25,13 +34,17 @@ from sqlalchemy.orm import Session
 
 from credence.audit import chain
 from credence.errors import CredenceError, RecordError
-from credence.ingest.fast import Item, Prescan, csv_items
+from credence.ingest.fast import FAST_SCHEMA, Chunk, Item, Prescan, csv_chunks
 from credence.ingest.formats import detect_format, read_rows
 from credence.ingest.quarantine import Rejection, rejections
 from credence.ingest.validate import Candidate, Validator
 from credence.policy.load import PolicySet
-from credence.store.db import Store
+from credence.records import StatusChange
+from credence.store.db import Store, begin_bulk_load, end_bulk_load
+from credence.store.keys import Keys
 from credence.store.schema import IngestRun, StoredPolicy, instant_text
+
+T = TypeVar("T")
 
 
 class IngestError(CredenceError):
@@ -103,7 +116,7 @@ def store_policy(session: Session, policy: PolicySet, now: datetime) -> None:
     session.flush()
 
 
-def _items(path: Path, fmt: str, scan: Prescan, batch: int, fast: bool) -> Iterator[list[Item]]:
+def _chunks(path: Path, fmt: str, scan: Prescan, batch: int, fast: bool) -> Iterator[Chunk]:
     rows = read_rows(path)
     if fmt == "csv" and fast and scan.fast:
         from pyarrow import ArrowInvalid
@@ -112,17 +125,17 @@ def _items(path: Path, fmt: str, scan: Prescan, batch: int, fast: bool) -> Itera
         next(rows, None)
         done = 0
         try:
-            for items in csv_items(path, batch):
-                yield items
-                done = items[-1][0]
+            for chunk in csv_chunks(path, batch):
+                yield chunk
+                done = chunk.last
         except ArrowInvalid:
             # Arrow refused a row (say, a short one): the reader takes over where it stopped.
-            yield from _slow_items(read_rows(path), batch, after=done)
+            yield from _slow_chunks(read_rows(path), batch, after=done)
         return
-    yield from _slow_items(rows, batch)
+    yield from _slow_chunks(rows, batch)
 
 
-def _slow_items(rows: Iterator[Any], batch: int, after: int = 0) -> Iterator[list[Item]]:
+def _slow_chunks(rows: Iterator[Any], batch: int, after: int = 0) -> Iterator[Chunk]:
     pending: list[Item] = []
     for row in rows:
         if row.line <= after:
@@ -133,10 +146,207 @@ def _slow_items(rows: Iterator[Any], batch: int, after: int = 0) -> Iterator[lis
         else:
             pending.append((row.line, Candidate.of_record(row.line, row.record), (), raw))
         if len(pending) >= batch:
-            yield pending
+            yield Chunk(pending[0][0], pending[-1][0], None, pending)
             pending = []
     if pending:
-        yield pending
+        yield Chunk(pending[0][0], pending[-1][0], None, pending)
+
+
+@dataclass
+class _Batch:
+    """A chunk validated and pseudonymised, ready to be written."""
+
+    first: int
+    last: int
+    rows: int
+    moment: datetime
+    good: Any  # pyarrow.Table (GOOD_SCHEMA): accepted rows, sorted by key, one per key
+    good_rows: int  # accepted rows before in-batch repeats were dropped
+    history: dict[int, tuple[StatusChange, ...]]  # by line
+    bad: list[Rejection]
+    reasons: dict[str, int]
+
+    @property
+    def rejected(self) -> int:
+        """Rows rejected (a row may have several reasons)."""
+        return len({r.line for r in self.bad})
+
+
+class _Pseudonyms:
+    """Subject ids (:meth:`Keys.subject_id`) for many national ids, each computed once per run.
+
+    The HMAC's inner and outer SHA-256 states are keyed once; an id then costs two hash copies,
+    a fifth of a one-shot ``hmac.digest`` here. The first id is checked against the store's own
+    function, so the two can never differ silently.
+    """
+
+    def __init__(self, keys: Keys) -> None:
+        block = keys.subject.ljust(64, b"\0") if len(keys.subject) <= 64 else b""
+        self.keys = keys
+        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+        self.ready = bool(block) and self._hmac("0") == keys.subject_id("0")
+        self.cache: dict[str, str] = {}
+
+    def _hmac(self, national_id: str) -> str:
+        inner = self.inner.copy()
+        inner.update(national_id.encode())
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    def many(self, national_ids: list[str]) -> list[str]:
+        """The subject id of each national id."""
+        cache = self.cache
+        out = []
+        for nid in national_ids:
+            sid = cache.get(nid)
+            if sid is None:
+                sid = self._hmac(nid) if self.ready else self.keys.subject_id(nid)
+                if len(cache) < 5_000_000:
+                    cache[nid] = sid
+            out.append(sid)
+        return out
+
+
+def _prepare(
+    chunk: Chunk, validator: Validator, keys: Keys, pseudonyms: _Pseudonyms, moment: datetime
+) -> _Batch:
+    """Validate a chunk (by column where possible), pseudonymise it and drop repeated keys."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tables: list[Any] = []
+    checks: list[Item] = list(chunk.items)
+    if chunk.table is not None and chunk.table.num_rows:
+        table = chunk.table
+        clean = validator.passes(table)
+        if pc.all(clean).as_py():
+            tables.append(table)
+        else:
+            tables.append(table.filter(clean))
+            # Rows that may have a problem are checked one by one, for the exact reasons.
+            for r in table.filter(pc.invert(clean)).to_pylist():
+                row = Candidate(
+                    r["line"],
+                    r["record_id"],
+                    r["source"],
+                    r["source_record_id"],
+                    r["national_id"],
+                    r["kind"],
+                    r["occurred_on"],
+                    r["effective_on"],
+                    r["recorded_at"],
+                    r["amount"],
+                    r["evidence_ref"],
+                    (),
+                )
+                checks.append((row.line, row, (), {}))
+        checks.sort(key=lambda item: item[0])
+    good: list[Candidate] = []
+    bad: list[Rejection] = []
+    reasons: dict[str, int] = {}
+    for line, cand, problems, raw in checks:
+        if cand is not None:
+            problems = validator.check(cand)
+            if not problems:
+                good.append(cand)
+                continue
+            # One form for a parsed row, whichever path parsed it.
+            raw = _raw_of(cand)
+        for f, _reason in problems:
+            reasons[f] = reasons.get(f, 0) + 1
+        bad.extend(rejections(line, problems, raw, keys))
+    if good:
+        tables.append(_table_of(pa, good))
+    history = {c.line: c.history for c in good if c.history}
+    table = (
+        pa.concat_tables([t.cast(FAST_SCHEMA) for t in tables])
+        if tables
+        else FAST_SCHEMA.empty_table()
+    )
+    good_rows = table.num_rows
+    # Pseudonymise: one HMAC per distinct national id; the clear id goes no further.
+    nid = table.column("national_id")
+    distinct = pc.unique(nid)
+    sids = pa.array(pseudonyms.many(distinct.to_pylist()), pa.string())
+    subject = pc.take(sids, pc.index_in(nid, value_set=distinct))
+    table = table.set_column(table.schema.get_field_index("national_id"), "subject_id", subject)
+    # Key order (then file order): the first row of a key wins, and index inserts stay local.
+    order = pc.sort_indices(table, sort_keys=[("record_id", "ascending"), ("line", "ascending")])
+    table = table.take(order).combine_chunks()
+    n = table.num_rows
+    if n > 1:
+        key = table.column("record_id")
+        repeat = pc.equal(key.slice(1), key.slice(0, n - 1))
+        if pc.any(repeat).as_py():
+            first = pa.concat_arrays([pa.array([True]), pc.invert(repeat).combine_chunks()])
+            table = table.filter(first)
+    return _Batch(
+        chunk.first, chunk.last, chunk.rows, moment, table, good_rows, history, bad, reasons
+    )
+
+
+def _table_of(pa: Any, cands: list[Candidate]) -> Any:
+    return pa.table(
+        [
+            pa.array([c.line for c in cands], pa.int64()),
+            pa.array([c.key for c in cands], pa.string()),
+            pa.array([c.source for c in cands], pa.string()),
+            pa.array([c.source_record_id for c in cands], pa.string()),
+            pa.array([c.national_id for c in cands], pa.string()),
+            pa.array([c.kind for c in cands], pa.string()),
+            pa.array([c.occurred_on for c in cands], pa.string()),
+            pa.array([c.effective_on for c in cands], pa.string()),
+            pa.array([c.recorded_at for c in cands], pa.string()),
+            pa.array([c.amount for c in cands], pa.string()),
+            pa.array([c.evidence_ref for c in cands], pa.string()),
+        ],
+        schema=FAST_SCHEMA,
+    )
+
+
+def _ahead(source: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run an iterator in a thread, ``depth`` items ahead of the consumer (order kept).
+
+    Parsing and checking the next batch overlaps with writing this one (Arrow and the database
+    release the GIL). An exception in the thread is raised here, where its item would have been.
+    """
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in source:
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=work, name="credence-ingest-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "item":
+                yield value
+            elif kind == "end":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def ingest_file(
@@ -150,10 +360,16 @@ def ingest_file(
     batch_size: int = 20_000,
     throttle: float = 0.0,
     fast: bool = True,
+    bulk_load: bool = True,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestSummary:
-    """Ingest one record file reported by ``source``, validated against ``policy``."""
+    """Ingest one record file reported by ``source``, validated against ``policy``.
+
+    With ``bulk_load`` (the default), a run into an empty ``records`` table builds the
+    table's secondary index (and, on PostgreSQL, checks its foreign key) once at the end
+    instead of row by row; see :func:`credence.store.db.begin_bulk_load`.
+    """
     p = Path(path)
     started = time.perf_counter()
     fixed_now = now
@@ -184,6 +400,9 @@ def ingest_file(
         )
         session.add(run)
         session.flush()
+        # Under the chain's lock no other writer adds records until this commits.
+        chain.lock(session)
+        bulk = bulk_load and begin_bulk_load(session.connection())
         chain.append(
             session,
             store.keys,
@@ -195,44 +414,49 @@ def ingest_file(
                 "sha256": sha,
                 "source": source,
                 "policy": policy.id,
+                **({"bulk_load": True} if bulk else {}),
             },
             at=clock,
         )
         session.commit()
         run_id = run.id
     summary = IngestSummary(run_id, str(p), source, policy.id, fast_path=fmt == "csv" and scan.fast)
-    writer = _Writer(store, run_id, str(p), sha, source, actor)
-    try:
-        for items in _items(p, fmt, scan, batch_size, fast):
+    writer = _Writer(store, run_id, str(p), sha, source, actor, bulk)
+    keys = store.keys
+    pseudonyms = _Pseudonyms(keys)
+
+    def prepared() -> Iterator[_Batch]:
+        for chunk in _chunks(p, fmt, scan, batch_size, fast):
             moment = fixed_now or datetime.now(UTC)
             validator = Validator(policy, source, moment)
-            good: list[Candidate] = []
-            bad: list[Rejection] = []
-            for line, cand, problems, raw in items:
-                if cand is not None:
-                    problems = validator.check(cand)
-                    if not problems:
-                        good.append(cand)
-                        continue
-                    # One form for a parsed row, whichever path parsed it.
-                    raw = _raw_of(cand)
-                for f, _reason in problems:
-                    summary.reasons[f] = summary.reasons.get(f, 0) + 1
-                bad.extend(rejections(line, problems, raw, store.keys))
-            result = writer.write(good, bad, len(items), items[0][0], items[-1][0], moment)
-            summary.rows += len(items)
+            yield _prepare(chunk, validator, keys, pseudonyms, moment)
+
+    try:
+        for batch in _ahead(prepared()):
+            result = writer.write(batch)
+            summary.rows += batch.rows
             summary.accepted += result[0]
             summary.duplicates += result[1]
-            summary.rejected += len({r.line for r in bad})
+            summary.rejected += batch.rejected
             summary.quarantined += result[2]
             summary.batches += 1
+            for f, count in batch.reasons.items():
+                summary.reasons[f] = summary.reasons.get(f, 0) + count
             if on_progress is not None:
-                on_progress(len(items))
+                on_progress(batch.rows)
             if throttle:
                 time.sleep(throttle)
     except RecordError as exc:
+        writer.restore()
         writer.fail(exc, clock)
         raise IngestError(f"{p}: line {exc.line}: field {exc.field!r}: {exc.reason}") from None
+    except BaseException:
+        # The run stops here; the store gets back what a bulk load set aside (if it can: the
+        # next run, or the next opening of the store, rebuilds it otherwise).
+        with contextlib.suppress(Exception):
+            writer.restore()
+        raise
+    writer.restore()
     writer.finish(summary, fixed_now or datetime.now(UTC))
     summary.seconds = time.perf_counter() - started
     return summary
@@ -261,7 +485,7 @@ class _Writer:
     """Writes batches with the backend's bulk path, in one transaction per batch."""
 
     def __init__(
-        self, store: Store, run_id: int, file: str, sha: str, source: str, actor: str
+        self, store: Store, run_id: int, file: str, sha: str, source: str, actor: str, bulk: bool
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -269,164 +493,224 @@ class _Writer:
         self.sha = sha
         self.source = source
         self.actor = actor
+        self.bulk = bulk
         self.pg = store.engine.dialect.name == "postgresql"
         self.mark = "%s" if self.pg else "?"
+        # Subjects this run saw stored (subjects are never deleted): no need to look again.
+        self.known: set[str] = set()
+        self._binary_order: bool | None = None
 
-    def write(
-        self,
-        good: list[Candidate],
-        bad: list[Rejection],
-        rows: int,
-        first: int,
-        last: int,
-        now: datetime,
-    ) -> tuple[int, int, int]:
+    def write(self, batch: _Batch) -> tuple[int, int, int]:
         """Store one batch; returns (records written, duplicates, rows newly quarantined)."""
-        keys = self.store.keys
-        stamp = instant_text(now)
-        with self.store.session() as session:
-            chain.lock(session)
-            conn = session.connection()
-            existing = self._existing(conn, [c.key for c in good])
-            new: list[Candidate] = []
-            seen: set[str] = set()
-            for c in good:
-                k = c.key
-                if k in existing or k in seen:
-                    continue
-                seen.add(k)
-                new.append(c)
-            duplicates = len(good) - len(new)
-            # Key order keeps the primary-key index inserts local (fewer pages touched).
-            new.sort(key=lambda c: c.key)
-            sids = [keys.subject_id(c.national_id) for c in new]
-            self._subjects(conn, sids, stamp)
-            records = [
-                (
-                    c.key,
-                    c.source,
-                    c.source_record_id,
-                    sid,
-                    c.kind,
-                    c.occurred_on,
-                    c.effective_on,
-                    c.recorded_at,
-                    c.amount,
-                    c.evidence_ref,
-                    self.run_id,
-                    stamp,
-                )
-                for c, sid in zip(new, sids, strict=True)
-            ]
-            self._load(conn, "records", RECORD_COLUMNS, records)
-            statuses = [
-                (
-                    c.key,
-                    h.status.value,
-                    instant_text(h.at),
-                    h.ref,
-                    "reported by source",
-                    self.source,
-                    stamp,
-                )
-                for c in new
-                for h in c.history
-            ]
-            if statuses:
-                self._many(conn, "record_status", STATUS_COLUMNS, statuses)
-            fresh = self._quarantine(conn, bad, first, last, stamp)
-            session.execute(
-                update(IngestRun)
-                .where(IngestRun.id == self.run_id)
-                .values(
-                    rows=IngestRun.rows + rows,
-                    accepted=IngestRun.accepted + len(new),
-                    duplicates=IngestRun.duplicates + duplicates,
-                    rejected=IngestRun.rejected + len({r.line for r in bad}),
-                )
-            )
-            if new or fresh:
-                digest = hashlib.sha256("\n".join(r[0] for r in records).encode()).hexdigest()
-                chain.append(
-                    session,
-                    keys,
-                    actor=self.actor,
-                    action="ingest.batch",
-                    detail={
-                        "run": self.run_id,
-                        "lines": [first, last],
-                        "records": len(new),
-                        "records_sha256": digest,
-                        "quarantined": fresh,
-                        "duplicates": duplicates,
-                    },
-                    at=now,
-                )
-            session.commit()
-        return len(new), duplicates, fresh
+        stamp = instant_text(batch.moment)
+        relaxed = self.bulk and not self.pg
+        with self.store.engine.connect() as conn:
+            if relaxed:
+                # A bulk load checks the subjects of its records once, at its end (see
+                # end_bulk_load), not row by row; every batch writes its subjects first.
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            try:
+                with Session(bind=conn, expire_on_commit=False) as session:
+                    return self._write(session, conn, batch, stamp)
+            finally:
+                if relaxed:
+                    conn.rollback()
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    if not conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one():
+                        conn.invalidate()  # never back to the pool without its checks
+                    conn.commit()
 
-    def _existing(self, conn: Connection, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        if not ids:
-            return found
+    def _write(
+        self, session: Session, conn: Connection, batch: _Batch, stamp: str
+    ) -> tuple[int, int, int]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = self.store.keys
+        chain.lock(session)
+        new = batch.good
+        existing = self._existing(conn, new.column("record_id"))
+        if existing:
+            stored = pc.is_in(new.column("record_id"), value_set=pa.array(existing, pa.string()))
+            new = new.filter(pc.invert(stored))
+        duplicates = batch.good_rows - new.num_rows
+        ids: list[str] = new.column("record_id").to_pylist()
+        sids: list[str] = pc.unique(new.column("subject_id")).to_pylist()
+        fresh = [s for s in sids if s not in self.known]
+        self._subjects(conn, fresh, stamp)
+        self._records(conn, new, ids, stamp)
+        statuses = []
+        if batch.history:
+            for rid, line in zip(ids, new.column("line").to_pylist(), strict=True):
+                for h in batch.history.get(line, ()):
+                    statuses.append(
+                        (
+                            rid,
+                            h.status.value,
+                            instant_text(h.at),
+                            h.ref,
+                            "reported by source",
+                            self.source,
+                            stamp,
+                        )
+                    )
+        if statuses:
+            self._many(conn, "record_status", STATUS_COLUMNS, statuses)
+        quarantined = self._quarantine(conn, batch.bad, batch.first, batch.last, stamp)
+        session.execute(
+            update(IngestRun)
+            .where(IngestRun.id == self.run_id)
+            .values(
+                rows=IngestRun.rows + batch.rows,
+                accepted=IngestRun.accepted + len(ids),
+                duplicates=IngestRun.duplicates + duplicates,
+                rejected=IngestRun.rejected + batch.rejected,
+            )
+        )
+        if ids or quarantined:
+            digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+            chain.append(
+                session,
+                keys,
+                actor=self.actor,
+                action="ingest.batch",
+                detail={
+                    "run": self.run_id,
+                    "lines": [batch.first, batch.last],
+                    "records": len(ids),
+                    "records_sha256": digest,
+                    "quarantined": quarantined,
+                    "duplicates": duplicates,
+                },
+                at=batch.moment,
+            )
+        session.commit()
+        self.known.update(fresh)
+        return len(ids), duplicates, quarantined
+
+    def _existing(self, conn: Connection, ids: Any) -> list[str]:
+        """The stored ones among a batch's record ids (sorted, distinct)."""
+        n = len(ids)
+        if not n:
+            return []
+        # One look at the key range first: a load of new keys finds nothing there, and then
+        # needs no look-up per row.
+        if self.pg and not self._pg_binary_order(conn):
+            lo, hi = conn.exec_driver_sql(
+                "SELECT min(k), max(k) FROM unnest(%s::text[]) AS k", (ids.to_pylist(),)
+            ).one()
+        else:
+            lo, hi = ids[0].as_py(), ids[n - 1].as_py()
+        m = self.mark
+        hit = conn.exec_driver_sql(
+            f"SELECT 1 FROM records WHERE record_id >= {m} AND record_id <= {m} LIMIT 1", (lo, hi)
+        ).first()
+        if hit is None:
+            return []
+        listed: list[str] = ids.to_pylist()
         if self.pg:
             result = conn.exec_driver_sql(
-                "SELECT record_id FROM records WHERE record_id = ANY(%s)", (list(ids),)
+                "SELECT record_id FROM records WHERE record_id = ANY(%s)", (listed,)
             )
-            return {r[0] for r in result}
-        for i in range(0, len(ids), 900):
-            part = ids[i : i + 900]
+            return [r[0] for r in result]
+        found: list[str] = []
+        for i in range(0, len(listed), 900):
+            part = listed[i : i + 900]
             marks = ",".join("?" * len(part))
             result = conn.exec_driver_sql(
                 f"SELECT record_id FROM records WHERE record_id IN ({marks})", tuple(part)
             )
-            found.update(r[0] for r in result)
+            found.extend(r[0] for r in result)
         return found
 
-    def _subjects(self, conn: Connection, sids: Sequence[str], stamp: str) -> None:
-        unique = sorted(set(sids))
-        if not unique:
+    def _pg_binary_order(self, conn: Connection) -> bool:
+        """True when PostgreSQL orders record ids as Python does (code points, i.e. bytes)."""
+        if self._binary_order is None:
+            collation = conn.exec_driver_sql(
+                "SELECT coalesce(c.collname, 'default'), d.datcollate "
+                "FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation "
+                "CROSS JOIN pg_database d "
+                "WHERE a.attrelid = 'records'::regclass AND a.attname = 'record_id' "
+                "AND d.datname = current_database()"
+            ).one()
+            name = collation[1] if collation[0] == "default" else collation[0]
+            self._binary_order = name.split(".")[0] in ("C", "POSIX", "ucs_basic")
+        return self._binary_order
+
+    def _subjects(self, conn: Connection, sids: list[str], stamp: str) -> None:
+        if not sids:
             return
         if self.pg:
-            result = conn.exec_driver_sql(
-                "SELECT subject_id FROM subjects WHERE subject_id = ANY(%s)", (unique,)
+            conn.exec_driver_sql(
+                "INSERT INTO subjects (subject_id, kind, created_at) "
+                "SELECT s, 'person', %s::timestamptz FROM unnest(%s::text[]) AS s "
+                "ON CONFLICT (subject_id) DO NOTHING",
+                (stamp, sorted(sids)),
             )
-        else:
-            result = None
-        known: set[str] = {r[0] for r in result} if result is not None else set()
-        if not self.pg:
-            for i in range(0, len(unique), 900):
-                part = unique[i : i + 900]
-                marks = ",".join("?" * len(part))
-                rows = conn.exec_driver_sql(
-                    f"SELECT subject_id FROM subjects WHERE subject_id IN ({marks})", tuple(part)
-                )
-                known.update(r[0] for r in rows)
-        fresh = [(s, "person", stamp) for s in unique if s not in known]
-        self._load(conn, "subjects", ("subject_id", "kind", "created_at"), fresh)
+            return
+        conn.exec_driver_sql(
+            "INSERT OR IGNORE INTO subjects (subject_id, kind, created_at) "
+            f"VALUES (?, 'person', '{stamp}')",
+            [(s,) for s in sorted(sids)],
+        )
 
-    def _load(
-        self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-    ) -> None:
-        if not rows:
+    def _records(self, conn: Connection, new: Any, ids: list[str], stamp: str) -> None:
+        """Load the new records: ``COPY`` of Arrow-written CSV, or ``executemany``."""
+        if not ids:
             return
-        if not self.pg:
-            self._many(conn, table, columns, rows)
+        columns = RECORD_COLUMNS[1:-2]  # record_id first; the run and the stamp are constant
+        if self.pg:
+            import pyarrow as pa
+            import pyarrow.csv as pv
+
+            n = len(ids)
+            table = pa.table(
+                [
+                    *(new.column(c) for c in RECORD_COLUMNS[:-2]),
+                    pa.array([self.run_id] * n, pa.int64()),
+                    pa.array([stamp] * n, pa.string()),
+                ],
+                names=list(RECORD_COLUMNS),
+            )
+            out = pa.BufferOutputStream()
+            # Every value quoted and nulls left bare: PostgreSQL reads them back exactly.
+            pv.write_csv(
+                table, out, pv.WriteOptions(include_header=False, quoting_style="all_valid")
+            )
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with (
+                raw.cursor() as cur,
+                cur.copy(
+                    f"COPY records ({', '.join(RECORD_COLUMNS)}) FROM STDIN (FORMAT csv)"
+                ) as copy,
+            ):
+                copy.write(memoryview(out.getvalue()))
             return
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with (
-            raw.cursor() as cur,
-            cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        data = zip(ids, *(new.column(c).to_pylist() for c in columns), strict=True)
+        marks = ", ".join(["?"] * (1 + len(columns)))
+        conn.exec_driver_sql(
+            f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
+            f"VALUES ({marks}, {int(self.run_id)}, '{stamp}')",
+            list(data),
+        )
 
     def _many(
         self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
     ) -> None:
         marks = ", ".join([self.mark] * len(columns))
         conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    def restore(self) -> None:
+        """End a bulk load: build what it set aside (a no-op for other runs)."""
+        if not self.bulk:
+            return
+        with self.store.session() as session:
+            chain.lock(session)
+            end_bulk_load(session.connection(), check=True)
+            session.commit()
+        self.bulk = False
 
     def _quarantine(
         self, conn: Connection, bad: list[Rejection], first: int, last: int, stamp: str

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from credence.errors import CredenceError
@@ -116,4 +116,95 @@ def open_store(folder: Path | None = None, url: str | None = None, *, check: boo
             f"no Credence store at {engine.url.render_as_string(hide_password=True)} "
             "(run `credence init` first)"
         )
+    if check:
+        # A bulk load that was killed leaves its set-aside index behind: rebuild it now.
+        with engine.connect() as connection:
+            if bulk_load_pending(connection):
+                connection.commit()
+                with engine.begin() as writing:
+                    end_bulk_load(writing)
     return Store(engine=engine, keys=keys, folder=where)
+
+
+# What a bulk load into an empty ``records`` table sets aside and rebuilds at its end: the index
+# on subject_id (keyed by random HMACs, the costliest index to keep up row by row) and the
+# row-by-row check of the foreign key to subjects (on PostgreSQL a trigger per row, and the
+# constraint is dropped and re-added, which checks every row; on SQLite the loading connection
+# turns the check off and the end of the load checks every row).
+BULK_INDEX = "ix_records_subject_id"
+BULK_INDEX_SQL = f"CREATE INDEX IF NOT EXISTS {BULK_INDEX} ON records (subject_id)"
+BULK_FK = "records_subject_id_fkey"
+
+
+def begin_bulk_load(connection: Connection) -> bool:
+    """Set the subject index (and foreign key) of an empty ``records`` table aside.
+
+    Call it in the transaction that holds the audit chain's lock, before the first batch.
+    Returns False (and sets nothing aside) when the table holds records; it then rebuilds
+    whatever an earlier, interrupted bulk load left out. Nothing is lost either way: the index
+    and the constraint are rebuilt (and the constraint checked against every row) by
+    :func:`end_bulk_load`, which the ingest calls at its end, the next ingest calls at its start,
+    and :func:`open_store` calls whenever it finds them missing.
+    """
+    if connection.exec_driver_sql("SELECT 1 FROM records LIMIT 1").first() is not None:
+        end_bulk_load(connection)
+        return False
+    connection.exec_driver_sql(f"DROP INDEX IF EXISTS {BULK_INDEX}")
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"ALTER TABLE records DROP CONSTRAINT IF EXISTS {BULK_FK}")
+    return True
+
+
+def bulk_load_pending(connection: Connection) -> bool:
+    """True when a bulk load's set-aside index or constraint is missing."""
+    if connection.dialect.name == "postgresql":
+        found = connection.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = 'records' AND indexname = %s), "
+            "(SELECT count(*) FROM pg_constraint WHERE conrelid = 'records'::regclass "
+            "AND conname = %s)",
+            (BULK_INDEX, BULK_FK),
+        ).one()
+        return not (found[0] and found[1])
+    found = connection.exec_driver_sql(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?", (BULK_INDEX,)
+    ).scalar_one()
+    return not found
+
+
+def end_bulk_load(connection: Connection, *, check: bool = False) -> None:
+    """Rebuild what :func:`begin_bulk_load` set aside (a no-op when nothing is missing).
+
+    With ``check``, SQLite's foreign key is checked even when the index is there already (the
+    bulk load's own end: someone may have rebuilt the index while it was loading).
+    """
+    sqlite = connection.dialect.name != "postgresql"
+    if not bulk_load_pending(connection) and not (check and sqlite):
+        return
+    if connection.dialect.name == "postgresql":
+        # A sort in memory builds the index and checks the foreign key with one join.
+        connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        connection.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        connection.exec_driver_sql(BULK_INDEX_SQL)
+        has_fk = connection.exec_driver_sql(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'records'::regclass "
+            "AND conname = %s",
+            (BULK_FK,),
+        ).scalar_one()
+        if not has_fk:
+            connection.exec_driver_sql(
+                f"ALTER TABLE records ADD CONSTRAINT {BULK_FK} "
+                "FOREIGN KEY (subject_id) REFERENCES subjects (subject_id)"
+            )
+        return
+    connection.exec_driver_sql(BULK_INDEX_SQL)
+    # SQLite cannot drop a foreign key, so a bulk load writes with the check off (on its own
+    # connection) and the check is made here, set-wise: each distinct subject once, in index
+    # order, as PostgreSQL does when it re-adds the constraint.
+    orphan = connection.exec_driver_sql(
+        "SELECT r.subject_id FROM (SELECT DISTINCT subject_id FROM records) AS r "
+        "WHERE NOT EXISTS (SELECT 1 FROM subjects AS s WHERE s.subject_id = r.subject_id) "
+        "LIMIT 1"
+    ).first()
+    if orphan is not None:
+        raise StoreError(f"records refer to a subject that does not exist: {orphan[0]}")
