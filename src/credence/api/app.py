@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -55,6 +56,7 @@ def create_app(
         policy=policy,
         authenticator=Authenticator(store, ttl=key_ttl),
         public_grade=public_grade,
+        serial=threading.Lock() if store.is_sqlite else None,
     )
     if clock is not None:
         ctx.clock = clock

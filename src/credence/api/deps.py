@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -10,6 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, StringConstraints
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from credence.api.auth import Authenticator, Principal
@@ -44,6 +46,7 @@ class ApiContext:
     authenticator: Authenticator
     public_grade: bool = False
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    serial: threading.Lock | None = None
 
     def now(self) -> datetime:
         """The current instant (a fixed one in tests)."""
@@ -61,8 +64,23 @@ Ctx = Annotated[ApiContext, Depends(context)]
 
 def session(ctx: Ctx) -> Iterator[Session]:
     """One session per request; what a route does not commit is rolled back."""
-    with ctx.store.session() as s:
+    s = ctx.store.session()
+    s.info["serial"] = ctx.serial
+    try:
         yield s
+    finally:
+        s.close()
+        _release(s)
+
+
+def _release(s: Session) -> None:
+    if s.info.pop("held", False):
+        s.info["serial"].release()
+
+
+# Whichever way a transaction ends, the process-wide write lock it took is released.
+event.listen(Session, "after_commit", _release)
+event.listen(Session, "after_rollback", _release)
 
 
 Db = Annotated[Session, Depends(session)]
@@ -109,12 +127,19 @@ def access(who: Principal, purpose: str) -> Access:
 
 
 def lock_for_read(session: Session) -> None:
-    """Take the audit chain's lock before a logged read.
+    """Take the write locks before a logged read or a write, until the transaction ends.
 
-    A read is logged in the audit chain, which is a write. Taking the write lock first means
+    A read is logged in the audit chain, which is a write. Taking the chain's lock first means
     SQLite never has to upgrade a read snapshot to a write (which fails at once, without
-    waiting, when another request committed meanwhile); PostgreSQL simply queues.
+    waiting, when another request committed meanwhile); PostgreSQL simply queues. On SQLite,
+    which has one writer at a time anyway, the requests of this process first queue on a
+    process-wide lock: waiting there is immediate hand-over, whereas SQLite's own busy handler
+    sleeps in growing steps and turns contention into seconds of latency.
     """
+    serial = session.info.get("serial")
+    if serial is not None and not session.info.get("held"):
+        serial.acquire()
+        session.info["held"] = True
     chain.lock(session)
 
 

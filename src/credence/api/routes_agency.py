@@ -142,7 +142,7 @@ def report(body: RecordIn, who: Agency, ctx: Ctx, session: Db) -> Reported:
         raise ApiProblem(
             422, "the record is refused by the policy", errors=_problems_to_fields(problems)
         )
-    chain.lock(session)
+    lock_for_read(session)
     if session.get(StoredRecord, candidate.key) is not None:
         raise ApiProblem(
             409, f"record {candidate.key} was reported already", field="body.source_record_id"
@@ -200,7 +200,7 @@ def revoke_record(
     record_id: RecordId, body: RevokeIn, who: Agency, ctx: Ctx, session: Db
 ) -> Reported:
     """Revoke one of the source's records (a new status; the record itself is kept)."""
-    chain.lock(session)
+    lock_for_read(session)
     _own(session, who, record_id)
     _not_void(session, record_id)
     revoke(session, ctx.store.keys, record_id, actor=who.name, reason=body.reason, now=ctx.now())
@@ -218,7 +218,7 @@ def correct_record(
     }
     if not changes:
         raise ApiProblem(422, "a correction must change at least one field", field="body.changes")
-    chain.lock(session)
+    lock_for_read(session)
     _own(session, who, record_id)
     _not_void(session, record_id)
     try:

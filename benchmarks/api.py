@@ -1,0 +1,278 @@
+"""HTTP API load: status and explain at 50 concurrent clients on loopback (prints figures).
+
+    .venv/bin/python benchmarks/api.py [--records 1000000] [--requests 20000] [--clients 50]
+                                       [--workers 1] [--cache /tmp/credence-api-bench]
+
+The store (SQLite, 1M records of 200,000 subjects, ingested with ``ingest_file``; 5 % of
+the subjects on a public blacklist) and the principals are made once and cached in ``--cache``.
+The server is ``credence serve``'s application under uvicorn in a subprocess on 127.0.0.1. The
+load generator is a minimal keep-alive HTTP/1.1 client on asyncio (one connection per client,
+closed loop: each client sends its next request when the previous answer arrived), because a
+general-purpose client would spend more CPU than the server on these two shared cores.
+
+Every request is a logged read: each one writes an access event and an audit-chain entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+
+from credence.audit import chain
+from credence.store.db import Store, make_engine, migrate
+from credence.store.keys import create_key_file, load_keys
+
+NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
+POLICY = """\
+id: api-bench
+version: "1"
+effective_from: 2020-01-01
+scale: {base: 100, min: 0, max: 200}
+grades: [{grade: C, min: 0, max: 79}, {grade: B, min: 80, max: 119}, {grade: A, min: 120, max: 200}]
+categories: [{id: main}]
+rules:
+  - {kind: fine, category: main, points: -10, expires_after: P2Y, legal_basis: "s.1",
+     sources: [agency], data_category: administrative}
+  - {kind: default, category: main, points: -5, expires_after: P3Y, legal_basis: "s.2",
+     sources: [agency], data_category: financial}
+  - {kind: award, category: main, points: 5, expires_after: P1Y, legal_basis: "s.3",
+     sources: [agency], data_category: civic}
+lists:
+  - {id: defaulters, title: "Defaulters", type: blacklist, entry: {grades: [C]},
+     notice_period: P30D, duration: P1Y, public: true, legal_basis: "s.9",
+     appeal_route: "Court within a month"}
+"""
+
+
+def nid(i: int) -> str:
+    """The national id of benchmark subject ``i``."""
+    return f"NID{i:08d}"
+
+
+def build_store(cache: Path, records: int, subjects: int) -> None:
+    """Make the cached store: schema, 1M ingested records, listings, principals."""
+    from credence.api.auth import add_principal
+    from credence.ingest.run import ingest_file
+    from credence.policy.load import load_policy
+
+    data = cache / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    create_key_file(data)
+    keys = load_keys(data)
+    engine = make_engine(f"sqlite:///{data / 'credence.db'}")
+    migrate(engine)
+    store = Store(engine=engine, keys=keys, folder=data)
+    with store.session() as s:
+        chain.initialise(s, keys)
+        s.commit()
+    policy = load_policy(cache / "policy.yaml")
+    rnd = random.Random(11)
+    kinds = ("fine", "default", "award")
+    path = cache / "records.csv"
+    with path.open("w", newline="") as handle:
+        w = csv.writer(handle, lineterminator="\n")
+        w.writerow(["source", "source_record_id", "subject_id", "kind", "occurred_on"])
+        for i in range(records):
+            day = date(2025, 1 + rnd.randrange(12), 1 + rnd.randrange(28)).isoformat()
+            w.writerow(["agency", f"R{i:09d}", nid(i % subjects), kinds[rnd.randrange(3)], day])
+    started = time.perf_counter()
+    summary = ingest_file(store, path, source="agency", policy=policy, actor="bench", now=NOW)
+    print(f"ingested {summary.accepted:,} records in {time.perf_counter() - started:.0f} s")
+    path.unlink()
+    # Listings come from due-process runs; a bulk insert stands in for them here, since the
+    # status query only reads the current entries.
+    listed = [
+        {"sid": keys.subject_id(nid(i)), "ref": f"defaulters@{i}", "at": "2026-01-01"}
+        for i in range(0, subjects, 20)
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO list_entries (ref, subject_id, policy_id, list_id, status, "
+                "entered_on, body, created_at) VALUES (:ref, :sid, 'api-bench', 'defaulters', "
+                "'listed', :at, '{}', '2026-01-01T00:00:00.000000Z')"
+            ),
+            listed,
+        )
+    issued: dict[str, str] = {}
+    with store.session() as s:
+        _, issued["bank"] = add_principal(s, keys, "bank", "relying_party", actor="bench")
+        for c in range(50):
+            name = f"subject-{c}"
+            scope = keys.subject_id(nid(c * 997 % subjects))
+            _, issued[name] = add_principal(s, keys, name, "subject", scope, actor="bench")
+        s.commit()
+    (cache / "keys.json").write_text(json.dumps(issued))
+    store.close()
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
+) -> tuple[int, bytes]:
+    writer.write(raw)
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    body = await reader.readexactly(length)
+    return status, body
+
+
+def _raw(method: str, path: str, key: str, body: bytes = b"") -> bytes:
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def drive(
+    port: int, requests: list[list[bytes]], expect: int = 200
+) -> tuple[float, list[float], int]:
+    """Send each client's requests over its own connection; (seconds, latencies, errors)."""
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(mine: list[bytes]) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for raw in mine:
+            t = time.perf_counter()
+            status, _ = await _request(reader, writer, raw)
+            latencies.append(time.perf_counter() - t)
+            if status != expect:
+                errors += 1
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(r) for r in requests))
+    return time.perf_counter() - started, latencies, errors
+
+
+def report(name: str, seconds: float, latencies: list[float], errors: int) -> None:
+    """Print one line of figures."""
+    ms = sorted(x * 1000 for x in latencies)
+    p50 = statistics.median(ms)
+    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+    print(
+        f"{name:8s} {len(ms):7,d} requests  {len(ms) / seconds:8,.0f} req/s  "
+        f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  max {ms[-1]:6.1f} ms  errors {errors}"
+    )
+
+
+def main() -> None:
+    """Build (or reuse) the store, start the server, drive status and explain."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=20_000, help="per endpoint")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/credence-api-bench"))
+    args = parser.parse_args()
+    subjects = max(1, args.records // 5)
+    cache: Path = args.cache / f"r{args.records}"
+    if not (cache / "keys.json").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / "policy.yaml").write_text(POLICY)
+        for leftover in ("data",):
+            target = cache / leftover
+            if target.exists():
+                raise SystemExit(f"{target} is a partial build: remove {cache} and run again")
+        build_store(cache, args.records, subjects)
+    issued: dict[str, str] = json.loads((cache / "keys.json").read_text())
+    port = free_port()
+    env = dict(os.environ)
+    env.pop("CREDENCE_DATABASE_URL", None)
+    env.pop("CREDENCE_SECRET_KEY", None)
+    env.update(
+        CREDENCE_DATA=str(cache / "data"),
+        CREDENCE_API_POLICY=str(cache / "policy.yaml"),
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "credence.api.commands:app_from_env",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    try:
+        for _ in range(600):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        asyncio.run(bench(port, issued, args.requests, args.clients, args.records, subjects))
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+
+
+async def bench(
+    port: int, issued: dict[str, str], n: int, clients: int, records: int, subjects: int
+) -> None:
+    """Warm up (every key verified once), then time status and explain."""
+    rnd = random.Random(3)
+    per = max(1, n // clients)
+    subject_keys = [k for k in issued if k.startswith("subject-")]
+
+    def status_body() -> bytes:
+        body = {"national_id": nid(rnd.randrange(subjects)), "purpose": "tenancy check"}
+        return json.dumps(body).encode()
+
+    status = [
+        [_raw("POST", "/status", issued["bank"], status_body()) for _ in range(per)]
+        for _ in range(clients)
+    ]
+    explain = [
+        [_raw("GET", "/me/assessment", issued[subject_keys[c % len(subject_keys)]])] * per
+        for c in range(clients)
+    ]
+    # Warm-up: one Argon2 verification per key, imports, SQLite page cache.
+    warm = [[_raw("GET", "/me/assessment", issued[s])] for s in subject_keys]
+    warm.append([_raw("POST", "/status", issued["bank"], status_body())])
+    await drive(port, warm)
+    await drive(port, [r[: max(1, per // 10)] for r in status])
+    print(f"{records:,} records, {clients} clients, closed loop, 127.0.0.1")
+    report("status", *await drive(port, status))
+    report("explain", *await drive(port, explain))
+
+
+if __name__ == "__main__":
+    main()
