@@ -157,14 +157,22 @@ class Authenticator:
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
-    def authenticate(self, key: str) -> Principal | None:
-        """The principal a key belongs to, or None (unknown, wrong, or disabled)."""
+    def remembered(self, key: str) -> Principal | None:
+        """The principal of a key verified less than ``ttl`` seconds ago, else None (cheap)."""
         digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
-        now = time.monotonic()
         with self._lock:
             hit = self._cache.get(digest)
-        if hit is not None and hit[1] > now:
+        if hit is not None and hit[1] > time.monotonic():
             return hit[0]
+        return None
+
+    def authenticate(self, key: str) -> Principal | None:
+        """The principal a key belongs to, or None (unknown, wrong, or disabled)."""
+        hit = self.remembered(key)
+        if hit is not None:
+            return hit
+        digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+        now = time.monotonic()
         pid = principal_id_of(key)
         if pid is None:
             return None
