@@ -112,3 +112,35 @@ def test_a_policy_without_history_replays_nobody() -> None:
     result = score_batch(policy, source_from_records(con, recs), as_of, as_of)
     assert result.replayed == 0
     assert result.subjects == 3
+
+
+def test_a_base_score_already_past_the_second_rung_is_replayed() -> None:
+    # No rule can lower the score, but the base itself sits at the second rung: a clamp
+    # follows on the first day, so the subject must be replayed.
+    doc = {
+        "id": "gen",
+        "version": "1",
+        "effective_from": date(2025, 1, 1),
+        "direction": "higher_is_better",
+        "scale": {"base": 0, "min": -100, "max": 100},
+        "grades": [{"grade": "G0", "min": -100, "max": 100}],
+        "categories": [{"id": "c0"}],
+        "rules": [
+            {"kind": "k0", "category": "c0", "points": 5, "legal_basis": "x"}
+            | {"data_category": "administrative"}
+        ],
+        "stages": {
+            "on_skip": "clamp",
+            "ladder": [{"id": "a", "threshold": 10}, {"id": "b", "threshold": 0}],
+        },
+    }
+    policy = PolicySet.of(PolicyVersion.model_validate(doc))
+    recs = [_rec("r1", "s0", "k0", date(2025, 1, 1))]
+    con = connect("duckdb")
+    day = date(2025, 1, 1)
+    result = score_batch(policy, source_from_records(con, recs), day, day)
+    assert result.replayed == 1
+    assert result.table is not None
+    got = {r["subject_id"]: comparable(r) for r in result.table.to_pylist()}
+    want = {k: comparable(v) for k, v in reference_rows(policy, recs, day, day).items()}
+    assert got == want

@@ -114,5 +114,9 @@ def reference_rows(
 
 
 def comparable(row: dict[str, Any]) -> dict[str, Any]:
-    """The fields both evaluators must agree on (not the replayed marker)."""
-    return {k: v for k, v in row.items() if k != "replayed"}
+    """The fields both evaluators must agree on.
+
+    Not how a row was computed (``replayed``), nor ``next_stage_day``, which only replayed
+    subjects carry: stage state is not part of the batch result.
+    """
+    return {k: v for k, v in row.items() if k not in ("replayed", "next_stage_day")}

@@ -279,7 +279,7 @@ class _Compiler:
             credit_kinds=tuple(
                 sorted({c.kind for ver in self.policy.versions for c in ver.credits})
             ),
-            clamp_possible=any(name.startswith("_w") for name in flag_aggs),
+            clamp_possible=bool(self.clamping_ladders()),
         )
 
     # --- who needs the timeline replay ------------------------------------------------------
@@ -298,14 +298,7 @@ class _Compiler:
         replayed too. Both look at every record of the subject, whether it counts today or not.
         """
         credits = sorted({c.kind for ver in self.policy.versions for c in ver.credits})
-        ladders = [
-            ver
-            for ver in self.policy.versions
-            if ver.stages is not None
-            and ver.stages.on_skip == "clamp"
-            and ver.stages.require_earlier_notices
-            and len(ver.stages.ladder) >= 2
-        ]
+        ladders = self.clamping_ladders()
         aggs: dict[str, ir.Value] = {}
         if credits:
             aggs["_credits"] = v.kind.count(where=v.kind.isin(credits))
@@ -341,6 +334,17 @@ class _Compiler:
         if not aggs:
             aggs["_none"] = v.pts.count()
         return aggs, flag
+
+    def clamping_ladders(self) -> list[PolicyVersion]:
+        """Versions whose ladder can clamp (on_skip clamp, earlier notices required, 2+ rungs)."""
+        return [
+            ver
+            for ver in self.policy.versions
+            if ver.stages is not None
+            and ver.stages.on_skip == "clamp"
+            and ver.stages.require_earlier_notices
+            and len(ver.stages.ladder) >= 2
+        ]
 
     def worst_points(
         self, version: PolicyVersion, category: str, records: ir.Table
