@@ -396,14 +396,17 @@ def main() -> None:
 
 
 def _register_plugins() -> None:
+    from credence.api.commands import register as register_api
+    from credence.engine.batch_cli import register as register_batch
     from credence.process.commands import register as register_process
-    from credence.store.commands import register as register_store
-
     from credence.sim.commands import register as register_sim
+    from credence.store.commands import register as register_store
 
     register_store(app)
     register_process(app)
     register_sim(app)
+    register_api(app)
+    register_batch(app)
 
 
 _register_plugins()

@@ -40,8 +40,9 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     key_ttl: float = 60.0,
     clock: Callable[[], datetime] | None = None,
+    web: bool = False,
 ) -> FastAPI:
-    """The Credence API serving one policy over one opened store."""
+    """The Credence API serving one policy over one opened store (and the web pages if asked)."""
     problems = unlawful(policy)
     if problems:
         # The evaluator refuses such a policy on every request; refuse it once, at start.
@@ -71,5 +72,17 @@ def create_app(
         routes_auditor,
     ):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, max_bytes=max_body)
+    if web:
+        from credence.web import create_web_router
+        from credence.web.app import MAX_UPLOAD
+
+        app.include_router(create_web_router(store, policy, clock=clock))
+        app.add_middleware(
+            BodyLimit,
+            max_bytes=max_body,
+            uploads=("/portal/", "/lab/"),
+            upload_bytes=MAX_UPLOAD + 64 * 1024,
+        )
+    else:
+        app.add_middleware(BodyLimit, max_bytes=max_body)
     return app

@@ -72,7 +72,7 @@ def app_from_env() -> object:
 
     policy = library.resolve(os.environ["CREDENCE_API_POLICY"])
     public = bool(os.environ.get("CREDENCE_API_PUBLIC_GRADE"))
-    return create_app(open_store(), policy, public_grade=public)
+    return create_app(open_store(), policy, public_grade=public, web=True)
 
 
 @principal_app.command("add")

@@ -195,15 +195,39 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413 before any route reads them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = DEFAULT_MAX_BODY,
+        uploads: tuple[str, ...] = (),
+        upload_bytes: int = DEFAULT_MAX_BODY,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = uploads
+        self.upload_bytes = upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Buffer the body up to the limit, then hand it on (bodies here are small JSON)."""
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        if self.uploads and str(scope.get("path", "")).startswith(self.uploads):
+            # Web forms that carry evidence files or policies have a limit of their own.
+            await _Limited(self.app, self.upload_bytes)(scope, receive, send)
+            return
+        await _Limited(self.app, self.max_bytes)(scope, receive, send)
+
+
+class _Limited:
+    """The body limit for one request (see :class:`BodyLimit`)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Buffer the body up to the limit, then hand it on."""
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:

@@ -542,7 +542,9 @@ def replay_subjects(
     by_subject = source.records_of(subjects, known_at)
     rows = [
         assessment_row(
-            evaluate(policy, by_subject.get(sid, []), as_of, known_at, subject_id=sid),
+            evaluate(
+                policy, by_subject.get(sid, []), as_of, known_at, subject_id=sid, listings=False
+            ),
             plan.categories,
             plan.lists,
         )

@@ -28,11 +28,14 @@ def evaluate(
     subject_id: str | None = None,
     decisions: Decisions | None = None,
     horizon: int = 10,
+    listings: bool = True,
 ) -> Assessment:
     """Assess one subject at ``as_of`` as known at ``known_at`` (default: today, never before).
 
     All records must belong to the one subject: scoring a person by another's records is
-    refused. A policy with lint errors under the default profile is refused too.
+    refused. A policy with lint errors under the default profile is refused too. With
+    ``listings`` off, list criteria are still reported but listings are not replayed over
+    time (population scoring needs only the score, grade and criteria).
     """
     known = known_at if known_at is not None else max(as_of, date.today())
     if known < as_of:
@@ -59,10 +62,10 @@ def evaluate(
     clamps: list[Clamp] = []
     credit_decisions: dict[str, str | None] = {}
     stage_state = None
-    listings: tuple[ListingState, ...] = ()
-    if needs_replay(policy) or any(v.lists for v in policy.versions):
+    episodes: tuple[ListingState, ...] = ()
+    if needs_replay(policy) or (listings and any(v.lists for v in policy.versions)):
         result = replay(policy, items, as_of, known, decisions)
-        clamps, credit_decisions, stage_state, listings = (
+        clamps, credit_decisions, stage_state, episodes = (
             result.clamps,
             result.credit_decisions,
             result.stages,
@@ -85,7 +88,7 @@ def evaluate(
         lists=list_statuses(version, now),
         stages=stage_state,
         changes_ahead=_ahead(policy, items, now, known, credit_decisions, clamps, horizon),
-        listings=listings,
+        listings=episodes,
     )
 
 
