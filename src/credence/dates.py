@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -83,6 +84,7 @@ def parse_duration(text: str) -> Duration:
     return Duration(years=years, months=months, days=weeks * 7 + days)
 
 
+@lru_cache(maxsize=65_536)
 def add_months(start: date, months: int) -> date:
     """Move ``start`` by whole calendar months, clamping the day to the month's end.
 
@@ -95,6 +97,7 @@ def add_months(start: date, months: int) -> date:
     return date(year, month0 + 1, min(start.day, last))
 
 
+@lru_cache(maxsize=65_536)
 def add_duration(start: date, duration: Duration) -> date:
     """The date ``duration`` after ``start``: calendar months first, then days."""
     return add_months(start, duration.years * 12 + duration.months) + timedelta(days=duration.days)
@@ -138,6 +141,7 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+@lru_cache(maxsize=65_536)
 def end_of_day(day: date) -> datetime:
     """The first instant after ``day`` ends (exclusive bound for "known by the end of day").
 

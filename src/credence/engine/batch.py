@@ -543,7 +543,13 @@ def replay_subjects(
     rows = [
         assessment_row(
             evaluate(
-                policy, by_subject.get(sid, []), as_of, known_at, subject_id=sid, listings=False
+                policy,
+                by_subject.get(sid, []),
+                as_of,
+                known_at,
+                subject_id=sid,
+                listings=False,
+                horizon=0,
             ),
             plan.categories,
             plan.lists,

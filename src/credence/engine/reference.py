@@ -64,7 +64,7 @@ def evaluate(
     stage_state = None
     episodes: tuple[ListingState, ...] = ()
     if needs_replay(policy) or (listings and any(v.lists for v in policy.versions)):
-        result = replay(policy, items, as_of, known, decisions)
+        result = replay(policy, items, as_of, known, decisions, listings=listings)
         clamps, credit_decisions, stage_state, episodes = (
             result.clamps,
             result.credit_decisions,
@@ -87,7 +87,9 @@ def evaluate(
         not_counted=now.not_counted,
         lists=list_statuses(version, now),
         stages=stage_state,
-        changes_ahead=_ahead(policy, items, now, known, credit_decisions, clamps, horizon),
+        changes_ahead=(
+            _ahead(policy, items, now, known, credit_decisions, clamps, horizon) if horizon else ()
+        ),
         listings=episodes,
     )
 

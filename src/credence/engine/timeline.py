@@ -139,9 +139,13 @@ def replay(
     as_of: date,
     known_at: date,
     decisions: Decisions | None = None,
+    *,
+    listings: bool = True,
 ) -> Replay:
     """Replay the subject's history up to ``as_of`` (see the module docstring)."""
-    return _Replayer(policy, records, as_of, known_at, decisions or Decisions()).run()
+    replayer = _Replayer(policy, records, as_of, known_at, decisions or Decisions())
+    replayer.with_lists = listings
+    return replayer.run()
 
 
 class _Replayer:
@@ -171,13 +175,18 @@ class _Replayer:
         self.listings: list[_Listing] = []
         self.listed: dict[str, _Listing] = {}
         self.spent: dict[str, set[str]] = {}
+        self.with_lists = True
 
     def push(self, day: date | None) -> None:
         if day is not None and day <= self.as_of:
             heapq.heappush(self.queue, day)
 
     def run(self) -> Replay:
-        for record in self.records:
+        staged = any(v.stages is not None for v in self.policy.versions)
+        listed = self.with_lists and any(v.lists for v in self.policy.versions)
+        # Without stages or listings only credits depend on history, and they can only be
+        # decided on a day that concerns a credit record.
+        for record in self.records if staged or listed else self.credits:
             self.push(record.known_on)
             self.push(record.occurred_on)
             self.push(record.effective_on)
@@ -213,7 +222,7 @@ class _Replayer:
         self.decide_credits(day, known, version)
         if version.stages is not None:
             self.escalate(day, known, version, version.stages)
-        if version.lists:
+        if version.lists and self.with_lists:
             self.track_lists(day, known, version)
 
     def track_lists(self, day: date, known: date, version: PolicyVersion) -> None:

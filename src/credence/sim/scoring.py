@@ -566,7 +566,7 @@ def score_population(
         return out
     for sid, records in records_by_subject.items():
         if records:
-            a = evaluate(policy, records, as_of, known, subject_id=sid, listings=False)
+            a = evaluate(policy, records, as_of, known, subject_id=sid, listings=False, horizon=0)
             out[sid] = State(
                 a.score, a.grade, frozenset(s.list_id for s in a.lists if s.criteria_met)
             )
