@@ -206,14 +206,16 @@ def _write_reports_of_agencies(
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(columns)
             for r in sorted(recs, key=lambda x: (x.recorded_at, x.source_record_id)):
+                # Decisions after the clock (objections decided later) have not happened yet.
+                changes = [h for h in r.history if h.at <= clock]
                 history = (
                     json.dumps(
                         [
                             {"status": h.status.value, "at": h.at.isoformat(), "ref": h.ref}
-                            for h in r.history
+                            for h in changes
                         ]
                     )
-                    if r.history
+                    if changes
                     else ""
                 )
                 writer.writerow(
