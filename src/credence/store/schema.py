@@ -202,9 +202,7 @@ class Notice(Base):
     """A notice issued to a subject (stage, list or measure); state changes in process_events."""
 
     __tablename__ = "notices"
-    __table_args__ = (
-        UniqueConstraint("subject_id", "policy_id", "ref", name="uq_notices_ref"),
-    )
+    __table_args__ = (UniqueConstraint("subject_id", "policy_id", "ref", name="uq_notices_ref"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subject_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("subjects.subject_id"), index=True

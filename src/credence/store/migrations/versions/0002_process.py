@@ -56,9 +56,7 @@ def upgrade() -> None:
         batch_op.create_unique_constraint("uq_notices_ref", ["subject_id", "policy_id", "ref"])
     with op.batch_alter_table("list_entries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ref", sa.String(length=200), nullable=True))
-        batch_op.create_unique_constraint(
-            "uq_list_entries_ref", ["subject_id", "policy_id", "ref"]
-        )
+        batch_op.create_unique_constraint("uq_list_entries_ref", ["subject_id", "policy_id", "ref"])
     with op.batch_alter_table("measures", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ref", sa.String(length=200), nullable=True))
         batch_op.create_unique_constraint("uq_measures_ref", ["subject_id", "policy_id", "ref"])
