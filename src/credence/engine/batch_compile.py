@@ -47,11 +47,14 @@ def expiry_threshold(duration: Duration, as_of: date) -> date:
     ``anchor + duration`` is non-decreasing in the anchor, so "not expired at as_of" is exactly
     ``anchor >= expiry_threshold(duration, as_of)``.
 
+    Anchors of 29 to 31 January all expire on 28 February with ``P1M`` (the month's last
+    day), so on 28 February only anchors from 1 February on still count:
+
     >>> from credence.dates import parse_duration
     >>> expiry_threshold(parse_duration("P1M"), date(2026, 2, 28))
-    datetime.date(2026, 1, 29)
+    datetime.date(2026, 2, 1)
     >>> expiry_threshold(parse_duration("P1Y"), date(2025, 2, 28))
-    datetime.date(2024, 2, 29)
+    datetime.date(2024, 3, 1)
     """
     span = duration.years * 366 + duration.months * 31 + duration.days + 2
     low, high = (as_of - timedelta(days=span)).toordinal(), as_of.toordinal() + 1
