@@ -245,14 +245,12 @@ def render_explanation(a: Assessment) -> str:
     if a.not_counted:
         lines += ["", "Records that do not count:"]
         lines += [f"  {n.record_id} {n.kind}: {n.reason}" for n in a.not_counted]
-    met = [s for s in a.lists if s.criteria_met]
     if a.lists:
         lines += ["", "Lists:"]
         for s in a.lists:
             state = "criteria met" if s.criteria_met else "criteria not met"
             ev = f" (records {', '.join(s.evidence)})" if s.evidence else ""
             lines.append(f"  {s.list_id} ({s.type}): {state}{ev}")
-        del met
     if a.listings:
         lines += ["", "Listings:"]
         for e in a.listings:

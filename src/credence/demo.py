@@ -15,8 +15,6 @@ import shutil
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from datetime import time as day_start
 from decimal import Decimal
@@ -24,14 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from credence.ingest.formats import COLUMNS
 from credence.policy import library
 from credence.records import Record
+from credence.sim.commands import progress_bars
 
 if TYPE_CHECKING:
-    from credence.store.db import Store
+    pass
 
 DEMO_POLICY = "city-merit"
 MARKER = ".credence-demo"
@@ -55,12 +54,14 @@ def run_demo(
     began = time.perf_counter()
     policy = library.resolve(DEMO_POLICY)
     _fresh(folder)
-    store = _init_store(folder)
+    from credence.store.db import initialise
+
+    store, _ = initialise(folder, f"sqlite:///{(folder / 'credence.db').resolve()}", actor="demo")
     console.print(f"[bold]1. Store[/bold] created at {folder} (SQLite, WAL, audit chain)")
 
     step = time.perf_counter()
     scenario = Scenario(population=population, years=years, seed=seed)
-    with _bars(console, quiet) as tick:
+    with progress_bars(console, quiet=quiet, transient=True) as tick:
         sim = run_simulation(policy, scenario, tick)
     timings["simulate"] = time.perf_counter() - step
     console.print(
@@ -153,24 +154,6 @@ def _fresh(folder: Path) -> None:
     (folder / MARKER).write_text("made by credence demo\n")
 
 
-def _init_store(folder: Path) -> Store:
-    from sqlalchemy.orm import Session
-
-    from credence.audit import chain
-    from credence.store.db import Store, make_engine, migrate
-    from credence.store.keys import create_key_file, load_keys
-
-    create_key_file(folder)
-    keys = load_keys(folder)
-    engine = make_engine(f"sqlite:///{(folder / 'credence.db').resolve()}")
-    migrate(engine)
-    with Session(engine) as session:
-        chain.initialise(session, keys)
-        chain.append(session, keys, actor="demo", action="store.init", detail={"demo": True})
-        session.commit()
-    return Store(engine=engine, keys=keys, folder=folder)
-
-
 def _write_reports_of_agencies(
     folder: Path, records: dict[int, list[Record]], clock: datetime
 ) -> tuple[dict[str, Path], int]:
@@ -179,18 +162,8 @@ def _write_reports_of_agencies(
     Reports recorded after ``clock`` have not been sent yet; they are counted, not written.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    columns = [
-        "source",
-        "source_record_id",
-        "subject_id",
-        "kind",
-        "occurred_on",
-        "effective_on",
-        "recorded_at",
-        "amount",
-        "evidence_ref",
-        "status_history",
-    ]
+    # What agencies send: no record ids of ours, the status history in one column.
+    columns = [c for c in COLUMNS if c not in ("record_id", "status", "status_at")]
     by_source: dict[str, list[Record]] = defaultdict(list)
     in_transit = 0
     for recs in records.values():
@@ -300,25 +273,3 @@ def _batch_score(db: Path, policy: object, day: date) -> tuple[dict[str, int], s
             ids = result.table.column("subject_id").to_pylist()
             flagged |= {sid for sid, on in zip(ids, met, strict=True) if on}
     return dict(result.grades), flagged
-
-
-@contextmanager
-def _bars(console: Console, quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
-    if quiet:
-        yield lambda _task, _done, _total: None
-        return
-    columns = (
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def tick(task: str, done: int, total: int) -> None:
-            if task not in tasks:
-                tasks[task] = bar.add_task(task, total=total)
-            bar.update(tasks[task], completed=done, total=total)
-
-        yield tick

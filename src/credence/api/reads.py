@@ -13,7 +13,6 @@ from credence.api.deps import ApiContext, lock_for_read
 from credence.api.problems import ApiProblem
 from credence.audit.access import Access, log_read
 from credence.engine.reference import evaluate
-from credence.engine.timeline import Decisions
 from credence.errors import CredenceError
 from credence.process.state import decisions_of
 from credence.records import Record
@@ -83,7 +82,7 @@ def assess(
         )
     lock_for_read(session)
     records = load_records(session, subject_id)
-    recorded = decisions_of(session, subject_id, ctx.policy.id)
+    decisions = decisions_of(session, subject_id, ctx.policy.id)
     log_read(
         session,
         ctx.store.keys,
@@ -94,7 +93,6 @@ def assess(
         detail={"as_of": day.isoformat(), "known_at": known.isoformat(), "count": len(records)},
     )
     session.commit()
-    decisions = Decisions(recorded.served, recorded.approved, assume_service=False)
     try:
         result = evaluate(
             ctx.policy, records, day, known, subject_id=subject_id, decisions=decisions

@@ -200,11 +200,9 @@ def _same_act(
     policy: PolicySet, counted: list[Contribution]
 ) -> tuple[list[Contribution], list[NotCounted]]:
     """Of records reporting one act (same group, same day), only the heaviest counts."""
+    groups = [_group_of(policy, c) for c in counted]
     heaviest: dict[tuple[str, date], Contribution] = {}
-    for c in counted:
-        then = policy.version_at(c.occurred_on)
-        rule = then.rule_for(c.kind) if then else None
-        group = rule.same_act_group if rule else None
+    for c, group in zip(counted, groups, strict=True):
         if group is None:
             continue
         key = (group, c.occurred_on)
@@ -213,10 +211,7 @@ def _same_act(
             heaviest[key] = c
     kept: list[Contribution] = []
     dropped: list[NotCounted] = []
-    for c in counted:
-        then = policy.version_at(c.occurred_on)
-        rule = then.rule_for(c.kind) if then else None
-        group = rule.same_act_group if rule else None
+    for c, group in zip(counted, groups, strict=True):
         winner = heaviest.get((group, c.occurred_on)) if group else None
         if winner is None or winner.record_id == c.record_id:
             kept.append(c)
@@ -229,6 +224,13 @@ def _same_act(
                 )
             )
     return kept, dropped
+
+
+def _group_of(policy: PolicySet, c: Contribution) -> str | None:
+    """The same-act group of the rule in force on the act's day."""
+    then = policy.version_at(c.occurred_on)
+    rule = then.rule_for(c.kind) if then else None
+    return rule.same_act_group if rule else None
 
 
 def _clip(value: int, low: int | None, high: int | None) -> int:

@@ -25,7 +25,7 @@ by the end of t; on D it knows what was recorded by K. On each day it:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -267,15 +267,7 @@ class _Replayer:
         """Advance an open listing episode on ``day``."""
         if status.criteria_met:
             entry.evidence = status.evidence
-        voided = [
-            f"{r.record_id} ({st.value})"
-            for r in self.records
-            if r.record_id in entry.evidence
-            and (
-                (st := r.status_at(known)) in VOID
-                or (st is Status.CONTESTED and version.contest.suspends)
-            )
-        ]
+        voided = self.stopped_counting(entry.evidence, known, version)
         if entry.status == "pending_notice":
             if not status.criteria_met:
                 entry.status, entry.removed_on = "withdrawn", day
@@ -408,19 +400,24 @@ class _Replayer:
                 )
         return None
 
+    def stopped_counting(
+        self, ids: Collection[str], known: date, version: PolicyVersion
+    ) -> list[str]:
+        """Of ``ids``, the records whose status now keeps them from counting, as "id (status)"."""
+        out = []
+        for r in self.records:
+            if r.record_id not in ids:
+                continue
+            status = r.status_at(known)
+            if status in VOID or (status is Status.CONTESTED and version.contest.suspends):
+                out.append(f"{r.record_id} ({status.value})")
+        return out
+
     def escalate(self, day: date, known: date, version: PolicyVersion, stages: Stages) -> None:
         ladder = stages.ladder
         current = self.score(day, known)
         reached = reached_index(version, stages, current.score)
-        voided = sorted(
-            f"{r.record_id} ({status.value})"
-            for r in self.records
-            if r.record_id in self.counted
-            and (
-                (status := r.status_at(known)) in VOID
-                or (status is Status.CONTESTED and version.contest.suspends)
-            )
-        )
+        voided = self.stopped_counting(self.counted, known, version)
         self.counted = {c.record_id for c in current.contributions}
         for i, stage in enumerate(ladder, start=1):
             notice = self.open.get(stage.id)

@@ -20,7 +20,6 @@ from credence.audit import chain
 from credence.audit.access import Access
 from credence.engine.assessment import Assessment
 from credence.engine.reference import evaluate
-from credence.engine.timeline import Decisions
 from credence.ingest.run import store_policy
 from credence.policy.load import PolicySet
 from credence.process.objections import lapse_due
@@ -120,8 +119,7 @@ def advance_subject(ctx: Context, sender: Sender, subject_id: str, as_of: date) 
 
 
 def _evaluate(ctx: Context, records: list[Record], subject_id: str, as_of: date) -> Assessment:
-    recorded = decisions_of(ctx.session, subject_id, ctx.policy.id)
-    decisions = Decisions(recorded.served, recorded.approved, assume_service=False)
+    decisions = decisions_of(ctx.session, subject_id, ctx.policy.id)
     return evaluate(ctx.policy, records, as_of, as_of, subject_id=subject_id, decisions=decisions)
 
 

@@ -11,18 +11,20 @@ rescinded: that is the correction cascade.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credence.audit import chain
+from credence.dates import Duration
 from credence.engine.assessment import Assessment, ListingState, MeasureState, NoticeState
 from credence.engine.timeline import Decisions
 from credence.policy.load import PolicySet
-from credence.policy.model import PolicyVersion
 from credence.process import content
 from credence.process.outbox import enqueue
 from credence.store.keys import Keys
@@ -51,7 +53,11 @@ class Context:
 
 
 def decisions_of(session: Session, subject_id: str, policy_id: str) -> Decisions:
-    """Service dates and reviewers' sign-offs recorded for a subject, for the evaluator."""
+    """Service dates and sign-offs on record, for the evaluator.
+
+    Every notice the due-process layer issued has a row, so a notice without one was never
+    served: nothing is assumed.
+    """
     served: dict[str, date | None] = {}
     for n in session.scalars(
         select(Notice).where(Notice.subject_id == subject_id, Notice.policy_id == policy_id)
@@ -66,7 +72,7 @@ def decisions_of(session: Session, subject_id: str, policy_id: str) -> Decisions
         review = json.loads(m.body).get("review")
         if m.ref and review and review.get("decision") == "approved":
             approved[m.ref] = date.fromisoformat(review["on"])
-    return Decisions(served=served, approved=approved)
+    return Decisions(served=served, approved=approved, assume_service=False)
 
 
 def _history(session: Session, object_type: str, object_id: int) -> list[str]:
@@ -173,36 +179,59 @@ def _measure_path(m: MeasureState) -> Path:
     return path
 
 
-def ensure_notices(ctx: Context, subject_id: str, a: Assessment, day: date) -> int:
-    """Create (and queue) every notice the evaluation issues that has no row yet."""
+def _notice_rows(
+    ctx: Context, subject_id: str, a: Assessment, day: date
+) -> list[tuple[Notice, date | None, Path]]:
+    """The row of every notice the evaluation issues (created and queued when new), with the
+    notice's deadline and path; a notice's text is written only when its row is created."""
     version = ctx.policy.version_at(day)
     assert version is not None
     lag = version.stages.service_lag if version.stages else None
-    before = len(ctx.created)
+    out: list[tuple[Notice, date | None, Path]] = []
     for n in a.stages.notices if a.stages else ():
-        body = content.stage_notice(a, version, n.stage, n.deadline)
-        _notice_row(ctx, subject_id, a, "stage", n.key, n.issued_on, body, lag)
+        row = _notice_row(
+            ctx,
+            subject_id,
+            a,
+            "stage",
+            n.key,
+            n.issued_on,
+            lag,
+            partial(content.stage_notice, a, version, n.stage, n.deadline),
+        )
+        out.append((row, n.deadline, _notice_path(n)))
     for e in a.listings:
         if e.noticed_on is not None:
-            body = content.list_notice(a, version, e.list_id, e.deadline)
-            _notice_row(ctx, subject_id, a, "list", e.key, e.noticed_on, body, lag)
+            row = _notice_row(
+                ctx,
+                subject_id,
+                a,
+                "list",
+                e.key,
+                e.noticed_on,
+                lag,
+                partial(content.list_notice, a, version, e.list_id, e.deadline),
+            )
+            out.append((row, e.deadline, _listing_notice_path(e)))
+    return out
+
+
+def ensure_notices(ctx: Context, subject_id: str, a: Assessment, day: date) -> int:
+    """Create (and queue) every notice the evaluation issues that has no row yet."""
+    before = len(ctx.created)
+    _notice_rows(ctx, subject_id, a, day)
     return len(ctx.created) - before
 
 
 def persist(ctx: Context, subject_id: str, a: Assessment, day: date) -> None:
     """Write the assessment's notices, listings and measures; cascade what no longer holds."""
-    version = ctx.policy.version_at(day)
-    assert version is not None
-    lag = version.stages.service_lag if version.stages else None
     seen_notices: set[str] = set()
     seen_entries: set[str] = set()
     seen_measures: set[str] = set()
-    for n in a.stages.notices if a.stages else ():
-        seen_notices.add(n.key)
-        body = content.stage_notice(a, version, n.stage, n.deadline)
-        row = _notice_row(ctx, subject_id, a, "stage", n.key, n.issued_on, body, lag)
-        row.deadline = n.deadline
-        _advance(ctx, "notice", row, subject_id, _notice_path(n))
+    for row, deadline, steps in _notice_rows(ctx, subject_id, a, day):
+        seen_notices.add(row.ref)
+        row.deadline = deadline
+        _advance(ctx, "notice", row, subject_id, steps)
     for m in a.stages.measures if a.stages else ():
         seen_measures.add(m.key)
         mrow = _measure_row(ctx, subject_id, m.key, m.measure, m.in_force_from, m.until)
@@ -212,12 +241,6 @@ def persist(ctx: Context, subject_id: str, a: Assessment, day: date) -> None:
         _maybe_notify(ctx, subject_id, "measure", m.key, m.status, day)
     for e in a.listings:
         seen_entries.add(e.key)
-        if e.noticed_on is not None:
-            seen_notices.add(e.key)
-            body = content.list_notice(a, version, e.list_id, e.deadline)
-            row = _notice_row(ctx, subject_id, a, "list", e.key, e.noticed_on, body, lag)
-            row.deadline = e.deadline
-            _advance(ctx, "notice", row, subject_id, _listing_notice_path(e))
         entry = _entry_row(ctx, subject_id, e)
         _advance(ctx, "list_entry", entry, subject_id, _listing_path(e), {"reason": e.reason})
         for lm in e.measures:
@@ -246,8 +269,8 @@ def _notice_row(
     about: str,
     key: str,
     issued_on: date,
-    body: dict[str, Any],
-    lag: Any,
+    lag: Duration | None,
+    text: Callable[[], dict[str, Any]],
 ) -> Notice:
     row = ctx.session.scalar(
         select(Notice).where(
@@ -256,6 +279,7 @@ def _notice_row(
     )
     if row is not None:
         return row
+    body = text()
     row = Notice(
         subject_id=subject_id,
         policy_id=a.policy_id,
@@ -422,11 +446,3 @@ def _maybe_notify(
         )
         if queued is not None:
             ctx.cascaded.append(party)
-
-
-def version_or_fail(policy: PolicySet, day: date) -> PolicyVersion:
-    """The version in force, or an error naming the day."""
-    version = policy.version_at(day)
-    if version is None:
-        raise ValueError(f"policy {policy.id} is not in force on {day}")
-    return version

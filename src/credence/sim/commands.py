@@ -56,7 +56,10 @@ def _data_dir(given: Path | None) -> Path:
 
 
 @contextmanager
-def _progress(quiet: bool) -> Iterator[ProgressFn]:
+def progress_bars(
+    console: Console, *, quiet: bool = False, transient: bool = False
+) -> Iterator[ProgressFn]:
+    """A progress callback drawing one Rich bar per task (nothing when ``quiet``)."""
     if quiet:
         yield lambda _task, _done, _total: None
         return
@@ -66,7 +69,7 @@ def _progress(quiet: bool) -> Iterator[ProgressFn]:
         TextColumn("{task.completed:,}/{task.total:,}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=False) as bar:
+    with Progress(*columns, console=console, transient=transient) as bar:
         tasks: dict[str, TaskID] = {}
 
         def tick(task: str, done: int, total: int) -> None:
@@ -154,7 +157,7 @@ def simulate(
     )
     began = time.perf_counter()
     try:
-        with _progress(quiet or fmt == "json") as tick:
+        with progress_bars(err, quiet=quiet or fmt == "json") as tick:
             sim = run_simulation(pol, scenario, tick)
     except (CredenceError, ValueError) as exc:
         err.print(str(exc), highlight=False, markup=False)
@@ -203,7 +206,7 @@ def policy_diff(
         raise typer.BadParameter(f"{as_of!r} is not a date", param_hint="--as-of") from None
     scenario = Scenario(population=population, years=years, seed=seed)
     try:
-        with _progress(quiet or fmt == "json") as tick:
+        with progress_bars(err, quiet=quiet or fmt == "json") as tick:
             result = diff_policies(pa, pb, scenario, day, tick)
     except (CredenceError, ValueError) as exc:
         err.print(str(exc), highlight=False, markup=False)

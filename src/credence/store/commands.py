@@ -86,39 +86,15 @@ def _open(data: Path | None) -> Store:
 
 def init(data: DataOpt = None, actor: ActorOpt = None) -> None:
     """Create a store: data folder, secret key (mode 0600), database schema, audit chain."""
-    from credence.audit import chain
-    from credence.store.db import DB_FILE, data_dir, database_url, make_engine, migrate
-    from credence.store.keys import KEY_ENV, KEY_FILE, create_key_file, load_keys
+    from credence.store.db import DB_FILE, data_dir, initialise
+    from credence.store.keys import KEY_FILE
 
     folder = data_dir(data)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not os.environ.get(KEY_ENV) and not (folder / KEY_FILE).exists():
-        create_key_file(folder)
+    store, made = initialise(folder, actor=_actor(actor))
+    store.close()
+    if made:
         out.print(f"created secret key {folder / KEY_FILE} (mode 0600): back it up apart")
-    keys = load_keys(folder)
-    url = database_url(folder)
-    engine = make_engine(url)
-    try:
-        migrate(engine)
-        from sqlalchemy.orm import Session
-
-        from credence.store.schema import AuditHead
-
-        with Session(engine) as session:
-            fresh = session.get(AuditHead, 1)
-            chain.initialise(session, keys)
-            if fresh is None:
-                chain.append(
-                    session,
-                    keys,
-                    actor=_actor(actor),
-                    action="store.init",
-                    detail={"schema": "head"},
-                )
-            session.commit()
-    finally:
-        engine.dispose()
-    where = folder / DB_FILE if url.startswith("sqlite") else engine.url.render_as_string(True)
+    where = folder / DB_FILE if store.is_sqlite else store.url
     out.print(f"store ready: {where}", highlight=False)
 
 

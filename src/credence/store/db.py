@@ -208,3 +208,25 @@ def end_bulk_load(connection: Connection, *, check: bool = False) -> None:
     ).first()
     if orphan is not None:
         raise StoreError(f"records refer to a subject that does not exist: {orphan[0]}")
+
+
+def initialise(folder: Path, url: str | None = None, *, actor: str) -> tuple[Store, bool]:
+    """Create or update a store: key (mode 0600), schema, audit chain; True if a key was made."""
+    from credence.audit import chain
+    from credence.store.keys import KEY_ENV, KEY_FILE, create_key_file
+    from credence.store.schema import AuditHead
+
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    made = not os.environ.get(KEY_ENV) and not (folder / KEY_FILE).exists()
+    if made:
+        create_key_file(folder)
+    keys = load_keys(folder)
+    engine = make_engine(url or database_url(folder))
+    migrate(engine)
+    with Session(engine) as session:
+        fresh = session.get(AuditHead, 1) is None
+        chain.initialise(session, keys)
+        if fresh:
+            chain.append(session, keys, actor=actor, action="store.init", detail={"schema": "head"})
+        session.commit()
+    return Store(engine=engine, keys=keys, folder=folder), made

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from credence.audit.access import Access, accesses_of, log_read
 from credence.engine.assessment import Assessment
 from credence.engine.reference import evaluate
-from credence.engine.timeline import Decisions
 from credence.errors import CredenceError
 from credence.policy.load import PolicySet
 from credence.process.objections import OPEN, ObjectionError, add_evidence, file_objection
@@ -64,8 +63,7 @@ def assess(
     policy: PolicySet, session: Session, records: list[Record], sid: str, day: date, known: date
 ) -> Assessment:
     """Evaluate with the notices served and sign-offs recorded, as the due-process run does."""
-    recorded = decisions_of(session, sid, policy.id)
-    decisions = Decisions(recorded.served, recorded.approved, assume_service=False)
+    decisions = decisions_of(session, sid, policy.id)
     return evaluate(policy, records, day, known, subject_id=sid, decisions=decisions)
 
 
