@@ -13,12 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, StringConstraints
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from credence.api.auth import Authenticator, Principal
+from credence.api.explained import Explanations
 from credence.api.problems import ApiProblem
+from credence.api.readlog import ReadLog
 from credence.audit import chain
-from credence.audit.access import Access
+from credence.audit.access import Access, log_read
 from credence.policy.load import PolicySet
 from credence.store.db import Store
 
@@ -48,10 +50,54 @@ class ApiContext:
     public_grade: bool = False
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     serial: threading.Lock | None = None
+    readlog: ReadLog | None = None
+    explanations: Explanations | None = None
+
+    sessions: sessionmaker[Session] | None = None
+
+    def __post_init__(self) -> None:
+        if self.sessions is None:
+            # One factory for the application (what Store.session builds anew on every call).
+            self.sessions = sessionmaker(self.store.engine, expire_on_commit=False)
+        if self.readlog is None:
+            self.readlog = ReadLog(self.store.engine, self.store.keys, self.now, self.serial)
+        if self.explanations is None:
+            self.explanations = Explanations()
 
     def now(self) -> datetime:
         """The current instant (a fixed one in tests)."""
         return self.clock()
+
+    def session(self) -> Session:
+        """A new session (what the ``Db`` dependency gives a route)."""
+        assert self.sessions is not None
+        s = self.sessions()
+        s.info["serial"] = self.serial
+        return s
+
+    def log_read(
+        self,
+        session: Session,
+        access: Access,
+        subject_id: str,
+        what: str,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        """Log a read of a subject's data; returns once the log is committed.
+
+        A request that holds the chain's lock (it writes too) logs in its own transaction, as
+        before; the caller commits. Any other ends its read transaction (handing back its
+        connection) and joins a group commit, so concurrent reads share one transaction; the
+        caller must have read everything it will answer with before it calls this.
+        """
+        if session.info.get("chain_locked"):
+            log_read(
+                session, self.store.keys, access, subject_id, what, at=self.now(), detail=detail
+            )
+            return
+        session.commit()
+        assert self.readlog is not None
+        self.readlog.log(access, subject_id, what, detail)
 
 
 async def context(request: Request) -> ApiContext:
@@ -69,8 +115,7 @@ async def session(ctx: Ctx) -> AsyncIterator[Session]:
     Opening a session touches no connection, and closing one after its commit only returns
     it, so this runs on the event loop rather than costing two thread hops per request.
     """
-    s = ctx.store.session()
-    s.info["serial"] = ctx.serial
+    s = ctx.session()
     try:
         yield s
     finally:
@@ -79,6 +124,7 @@ async def session(ctx: Ctx) -> AsyncIterator[Session]:
 
 
 def _release(s: Session) -> None:
+    s.info.pop("chain_locked", None)
     if s.info.pop("held", False):
         s.info["serial"].release()
 
@@ -151,6 +197,7 @@ def lock_for_read(session: Session) -> None:
         serial.acquire()
         session.info["held"] = True
     chain.lock(session)
+    session.info["chain_locked"] = True
 
 
 class Page(BaseModel, Generic[T]):

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from credence.api.deps import ApiContext, lock_for_read
+from credence.api.deps import ApiContext
 from credence.api.problems import ApiProblem
-from credence.audit.access import Access, log_read
+from credence.audit.access import Access
 from credence.engine.reference import evaluate
 from credence.errors import CredenceError
 from credence.process.state import decisions_of
@@ -67,7 +67,10 @@ def assess(
     known_at: date | None,
     what: str = "assessment",
 ) -> dict[str, Any]:
-    """The subject's explained assessment (a logged read; commits the log entry)."""
+    """The subject's explained assessment (a logged read; commits the log entry first).
+
+    The result may be shared with other requests (it is remembered): do not change it.
+    """
     today = ctx.now().date()
     day = as_of or today
     known = known_at or max(day, today)
@@ -80,23 +83,26 @@ def assess(
             f"policy {ctx.policy.id} is not in force on {day} (it starts {first})",
             field="query.as_of",
         )
-    lock_for_read(session)
     records = load_records(session, subject_id)
     decisions = decisions_of(session, subject_id, ctx.policy.id)
-    log_read(
+    ctx.log_read(
         session,
-        ctx.store.keys,
         access,
         subject_id,
         what,
-        at=ctx.now(),
         detail={"as_of": day.isoformat(), "known_at": known.isoformat(), "count": len(records)},
     )
     session.commit()
+    assert ctx.explanations is not None
+    key = (subject_id, day, known)
+    remembered: dict[str, Any] | None = ctx.explanations.get(key, records, decisions)
+    if remembered is not None:
+        return remembered
     try:
         result = evaluate(
             ctx.policy, records, day, known, subject_id=subject_id, decisions=decisions
-        )
+        ).to_dict()
     except (CredenceError, OverflowError) as exc:
         raise ApiProblem(422, str(exc), field="query.as_of") from None
-    return result.to_dict()
+    ctx.explanations.put(key, records, decisions, result)
+    return result

@@ -232,7 +232,6 @@ def subject_assessment(
     """A subject's explained assessment, to decide an objection or a measure."""
     day_in_range(as_of, "query.as_of")
     day_in_range(known_at, "query.known_at")
-    lock_for_read(session)
     if not load_records(session, subject_id):
         raise ApiProblem(404, "no records of this subject")
     return assess(ctx, session, subject_id, access(who, purpose), as_of, known_at)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from credence.errors import CredenceError
@@ -125,6 +125,69 @@ def append(
         .values(seq=seq, hash=digest, mac=head_mac(keys.audit, seq, digest))
     )
     return Appended(seq, digest)
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """One entry to append with :func:`append_many` (the same fields :func:`append` takes)."""
+
+    actor: str
+    action: str
+    detail: dict[str, Any]
+    subject_id: str | None
+    at: datetime
+
+
+# Built once: the hot path (every logged read of the API) should not rebuild and re-key these
+# statements; executed through a Connection they skip the ORM's unit of work altogether.
+_LOCK = update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
+_READ_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+_INSERT_ENTRY = insert(AuditEntry)
+_SET_HEAD = update(AuditHead).where(AuditHead.id == 1)
+
+
+def lock_connection(connection: Connection) -> None:
+    """:func:`lock` for a Core connection's transaction."""
+    if connection.execute(_LOCK).rowcount == 0:
+        raise ChainError("the audit chain has no head (run `credence init`)")
+
+
+def append_many(connection: Connection, keys: Keys, entries: list[NewEntry]) -> list[Appended]:
+    """Append entries, in order, in the connection's transaction (one lock, one insert batch).
+
+    The chain is the same as that of one :func:`append` per entry in the same order: each hash
+    covers its predecessor's, so they are computed here, in Python, one after the other.
+    """
+    if not entries:
+        return []
+    lock_connection(connection)
+    seq, prev = connection.execute(_READ_HEAD).one()
+    rows: list[dict[str, Any]] = []
+    done: list[Appended] = []
+    for e in entries:
+        seq += 1
+        when = instant_text(e.at)
+        text = canonical(e.detail)
+        digest = entry_hash(keys.audit, seq, when, e.actor, e.action, e.subject_id, text, prev)
+        rows.append(
+            {
+                "seq": seq,
+                "at": when,
+                "actor": e.actor,
+                "action": e.action,
+                "subject_id": e.subject_id,
+                "detail": text,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        done.append(Appended(seq, digest))
+        prev = digest
+    connection.execute(_INSERT_ENTRY, rows)
+    connection.execute(
+        _SET_HEAD, {"seq": seq, "hash": prev, "mac": head_mac(keys.audit, seq, prev)}
+    )
+    return done
 
 
 Problem = Literal["altered", "deleted", "inserted", "head"]
