@@ -26,7 +26,7 @@ import os
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +36,7 @@ from typing import Any, Literal
 import ibis  # type: ignore[import-untyped]
 import ibis.expr.types as ir  # type: ignore[import-untyped]
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from credence.engine.assessment import Assessment
@@ -469,6 +470,8 @@ def _finish(plan: Plan, t: ir.Table, policy_id: str, as_of: date, known_at: date
         for c in t.columns
         if c not in ("subject_id", "needs_replay", "replayed", "next_stage_day")
     ]
+    # A row the plan cannot decide leaves it marked ``replayed``: the timeline replay's row
+    # replaces it once the plan has run.
     return t.select(
         "subject_id",
         policy_id=ibis.literal(policy_id),
@@ -476,7 +479,7 @@ def _finish(plan: Plan, t: ir.Table, policy_id: str, as_of: date, known_at: date
         as_of=ibis.literal(as_of),
         known_at=ibis.literal(known_at),
         **{c: t[c] for c in cols},
-        replayed=ibis.literal(False),
+        replayed=t.needs_replay,
         next_stage_day=ibis.null("date"),
     )
 
@@ -579,62 +582,37 @@ def score_batch(
     if subjects is not None:
         source = _restricted(source, subjects)
     plan = plan_for(policy, source, as_of, known)
-    con = source.con
-    result = plan.table
-    replayed = 0
-    if plan.replay_possible:
-        if plan.clamp_possible:
-            # Materialise once: the flagged subjects are read from it, the rest written out.
-            cached = result.cache()
-            flagged = cached.filter(cached.needs_replay).select("subject_id").to_pyarrow()
-            ids = flagged.column("subject_id").to_pylist()
-            kept = cached.filter(~cached.needs_replay)
-        else:
-            # Only credits call for the replay: who has one is a filter on the records, so the
-            # plan runs once, straight to the output.
-            r = source.records
-            has = r.filter(r.kind.isin(list(plan.credit_kinds))).select("subject_id").distinct()
-            ids = has.to_pyarrow().column("subject_id").to_pylist()
-            if ids:
-                gone = con.create_table(
-                    f"credence_flagged_{os.getpid()}_{time.monotonic_ns()}",
-                    pa.table({"_sid": pa.array(ids, pa.string())}),
-                    temp=_temp_ok(con),
-                )
-                kept = result.filter(~result.subject_id.isin(gone._sid))
-            else:
-                kept = result
-        replayed = len(ids)
-        plain = _finish(plan, kept, policy.id, as_of, known)
-        if ids:
-            rows = replay_subjects(policy, source, plan, ids, as_of, known)
-            extra = con.create_table(
-                f"credence_replayed_{os.getpid()}_{time.monotonic_ns()}",
-                rows,
-                temp=_temp_ok(con),
-            )
-            final = plain.union(extra.select(*plain.columns), distinct=False)
-        else:
-            final = plain
-    else:
-        final = _finish(plan, result, policy.id, as_of, known)
-    final = final.cast(output_schema(plan))
+    # One pass over the records: the plan writes every subject, marking those whose result
+    # depends on history; only their rows are then replaced by the timeline replay's.
+    final = _finish(plan, plan.table, policy.id, as_of, known).cast(output_schema(plan))
+
+    def replayed(ids: Sequence[str]) -> pa.Table:
+        return replay_subjects(policy, source, plan, ids, as_of, known)
+
     if output is not None:
         path = Path(output)
-        _write_parquet(con, final, path)
-        grades, n = _grades_of_parquet(path)
+        _write_parquet(source.con, final, path)
+        grades, n, flagged = _replace_replayed(path, replayed if plan.replay_possible else None)
         return BatchResult(
             policy.id,
             plan.version.version,
             as_of,
             known,
             n,
-            replayed,
+            flagged,
             grades,
             time.perf_counter() - started,
             path=path,
         )
-    table = final.order_by("subject_id").to_pyarrow()
+    table = final.to_pyarrow()
+    flagged = 0
+    if plan.replay_possible:
+        mask = table.column("replayed").fill_null(False)
+        ids = table.filter(mask).column("subject_id").to_pylist()
+        if ids:
+            flagged = len(ids)
+            table = pa.concat_tables([table.filter(pc.invert(mask)), replayed(ids)])
+    table = table.sort_by("subject_id")
     grades = dict(Counter(table.column("grade").to_pylist()))
     return BatchResult(
         policy.id,
@@ -642,11 +620,44 @@ def score_batch(
         as_of,
         known,
         table.num_rows,
-        replayed,
+        flagged,
         grades,
         time.perf_counter() - started,
         table=table,
     )
+
+
+def _replace_replayed(
+    path: Path, replayed: Callable[[Sequence[str]], pa.Table] | None
+) -> tuple[dict[str, int], int, int]:
+    """(grades, subjects, replayed) of a written result, after replacing its flagged rows.
+
+    The flagged subjects are read back by column; when there are any, the file is rewritten
+    batch by batch without them, followed by their replayed rows.
+    """
+    f = pq.ParquetFile(str(path))
+    ids: list[str] = []
+    if replayed is not None:
+        for batch in f.iter_batches(columns=["subject_id", "replayed"], batch_size=1_000_000):
+            mask = batch.column(1).fill_null(False)
+            if pc.any(mask).as_py():
+                ids += batch.column(0).filter(mask).to_pylist()
+    if replayed is None or not ids:
+        grades, n = _grades_of_parquet(path)
+        return grades, n, 0
+    extra = replayed(ids)
+    tmp = path.with_name(path.name + ".replay")
+    writer = pq.ParquetWriter(str(tmp), f.schema_arrow)
+    try:
+        for batch in f.iter_batches(batch_size=1_000_000):
+            mask = batch.column("replayed").fill_null(False)
+            writer.write_batch(batch.filter(pc.invert(mask)))
+        writer.write_table(extra.cast(f.schema_arrow))
+    finally:
+        writer.close()
+    tmp.replace(path)
+    grades, n = _grades_of_parquet(path)
+    return grades, n, len(ids)
 
 
 def _temp_ok(con: ibis.BaseBackend) -> bool:

@@ -97,10 +97,6 @@ class Plan:
     categories: tuple[str, ...]
     lists: tuple[str, ...]
     replay_possible: bool
-    # Kinds whose records alone decide who is replayed when no stage clamp is possible (then
-    # the flagged subjects can be found by a filter, before the plan runs).
-    credit_kinds: tuple[str, ...] = ()
-    clamp_possible: bool = False
 
 
 def _lit_int(value: int) -> ir.IntegerValue:
@@ -279,10 +275,6 @@ class _Compiler:
             categories=tuple(cats),
             lists=tuple(lst.id for lst in now.lists),
             replay_possible=bool(flag_aggs),
-            credit_kinds=tuple(
-                sorted({c.kind for ver in self.policy.versions for c in ver.credits})
-            ),
-            clamp_possible=bool(self.clamping_ladders()),
         )
 
     # --- who needs the timeline replay ------------------------------------------------------
