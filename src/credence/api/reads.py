@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from credence.api.deps import ApiContext
 from credence.api.problems import ApiProblem
 from credence.audit.access import Access
 from credence.engine.reference import evaluate
+from credence.engine.timeline import Decisions
 from credence.errors import CredenceError
-from credence.process.state import decisions_of
 from credence.records import Record
 from credence.store.records import to_record
-from credence.store.schema import RecordStatus, StoredRecord
+from credence.store.schema import MeasureRow, Notice, RecordStatus, StoredRecord
 
 
 def load_records(session: Session, subject_id: str) -> list[Record]:
@@ -58,9 +59,52 @@ def record_view(r: Record) -> dict[str, Any]:
     }
 
 
+# Built once: an explanation reads these on every request (Core, on one pooled connection).
+_RECORDS = (
+    select(StoredRecord)
+    .where(StoredRecord.subject_id == bindparam("sid"))
+    .order_by(StoredRecord.record_id)
+)
+_STATUSES = select(RecordStatus).where(
+    RecordStatus.record_id.in_(
+        select(StoredRecord.record_id).where(StoredRecord.subject_id == bindparam("sid"))
+    )
+)
+_SERVED = select(Notice.ref, Notice.served_on).where(
+    Notice.subject_id == bindparam("sid"), Notice.policy_id == bindparam("policy")
+)
+_REVIEWED = select(MeasureRow.ref, MeasureRow.body).where(
+    MeasureRow.subject_id == bindparam("sid"), MeasureRow.policy_id == bindparam("policy")
+)
+
+
+def inputs_of(
+    connection: Connection, subject_id: str, policy_id: str
+) -> tuple[list[Record], Decisions]:
+    """What an evaluation of a subject reads: :func:`load_records` and ``decisions_of``.
+
+    The same values as those two functions (tests compare them), read with pre-built Core
+    statements rather than ORM objects, which cost more than the look-ups themselves.
+    """
+    params = {"sid": subject_id, "policy": policy_id}
+    rows = list(connection.execute(_RECORDS, params))
+    history: dict[str, list[Any]] = defaultdict(list)
+    if rows:
+        for s in connection.execute(_STATUSES, params):
+            history[s.record_id].append(s)
+    # A row has the attributes of the mapped object that to_record reads (same names).
+    records = [to_record(cast(Any, r), history[r.record_id]) for r in rows]
+    served: dict[str, date | None] = {ref: on for ref, on in connection.execute(_SERVED, params)}
+    approved: dict[str, date] = {}
+    for ref, body in connection.execute(_REVIEWED, params):
+        review = json.loads(body).get("review")
+        if ref and review and review.get("decision") == "approved":
+            approved[ref] = date.fromisoformat(review["on"])
+    return records, Decisions(served=served, approved=approved, assume_service=False)
+
+
 def assess(
     ctx: ApiContext,
-    session: Session,
     subject_id: str,
     access: Access,
     as_of: date | None,
@@ -83,17 +127,16 @@ def assess(
             f"policy {ctx.policy.id} is not in force on {day} (it starts {first})",
             field="query.as_of",
         )
-    records = load_records(session, subject_id)
-    decisions = decisions_of(session, subject_id, ctx.policy.id)
-    ctx.log_read(
-        session,
+    with ctx.store.engine.connect() as connection:
+        records, decisions = inputs_of(connection, subject_id, ctx.policy.id)
+    # Returns once the access event and its chain entry are committed.
+    assert ctx.readlog is not None and ctx.explanations is not None
+    ctx.readlog.log(
         access,
         subject_id,
         what,
         detail={"as_of": day.isoformat(), "known_at": known.isoformat(), "count": len(records)},
     )
-    session.commit()
-    assert ctx.explanations is not None
     key = (subject_id, day, known)
     remembered: dict[str, Any] | None = ctx.explanations.get(key, records, decisions)
     if remembered is not None:

@@ -117,8 +117,7 @@ def status(body: StatusIn, who: RelyingParty, ctx: Ctx) -> StatusOut:
     grade: str | None = None
     if ctx.public_grade:
         # Logs the read (once, as "status") and answers only after that is committed.
-        with ctx.session() as session:
-            grade = str(assess(ctx, session, sid, grant, None, None, what="status")["grade"])
+        grade = str(assess(ctx, sid, grant, None, None, what="status")["grade"])
     else:
         # Returns once the access event and its chain entry are committed.
         assert ctx.readlog is not None

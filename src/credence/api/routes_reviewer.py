@@ -234,4 +234,5 @@ def subject_assessment(
     day_in_range(known_at, "query.known_at")
     if not load_records(session, subject_id):
         raise ApiProblem(404, "no records of this subject")
-    return assess(ctx, session, subject_id, access(who, purpose), as_of, known_at)
+    session.commit()
+    return assess(ctx, subject_id, access(who, purpose), as_of, known_at)

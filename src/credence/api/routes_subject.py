@@ -174,7 +174,6 @@ def my_records(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Record
 def my_assessment(
     who: Subject,
     ctx: Ctx,
-    session: Db,
     as_of: Annotated[date | None, Query(description="Day judged at (default today).")] = None,
     known_at: Annotated[
         date | None, Query(description="What the system knew by this day (default today).")
@@ -183,7 +182,7 @@ def my_assessment(
     """The subject's score, grade and full explanation (docs/output.md shape)."""
     day_in_range(as_of, "query.as_of")
     day_in_range(known_at, "query.known_at")
-    return assess(ctx, session, _sid(who), access(who, SELF), as_of, known_at)
+    return assess(ctx, _sid(who), access(who, SELF), as_of, known_at)
 
 
 @router.get("/notices", response_model=Page[NoticeOut])
