@@ -165,6 +165,11 @@ class _Batch:
     history: dict[int, tuple[StatusChange, ...]]  # by line
     bad: list[Rejection]
     reasons: dict[str, int]
+    # Subjects of accepted rows that no earlier batch of this run had (sorted): the earlier
+    # batches are written first, and a run stops at the first batch that fails to write.
+    subjects: list[str] = field(default_factory=list)
+    digest: str = ""  # SHA-256 of the accepted record ids, one per line, in key order
+    params: list[tuple[Any, ...]] | None = None  # SQLite's executemany rows of ``good``
 
     @property
     def rejected(self) -> int:
@@ -195,24 +200,37 @@ class _Pseudonyms:
         outer.update(inner.digest())
         return outer.hexdigest()
 
-    def many(self, national_ids: list[str]) -> list[str]:
-        """The subject id of each national id."""
+    def many(self, national_ids: list[str]) -> tuple[list[str], list[str]]:
+        """The subject id of each national id, and those not asked for before in this run."""
         cache = self.cache
         out = []
+        new = []
         for nid in national_ids:
             sid = cache.get(nid)
             if sid is None:
                 sid = self._hmac(nid) if self.ready else self.keys.subject_id(nid)
+                # Past the cap an id is computed (and reported new) again: harmless, the
+                # subjects are written with INSERT OR IGNORE / ON CONFLICT DO NOTHING.
                 if len(cache) < 5_000_000:
                     cache[nid] = sid
+                new.append(sid)
             out.append(sid)
-        return out
+        return out, new
 
 
 def _prepare(
-    chunk: Chunk, validator: Validator, keys: Keys, pseudonyms: _Pseudonyms, moment: datetime
+    chunk: Chunk,
+    validator: Validator,
+    keys: Keys,
+    pseudonyms: _Pseudonyms,
+    moment: datetime,
+    sqlite: bool = False,
 ) -> _Batch:
-    """Validate a chunk (by column where possible), pseudonymise it and drop repeated keys."""
+    """Validate a chunk (by column where possible), pseudonymise it and drop repeated keys.
+
+    Everything the writer needs is computed here, on the reader thread: the batch's new
+    subjects, the digest of its record ids and, for SQLite, the rows ``executemany`` binds.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -269,7 +287,8 @@ def _prepare(
     # Pseudonymise: one HMAC per distinct national id; the clear id goes no further.
     nid = table.column("national_id")
     distinct = pc.unique(nid)
-    sids = pa.array(pseudonyms.many(distinct.to_pylist()), pa.string())
+    sid_list, new_sids = pseudonyms.many(distinct.to_pylist())
+    sids = pa.array(sid_list, pa.string())
     subject = pc.take(sids, pc.index_in(nid, value_set=distinct))
     table = table.set_column(table.schema.get_field_index("national_id"), "subject_id", subject)
     # Key order (then file order): the first row of a key wins, and index inserts stay local.
@@ -282,9 +301,51 @@ def _prepare(
         if pc.any(repeat).as_py():
             first = pa.concat_arrays([pa.array([True]), pc.invert(repeat).combine_chunks()])
             table = table.filter(first)
+    if table.num_rows and not pc.all(pc.equal(table.column("source"), validator.source)).as_py():
+        # Validator.check rejects any other source; the writers rely on it (a constant).
+        raise AssertionError("an accepted row names another source")
     return _Batch(
-        chunk.first, chunk.last, chunk.rows, moment, table, good_rows, history, bad, reasons
+        chunk.first,
+        chunk.last,
+        chunk.rows,
+        moment,
+        table,
+        good_rows,
+        history,
+        bad,
+        reasons,
+        sorted(new_sids),
+        _digest(pa, pc, table.column("record_id")),
+        _sqlite_params(table) if sqlite else None,
     )
+
+
+def _digest(pa: Any, pc: Any, ids: Any) -> str:
+    """SHA-256 of ``"\n".join(ids)``, joined by Arrow (no Python string per id)."""
+    values = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    values = values.cast(pa.large_string())
+    one = pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values)
+    joined = pc.binary_join(one, pa.scalar("\n", pa.large_string()))[0]
+    return hashlib.sha256(joined.as_buffer() or b"").hexdigest()
+
+
+# What SQLite binds per record: the record id is source:source_record_id and the source is the
+# run's own (the validator rejects any other), so both come from the statement (see _records).
+SQLITE_BOUND = (
+    "source_record_id",
+    "subject_id",
+    "kind",
+    "occurred_on",
+    "effective_on",
+    "recorded_at",
+    "amount",
+    "evidence_ref",
+)
+
+
+def _sqlite_params(table: Any) -> list[tuple[Any, ...]]:
+    """The rows of a batch as SQLite binds them: one Python list per column, zipped."""
+    return list(zip(*(table.column(c).to_pylist() for c in SQLITE_BOUND), strict=True))
 
 
 def _table_of(pa: Any, cands: list[Candidate]) -> Any:
@@ -425,11 +486,13 @@ def ingest_file(
     keys = store.keys
     pseudonyms = _Pseudonyms(keys)
 
+    sqlite = store.is_sqlite
+
     def prepared() -> Iterator[_Batch]:
         for chunk in _chunks(p, fmt, scan, batch_size, fast):
             moment = fixed_now or datetime.now(UTC)
             validator = Validator(policy, source, moment)
-            yield _prepare(chunk, validator, keys, pseudonyms, moment)
+            yield _prepare(chunk, validator, keys, pseudonyms, moment, sqlite)
 
     try:
         for batch in _ahead(prepared()):
@@ -496,8 +559,6 @@ class _Writer:
         self.bulk = bulk
         self.pg = store.engine.dialect.name == "postgresql"
         self.mark = "%s" if self.pg else "?"
-        # Subjects this run saw stored (subjects are never deleted): no need to look again.
-        self.known: set[str] = set()
         self._binary_order: bool | None = None
 
     def write(self, batch: _Batch) -> tuple[int, int, int]:
@@ -531,17 +592,21 @@ class _Writer:
         chain.lock(session)
         new = batch.good
         existing = self._existing(conn, new.column("record_id"))
+        params = batch.params
+        digest = batch.digest
         if existing:
             stored = pc.is_in(new.column("record_id"), value_set=pa.array(existing, pa.string()))
             new = new.filter(pc.invert(stored))
+            params = _sqlite_params(new) if params is not None else None
+            digest = _digest(pa, pc, new.column("record_id"))
         duplicates = batch.good_rows - new.num_rows
-        ids: list[str] = new.column("record_id").to_pylist()
-        sids: list[str] = pc.unique(new.column("subject_id")).to_pylist()
-        fresh = [s for s in sids if s not in self.known]
-        self._subjects(conn, fresh, stamp)
-        self._records(conn, new, ids, stamp)
+        accepted = new.num_rows
+        # A subject of a stored record is stored: writing it again is a no-op.
+        self._subjects(conn, batch.subjects, stamp)
+        self._records(conn, new, params, stamp)
         statuses = []
         if batch.history:
+            ids: list[str] = new.column("record_id").to_pylist()
             for rid, line in zip(ids, new.column("line").to_pylist(), strict=True):
                 for h in batch.history.get(line, ()):
                     statuses.append(
@@ -563,13 +628,12 @@ class _Writer:
             .where(IngestRun.id == self.run_id)
             .values(
                 rows=IngestRun.rows + batch.rows,
-                accepted=IngestRun.accepted + len(ids),
+                accepted=IngestRun.accepted + accepted,
                 duplicates=IngestRun.duplicates + duplicates,
                 rejected=IngestRun.rejected + batch.rejected,
             )
         )
-        if ids or quarantined:
-            digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+        if accepted or quarantined:
             chain.append(
                 session,
                 keys,
@@ -578,7 +642,7 @@ class _Writer:
                 detail={
                     "run": self.run_id,
                     "lines": [batch.first, batch.last],
-                    "records": len(ids),
+                    "records": accepted,
                     "records_sha256": digest,
                     "quarantined": quarantined,
                     "duplicates": duplicates,
@@ -586,8 +650,7 @@ class _Writer:
                 at=batch.moment,
             )
         session.commit()
-        self.known.update(fresh)
-        return len(ids), duplicates, quarantined
+        return accepted, duplicates, quarantined
 
     def _existing(self, conn: Connection, ids: Any) -> list[str]:
         """The stored ones among a batch's record ids (sorted, distinct)."""
@@ -655,16 +718,17 @@ class _Writer:
             [(s,) for s in sorted(sids)],
         )
 
-    def _records(self, conn: Connection, new: Any, ids: list[str], stamp: str) -> None:
+    def _records(
+        self, conn: Connection, new: Any, params: list[tuple[Any, ...]] | None, stamp: str
+    ) -> None:
         """Load the new records: ``COPY`` of Arrow-written CSV, or ``executemany``."""
-        if not ids:
+        n = new.num_rows
+        if not n:
             return
-        columns = RECORD_COLUMNS[1:-2]  # record_id first; the run and the stamp are constant
         if self.pg:
             import pyarrow as pa
             import pyarrow.csv as pv
 
-            n = len(ids)
             table = pa.table(
                 [
                     *(new.column(c) for c in RECORD_COLUMNS[:-2]),
@@ -688,12 +752,15 @@ class _Writer:
             ):
                 copy.write(memoryview(out.getvalue()))
             return
-        data = zip(ids, *(new.column(c).to_pylist() for c in columns), strict=True)
-        marks = ", ".join(["?"] * (1 + len(columns)))
+        if params is None:
+            params = _sqlite_params(new)
+        source = _sql_text(self.source)
+        marks = ", ".join(f"?{i}" for i in range(2, len(SQLITE_BOUND) + 1))
         conn.exec_driver_sql(
             f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
-            f"VALUES ({marks}, {int(self.run_id)}, '{stamp}')",
-            list(data),
+            f"VALUES ({_sql_text(self.source + ':')} || ?1, {source}, ?1, {marks}, "
+            f"{int(self.run_id)}, {_sql_text(stamp)})",
+            params,
         )
 
     def _many(
@@ -796,6 +863,11 @@ class _Writer:
                 at=now,
             )
             session.commit()
+
+
+def _sql_text(value: str) -> str:
+    """A string as an SQL literal (constants inlined so that each row binds fewer values)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 RECORD_COLUMNS = (
