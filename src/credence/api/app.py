@@ -39,6 +39,7 @@ def create_app(
     public_grade: bool = False,
     max_body: int = DEFAULT_MAX_BODY,
     key_ttl: float = 60.0,
+    key_recheck: float = 1.0,
     clock: Callable[[], datetime] | None = None,
     web: bool = False,
 ) -> FastAPI:
@@ -55,7 +56,7 @@ def create_app(
     ctx = ApiContext(
         store=store,
         policy=policy,
-        authenticator=Authenticator(store, ttl=key_ttl),
+        authenticator=Authenticator(store, ttl=key_ttl, recheck=key_recheck),
         public_grade=public_grade,
         serial=threading.Lock() if store.is_sqlite else None,
     )

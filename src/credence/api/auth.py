@@ -2,8 +2,9 @@
 
 A key reads ``crd_<principal id>_<secret>``: the id finds the one hash to check, so a request
 costs one Argon2 verification at most, never a scan. Argon2 is deliberately slow (tens of
-milliseconds), so a verified key is remembered for ``ttl`` seconds under its SHA-256; a disabled
-principal is refused again at the latest when that entry runs out.
+milliseconds), so a verified key is remembered for ``ttl`` seconds under its SHA-256; whether its
+principal was disabled is read again at most ``recheck`` seconds (one second by default) after
+the last read, so a disabled principal is refused within that time.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def add_principal(
 def disable_principal(
     session: Session, keys: Keys, name: str, *, actor: str, now: datetime | None = None
 ) -> None:
-    """Disable a principal: its key stops working (within the cache's lifetime)."""
+    """Disable a principal: its key stops working (within the API's recheck interval)."""
     chain.lock(session)
     row = session.scalar(select(PrincipalRow).where(PrincipalRow.name == name))
     if row is None:
@@ -149,20 +150,28 @@ def principal_id_of(key: str) -> int | None:
 
 
 class Authenticator:
-    """Checks API keys against their Argon2 hashes, remembering good ones for ``ttl`` s."""
+    """Checks API keys against their Argon2 hashes, remembering good ones.
 
-    def __init__(self, store: Store, ttl: float = 60.0) -> None:
+    A verified key is remembered under its SHA-256 for ``ttl`` seconds, so Argon2 runs once per
+    key and ``ttl``. Whether its principal was disabled meanwhile is read again from the store
+    (one primary-key look-up, no Argon2) once the key was last checked ``recheck`` seconds ago:
+    a disabled principal's key stops working within ``recheck`` seconds in every process.
+    """
+
+    def __init__(self, store: Store, ttl: float = 60.0, recheck: float = 1.0) -> None:
         self.store = store
         self.ttl = ttl
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        self.recheck = min(recheck, ttl)
+        # digest -> (principal, verified until, checked until), monotonic seconds.
+        self._cache: dict[str, tuple[Principal, float, float]] = {}
         self._lock = threading.Lock()
 
     def remembered(self, key: str) -> Principal | None:
-        """The principal of a key verified less than ``ttl`` seconds ago, else None (cheap)."""
+        """The principal of a key verified and checked lately, else None (cheap, no I/O)."""
         digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
         with self._lock:
             hit = self._cache.get(digest)
-        if hit is not None and hit[1] > time.monotonic():
+        if hit is not None and hit[2] > time.monotonic():
             return hit[0]
         return None
 
@@ -179,16 +188,29 @@ class Authenticator:
         with self.store.session() as session:
             row = session.get(PrincipalRow, pid)
         if row is None or row.disabled:
+            with self._lock:
+                self._cache.pop(digest, None)
             return None
-        try:
-            _hasher.verify(row.key_hash, key)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return None
-        principal = Principal(row.id, row.name, row.role, row.scope)
+        with self._lock:
+            known = self._cache.get(digest)
+        if known is not None and known[1] > now and known[0].id == row.id:
+            # Verified lately and still enabled: no need to run Argon2 again.
+            principal, verified_until = known[0], known[1]
+        else:
+            try:
+                _hasher.verify(row.key_hash, key)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return None
+            principal = Principal(row.id, row.name, row.role, row.scope)
+            verified_until = now + self.ttl
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[digest] = (principal, now + self.ttl)
+            self._cache[digest] = (
+                principal,
+                verified_until,
+                min(verified_until, now + self.recheck),
+            )
         return principal
 
     def forget(self) -> None:
