@@ -1,16 +1,20 @@
 """HTTP API load: status and explain at 50 concurrent clients on loopback (prints figures).
 
     .venv/bin/python benchmarks/api.py [--records 1000000] [--requests 20000] [--clients 50]
-                                       [--workers 1] [--cache /tmp/credence-api-bench]
+                                       [--workers 1] [--postgres] [--cache /tmp/credence-api-bench]
 
-The store (SQLite, 1M records of 200,000 subjects, ingested with ``ingest_file``; 5 % of
-the subjects on a public blacklist) and the principals are made once and cached in ``--cache``.
+The store (1M records of 200,000 subjects, ingested with ``ingest_file``; 5 % of the subjects
+on a public blacklist) and the principals are made once and cached in ``--cache``: a SQLite
+file, or with ``--postgres`` a schema of the database at ``$CREDENCE_BENCH_PG_URL`` (default
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
 The server is ``credence serve``'s application under uvicorn in a subprocess on 127.0.0.1. The
 load generator is a minimal keep-alive HTTP/1.1 client on asyncio (one connection per client,
 closed loop: each client sends its next request when the previous answer arrived), because a
 general-purpose client would spend more CPU than the server on these two shared cores.
 
 Every request is a logged read: each one writes an access event and an audit-chain entry.
+Besides requests per second and latencies, it prints the CPU time the server processes and
+the client used per request (from /proc), which is steadier than throughput on a shared machine.
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from credence.audit import chain
 from credence.store.db import Store, make_engine, migrate
 from credence.store.keys import create_key_file, load_keys
+from credence.store.schema import ListEntry
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 POLICY = """\
@@ -63,7 +68,24 @@ def nid(i: int) -> str:
     return f"NID{i:08d}"
 
 
-def build_store(cache: Path, records: int, subjects: int) -> None:
+PG_URL = os.environ.get(
+    "CREDENCE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def pg_url(records: int) -> str:
+    """The URL of the benchmark's PostgreSQL schema (made if missing)."""
+    from sqlalchemy import create_engine
+
+    schema = f"credence_api_bench_r{records}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+    admin.dispose()
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+def build_store(cache: Path, records: int, subjects: int, url: str | None = None) -> None:
     """Make the cached store: schema, 1M ingested records, listings, principals."""
     from credence.api.auth import add_principal
     from credence.ingest.run import ingest_file
@@ -73,7 +95,7 @@ def build_store(cache: Path, records: int, subjects: int) -> None:
     data.mkdir(parents=True, exist_ok=True)
     create_key_file(data)
     keys = load_keys(data)
-    engine = make_engine(f"sqlite:///{data / 'credence.db'}")
+    engine = make_engine(url or f"sqlite:///{data / 'credence.db'}")
     migrate(engine)
     store = Store(engine=engine, keys=keys, folder=data)
     with store.session() as s:
@@ -96,18 +118,20 @@ def build_store(cache: Path, records: int, subjects: int) -> None:
     # Listings come from due-process runs; a bulk insert stands in for them here, since the
     # status query only reads the current entries.
     listed = [
-        {"sid": keys.subject_id(nid(i)), "ref": f"defaulters@{i}", "at": "2026-01-01"}
+        {
+            "ref": f"defaulters@{i}",
+            "subject_id": keys.subject_id(nid(i)),
+            "policy_id": "api-bench",
+            "list_id": "defaulters",
+            "status": "listed",
+            "entered_on": date(2026, 1, 1),
+            "body": "{}",
+            "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+        }
         for i in range(0, subjects, 20)
     ]
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO list_entries (ref, subject_id, policy_id, list_id, status, "
-                "entered_on, body, created_at) VALUES (:ref, :sid, 'api-bench', 'defaulters', "
-                "'listed', :at, '{}', '2026-01-01T00:00:00.000000Z')"
-            ),
-            listed,
-        )
+        conn.execute(insert(ListEntry), listed)
     issued: dict[str, str] = {}
     with store.session() as s:
         _, issued["bank"] = add_principal(s, keys, "bank", "relying_party", actor="bench")
@@ -184,6 +208,20 @@ def report(name: str, seconds: float, latencies: list[float], errors: int) -> No
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants so far; 0 without /proc."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except (OSError, ValueError, IndexError):
+        pass
+    return total
+
+
 def main() -> None:
     """Build (or reuse) the store, start the server, drive status and explain."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -191,10 +229,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000, help="per endpoint")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/credence-api-bench"))
     args = parser.parse_args()
     subjects = max(1, args.records // 5)
-    cache: Path = args.cache / f"r{args.records}"
+    cache: Path = args.cache / (f"r{args.records}" + ("-pg" if args.postgres else ""))
+    url = pg_url(args.records) if args.postgres else None
     if not (cache / "keys.json").exists():
         cache.mkdir(parents=True, exist_ok=True)
         (cache / "policy.yaml").write_text(POLICY)
@@ -202,7 +242,7 @@ def main() -> None:
             target = cache / leftover
             if target.exists():
                 raise SystemExit(f"{target} is a partial build: remove {cache} and run again")
-        build_store(cache, args.records, subjects)
+        build_store(cache, args.records, subjects, url)
     issued: dict[str, str] = json.loads((cache / "keys.json").read_text())
     port = free_port()
     env = dict(os.environ)
@@ -212,6 +252,8 @@ def main() -> None:
         CREDENCE_DATA=str(cache / "data"),
         CREDENCE_API_POLICY=str(cache / "policy.yaml"),
     )
+    if url is not None:
+        env["CREDENCE_DATABASE_URL"] = url
     server = subprocess.Popen(
         [
             sys.executable,
@@ -238,14 +280,27 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        asyncio.run(bench(port, issued, args.requests, args.clients, args.records, subjects))
+        print(
+            f"{'PostgreSQL' if url else 'SQLite'}, {args.workers} worker(s), "
+            f"load average before: {os.getloadavg()[0]:.2f}"
+        )
+        asyncio.run(
+            bench(port, issued, args.requests, args.clients, args.records, subjects, server.pid)
+        )
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
 
 
 async def bench(
-    port: int, issued: dict[str, str], n: int, clients: int, records: int, subjects: int
+    port: int,
+    issued: dict[str, str],
+    n: int,
+    clients: int,
+    records: int,
+    subjects: int,
+    server: int,
 ) -> None:
     """Warm up (every key verified once), then time status and explain."""
     rnd = random.Random(3)
@@ -270,8 +325,16 @@ async def bench(
     await drive(port, warm)
     await drive(port, [r[: max(1, per // 10)] for r in status])
     print(f"{records:,} records, {clients} clients, closed loop, 127.0.0.1")
-    report("status", *await drive(port, status))
-    report("explain", *await drive(port, explain))
+    for name, requests in (("status", status), ("explain", explain)):
+        server_cpu, client_cpu = cpu_seconds(server), time.process_time()
+        seconds, latencies, errors = await drive(port, requests)
+        server_cpu, client_cpu = cpu_seconds(server) - server_cpu, time.process_time() - client_cpu
+        report(name, seconds, latencies, errors)
+        count = max(1, len(latencies))
+        print(
+            f"{'':8s} CPU per request: server {server_cpu / count * 1000:.2f} ms, "
+            f"client {client_cpu / count * 1000:.2f} ms"
+        )
 
 
 if __name__ == "__main__":

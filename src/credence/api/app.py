@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -20,6 +19,7 @@ from credence.api import (
 from credence.api.auth import Authenticator
 from credence.api.deps import ApiContext
 from credence.api.problems import DEFAULT_MAX_BODY, BodyLimit, install
+from credence.api.readlog import WriteLock
 from credence.policy.lint import unlawful
 from credence.policy.load import PolicySet
 from credence.store.db import Store
@@ -58,7 +58,7 @@ def create_app(
         policy=policy,
         authenticator=Authenticator(store, ttl=key_ttl, recheck=key_recheck),
         public_grade=public_grade,
-        serial=threading.Lock() if store.is_sqlite else None,
+        serial=WriteLock(store.folder) if store.is_sqlite else None,
     )
     if clock is not None:
         ctx.clock = clock

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from credence.api.auth import Authenticator, Principal
 from credence.api.explained import Explanations
 from credence.api.problems import ApiProblem
-from credence.api.readlog import ReadLog
+from credence.api.readlog import ReadLog, WriteLock
 from credence.audit import chain
 from credence.audit.access import Access, log_read
 from credence.policy.load import PolicySet
@@ -49,7 +48,7 @@ class ApiContext:
     authenticator: Authenticator
     public_grade: bool = False
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    serial: threading.Lock | None = None
+    serial: WriteLock | None = None
     readlog: ReadLog | None = None
     explanations: Explanations | None = None
 

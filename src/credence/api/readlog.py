@@ -15,15 +15,67 @@ starting or stopping with the application.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
+from types import ModuleType
 
 from sqlalchemy import Engine
 
 from credence.audit.access import Access, Read, log_reads
 from credence.errors import CredenceError
 from credence.store.keys import Keys
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # not on Windows: there the processes meet at SQLite's own lock
+    fcntl = None
+
+
+class WriteLock:
+    """SQLite's one-writer-at-a-time as an explicit queue: this process's threads, then processes.
+
+    Waiting here is an immediate hand-over, where SQLite's own busy handler sleeps in growing
+    steps (tens of milliseconds) and turns contention into tail latency. The threads of a process
+    queue on a lock; the processes of one store (``credence serve --workers N``) on an exclusive
+    ``flock`` of ``api-write.lock`` in the data folder. Other writers (an ingest) still meet at
+    SQLite's own lock, as before.
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self._thread = threading.Lock()
+        self._fd: int | None = None
+        if folder is not None and fcntl is not None:
+            try:
+                self._fd = os.open(folder / "api-write.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                self._fd = None  # a read-only folder: the processes meet at SQLite's lock
+            else:
+                weakref.finalize(self, os.close, self._fd)
+
+    def acquire(self) -> None:
+        """Wait for the write lock."""
+        self._thread.acquire()
+        if self._fd is not None and fcntl is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._thread.release()
+                raise
+
+    def release(self) -> None:
+        """Let the next writer in."""
+        if self._fd is not None and fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread.release()
+
+    def locked(self) -> bool:
+        """Whether a thread of this process holds it."""
+        return self._thread.locked()
 
 
 class ReadLogError(CredenceError):
@@ -48,7 +100,7 @@ class ReadLog:
         engine: Engine,
         keys: Keys,
         clock: Callable[[], datetime],
-        serial: threading.Lock | None = None,
+        serial: WriteLock | None = None,
     ) -> None:
         self.engine = engine
         self.keys = keys
