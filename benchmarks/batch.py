@@ -354,7 +354,7 @@ def run_reference(rec: Path, st: Path, sample: int, subjects: int) -> dict[str, 
 def _phase(args: argparse.Namespace) -> None:
     rec, st = Path(args.data) / "records.parquet", Path(args.data) / "status.parquet"
     out = Path(args.data) / f"out-{args.phase}.parquet"
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), _cpu()
     if args.phase == "batch":
         extra = run_batch(rec, st, out, args.memory)
     elif args.phase == "sql":
@@ -367,7 +367,13 @@ def _phase(args: argparse.Namespace) -> None:
         extra = run_reference(rec, st, args.sample, args.subjects)
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"wall": wall, "peak": peak, **extra}))
+    print(json.dumps({"wall": wall, "cpu": _cpu() - cpu0, "peak": peak, **extra}))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process, all threads: comparable across runs on a busy machine."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
 def _spawn(args: argparse.Namespace, phase: str) -> dict[str, Any]:
@@ -465,8 +471,8 @@ def main() -> None:
             )
         else:
             print(
-                f"{phase}: {f['wall']:.2f} s wall, {args.records / f['wall']:,.0f} records/s, "
-                f"peak RSS {_mb(f['peak'])}"
+                f"{phase}: {f['wall']:.2f} s wall, {f['cpu']:.2f} s CPU, "
+                f"{args.records / f['wall']:,.0f} records/s, peak RSS {_mb(f['peak'])}"
             )
     if {"batch", "sql", "polars"} <= figures.keys():
         b = figures["batch"]["wall"]
@@ -475,6 +481,11 @@ def main() -> None:
             f"ratio batch/hand-written SQL {b / figures['sql']['wall']:.2f}x, "
             f"batch/Polars {b / figures['polars']['wall']:.2f}x, "
             f"batch/faster {b / best:.2f}x"
+        )
+        cpu = {p: figures[p]["cpu"] for p in ("batch", "sql", "polars")}
+        print(
+            f"CPU ratio batch/SQL {cpu['batch'] / cpu['sql']:.2f}x, "
+            f"batch/Polars {cpu['batch'] / cpu['polars']:.2f}x"
         )
         same, diffs = _agree(data)
         print(f"results agree (score and grade per subject): {'yes' if same else f'no ({diffs})'}")

@@ -9,8 +9,15 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.engine.batch import connect, score_batch, source_from_records
-from credence.engine.incremental import score_incremental
+from credence.engine.batch import (
+    BatchSource,
+    connect,
+    records_to_arrow,
+    score_batch,
+    source_from_parquet,
+    source_from_records,
+)
+from credence.engine.incremental import export_result, score_incremental
 from credence.policy.load import load_policy
 from tests.engine.test_batch_replay import _rec, history_policies
 from tests.engine.test_batch_support import DIFFERENTIAL, batch_policies, population
@@ -25,9 +32,26 @@ def _steps(draw: st.DrawFn) -> list[int]:
     return sorted(set(draw(st.lists(st.integers(0, 1100), min_size=2, max_size=6))))
 
 
-def _check(policy, recs, offsets, lag, tmp: Path) -> None:
-    con = connect("duckdb")
-    source = source_from_records(con, recs)
+def _nights(draw: st.DrawFn) -> list[int]:
+    """Runs a few days apart, so that one event (an expiry, say) is often the only change."""
+    first = draw(st.integers(0, 1100))
+    gaps = draw(st.lists(st.integers(1, 20), min_size=3, max_size=10))
+    days = [first]
+    for gap in gaps:
+        days.append(days[-1] + gap)
+    return days
+
+
+def _parquet_source(recs, tmp: Path) -> BatchSource:
+    """The records as Parquet files: unchanged files let the calendar alone find the subjects."""
+    records, status = records_to_arrow(recs)
+    pq.write_table(records, tmp / "records.parquet")
+    pq.write_table(status, tmp / "status.parquet")
+    return source_from_parquet(connect("duckdb"), tmp / "records.parquet", tmp / "status.parquet")
+
+
+def _check(policy, recs, offsets, lag, tmp: Path, parquet: bool = False) -> None:
+    source = _parquet_source(recs, tmp) if parquet else source_from_records(connect("duckdb"), recs)
     folder = tmp / "state"
     for n, offset in enumerate(offsets):
         day = START + timedelta(days=offset)
@@ -37,7 +61,8 @@ def _check(policy, recs, offsets, lag, tmp: Path) -> None:
         inc = score_incremental(policy, source, day, known, folder)
         full = score_batch(policy, source, day, known, output=tmp / f"full{n}.parquet")
         assert full.path is not None
-        assert _rows(inc.path) == _rows(full.path), (day, inc.reason)
+        got = export_result(folder, tmp / f"inc{n}.parquet")
+        assert _rows(got) == _rows(full.path), (day, inc.reason)
 
 
 @settings(DIFFERENTIAL, max_examples=25)
@@ -46,10 +71,17 @@ def test_incremental_equals_full_rescore(tmp_path_factory, policy, recs, data, l
     _check(policy, recs, _steps(data.draw), lag, tmp_path_factory.mktemp("inc"))
 
 
+@settings(DIFFERENTIAL, max_examples=25)
+@given(batch_policies(), population(), st.data(), st.sampled_from([0, 0, 20]))
+def test_calendar_alone_equals_full_rescore(tmp_path_factory, policy, recs, data, lag) -> None:
+    """Unchanged Parquet files: no scan of the records, only the stored calendar."""
+    _check(policy, recs, _nights(data.draw), lag, tmp_path_factory.mktemp("cal"), parquet=True)
+
+
 @settings(DIFFERENTIAL, max_examples=15)
-@given(history_policies(), population(), st.data())
-def test_incremental_with_replayed_subjects(tmp_path_factory, policy, recs, data) -> None:
-    _check(policy, recs, _steps(data.draw), 0, tmp_path_factory.mktemp("inc"))
+@given(history_policies(), population(), st.data(), st.booleans())
+def test_incremental_with_replayed_subjects(tmp_path_factory, policy, recs, data, parquet) -> None:
+    _check(policy, recs, _steps(data.draw), 0, tmp_path_factory.mktemp("inc"), parquet)
 
 
 def test_quiet_night_rescores_nobody(tmp_path: Path) -> None:

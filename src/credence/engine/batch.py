@@ -22,6 +22,7 @@ same defaults as the record file reader. A one-change status may sit in the ``st
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import time
@@ -162,23 +163,41 @@ class BatchSource:
     ingested_column: str | None = None
     logged_column: str | None = None
     status_order: tuple[str, ...] = ("seq",)
+    # Columns known to hold no NULL: their defaults need not be computed, so the columns the
+    # defaults come from need not be read at all.
+    not_null: frozenset[str] = frozenset()
+    # Changes whenever the data change (files' sizes and times); None where that is unknown.
+    fingerprint: str | None = None
 
     def normalised(self, known_at: date) -> tuple[ir.Table, ir.Table]:
         """(records, status) with the columns the compiled plan reads."""
         r = self.records
         cols = set(r.columns)
+        full = self.not_null
         rid = (
-            r.record_id.fill_null(r.source.concat(":", r.source_record_id))
+            (
+                r.record_id
+                if "record_id" in full
+                else r.record_id.fill_null(r.source.concat(":", r.source_record_id))
+            )
             if "record_id" in cols
             else r.source.concat(":", r.source_record_id)
         )
         effective = (
-            r.effective_on.cast("date").fill_null(r.occurred_on.cast("date"))
+            (
+                r.effective_on.cast("date")
+                if "effective_on" in full
+                else r.effective_on.cast("date").fill_null(r.occurred_on.cast("date"))
+            )
             if "effective_on" in cols
             else r.occurred_on.cast("date")
         )
         recorded = (
-            r.recorded_at.cast("timestamp").date().fill_null(effective)
+            (
+                r.recorded_at.cast("timestamp").date()
+                if "recorded_at" in full
+                else r.recorded_at.cast("timestamp").date().fill_null(effective)
+            )
             if "recorded_at" in cols
             else effective
         )
@@ -377,7 +396,7 @@ def source_from_records(
         return BatchSource(con, con.table(f"{name}_records"), con.table(f"{name}_status"))
     r = con.create_table(f"{name}_records", recs, overwrite=True)
     s = con.create_table(f"{name}_status", status, overwrite=True)
-    return BatchSource(con, r, s)
+    return BatchSource(con, r, s, not_null=_complete_columns(recs))
 
 
 def source_from_parquet(
@@ -386,7 +405,64 @@ def source_from_parquet(
     """Read a records Parquet file or folder (and optionally a status one) on ``con``."""
     r = con.read_parquet(str(records))
     s = con.read_parquet(str(status)) if status is not None else None
-    return BatchSource(con, r, s)
+    paths = [Path(records)] + ([Path(status)] if status is not None else [])
+    return BatchSource(
+        con,
+        r,
+        s,
+        not_null=_complete_parquet_columns(Path(records)),
+        fingerprint=_files_fingerprint(paths),
+    )
+
+
+def _files_fingerprint(paths: Sequence[Path]) -> str | None:
+    """Names, sizes and modification times of the files under ``paths`` (None if unreadable)."""
+    parts: list[str] = []
+    for path in paths:
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for file in files:
+            try:
+                st = file.stat()
+            except OSError:
+                return None
+            if file.is_file():
+                parts.append(f"{file.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+_DEFAULTED = ("record_id", "effective_on", "recorded_at")
+
+
+def _complete_columns(table: pa.Table) -> frozenset[str]:
+    """The defaulted columns of an Arrow table that hold no NULL."""
+    return frozenset(
+        c for c in _DEFAULTED if c in table.column_names and table.column(c).null_count == 0
+    )
+
+
+def _complete_parquet_columns(path: Path) -> frozenset[str]:
+    """The defaulted columns that no row group of the Parquet file(s) at ``path`` leaves NULL.
+
+    Read from the files' statistics; a file without them proves nothing.
+    """
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        return frozenset()
+    complete = set(_DEFAULTED)
+    for file in files:
+        meta = pq.ParquetFile(str(file)).metadata
+        names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+        for c in list(complete):
+            if c not in names:
+                complete.discard(c)
+                continue
+            i = names.index(c)
+            for g in range(meta.num_row_groups):
+                stats = meta.row_group(g).column(i).statistics
+                if stats is None or not stats.has_null_count or stats.null_count != 0:
+                    complete.discard(c)
+                    break
+    return frozenset(complete)
 
 
 def source_from_store(con: ibis.BaseBackend, database: str | None = None) -> BatchSource:
@@ -402,6 +478,8 @@ def source_from_store(con: ibis.BaseBackend, database: str | None = None) -> Bat
         ingested_column="ingested_at",
         logged_column="logged_at",
         status_order=("at", "id"),
+        # The store's columns are NOT NULL.
+        not_null=frozenset(_DEFAULTED),
     )
 
 
@@ -424,21 +502,25 @@ class BatchResult:
     path: Path | None = None
 
 
-def plan_for(policy: PolicySet, source: BatchSource, as_of: date, known_at: date) -> Plan:
+def plan_for(
+    policy: PolicySet, source: BatchSource, as_of: date, known_at: date, calendar: bool = False
+) -> Plan:
     """The compiled plan of ``policy`` over ``source`` (refused if the linter refuses it)."""
     problems = unlawful(policy)
     if problems:
         raise EvaluationError(f"policy {policy.id} is refused by the linter: {'; '.join(problems)}")
     recs, status = source.normalised(known_at)
-    return compile_plan(policy, recs, status, as_of, known_at)
+    return compile_plan(policy, recs, status, as_of, known_at, calendar=calendar)
 
 
-def output_schema(plan: Plan) -> pa.Schema:
-    """The columns of a batch result, in order."""
-    return result_schema(plan.categories, plan.lists)
+def output_schema(plan: Plan, calendar: bool = False) -> pa.Schema:
+    """The columns of a batch result, in order (``next_change`` last with ``calendar``)."""
+    return result_schema(plan.categories, plan.lists, calendar)
 
 
-def result_schema(categories: Sequence[str], lists: Sequence[str]) -> pa.Schema:
+def result_schema(
+    categories: Sequence[str], lists: Sequence[str], calendar: bool = False
+) -> pa.Schema:
     """The columns of a batch result for these categories and lists, in order."""
     fields = [
         ("subject_id", pa.string()),
@@ -453,6 +535,8 @@ def result_schema(categories: Sequence[str], lists: Sequence[str]) -> pa.Schema:
         fields += [(raw_column(c), pa.int64()), (total_column(c), pa.int64())]
     fields += [(list_column(x), pa.bool_()) for x in lists]
     fields += [("replayed", pa.bool_()), ("next_stage_day", pa.date32())]
+    if calendar:
+        fields.append(("next_change", pa.date32()))
     return pa.schema(fields)
 
 
@@ -465,11 +549,9 @@ def layout(policy: PolicySet, as_of: date) -> pa.Schema:
 
 
 def _finish(plan: Plan, t: ir.Table, policy_id: str, as_of: date, known_at: date) -> ir.Table:
-    cols = [
-        c
-        for c in t.columns
-        if c not in ("subject_id", "needs_replay", "replayed", "next_stage_day")
-    ]
+    special = ("subject_id", "needs_replay", "replayed", "next_stage_day", "next_change")
+    cols = [c for c in t.columns if c not in special]
+    tail = {"next_change": t.next_change} if "next_change" in t.columns else {}
     # A row the plan cannot decide leaves it marked ``replayed``: the timeline replay's row
     # replaces it once the plan has run.
     return t.select(
@@ -481,6 +563,7 @@ def _finish(plan: Plan, t: ir.Table, policy_id: str, as_of: date, known_at: date
         **{c: t[c] for c in cols},
         replayed=t.needs_replay,
         next_stage_day=ibis.null("date"),
+        **tail,
     )
 
 
@@ -540,6 +623,7 @@ def replay_subjects(
     subjects: Sequence[str],
     as_of: date,
     known_at: date,
+    schema: pa.Schema | None = None,
 ) -> pa.Table:
     """Assess ``subjects`` with the reference evaluator (timeline replay) as batch rows."""
     by_subject = source.records_of(subjects, known_at)
@@ -559,7 +643,7 @@ def replay_subjects(
         )
         for sid in sorted(subjects)
     ]
-    return pa.Table.from_pylist(rows, schema=output_schema(plan))
+    return pa.Table.from_pylist(rows, schema=schema or output_schema(plan))
 
 
 def score_batch(
@@ -570,24 +654,35 @@ def score_batch(
     *,
     output: str | Path | None = None,
     subjects: Sequence[str] | None = None,
+    calendar: bool = False,
 ) -> BatchResult:
     """Score every subject of ``source`` at ``as_of`` as known at ``known_at``.
 
     Writes Parquet to ``output`` when given (streamed by the backend), else returns the result
-    as an Arrow table. ``subjects`` limits the run to those subjects (incremental rescoring).
+    as an Arrow table. ``subjects`` limits the run to those subjects, and ``calendar`` adds the
+    ``next_change`` column (both for incremental rescoring).
     ``known_at`` defaults as in the reference evaluator: today, never before ``as_of``.
     """
     started = time.perf_counter()
     known = known_at if known_at is not None else max(as_of, date.today())
     if subjects is not None:
         source = _restricted(source, subjects)
-    plan = plan_for(policy, source, as_of, known)
+    plan = plan_for(policy, source, as_of, known, calendar)
+    schema = output_schema(plan, calendar)
     # One pass over the records: the plan writes every subject, marking those whose result
     # depends on history; only their rows are then replaced by the timeline replay's.
-    final = _finish(plan, plan.table, policy.id, as_of, known).cast(output_schema(plan))
+    final = _finish(plan, plan.table, policy.id, as_of, known).cast(schema)
 
-    def replayed(ids: Sequence[str]) -> pa.Table:
-        return replay_subjects(policy, source, plan, ids, as_of, known)
+    def replayed(flagged: pa.Table) -> pa.Table:
+        ids = flagged.column("subject_id").to_pylist()
+        rows = replay_subjects(policy, source, plan, ids, as_of, known, schema)
+        if not calendar:
+            return rows
+        # The records' calendar comes from the plan's row; the replay adds the stage days.
+        by = dict(zip(ids, flagged.column("next_change").to_pylist(), strict=True))
+        days = [by[sid] for sid in rows.column("subject_id").to_pylist()]
+        i = rows.schema.get_field_index("next_change")
+        return rows.set_column(i, "next_change", pa.array(days, pa.date32()))
 
     if output is not None:
         path = Path(output)
@@ -608,10 +703,10 @@ def score_batch(
     flagged = 0
     if plan.replay_possible:
         mask = table.column("replayed").fill_null(False)
-        ids = table.filter(mask).column("subject_id").to_pylist()
-        if ids:
-            flagged = len(ids)
-            table = pa.concat_tables([table.filter(pc.invert(mask)), replayed(ids)])
+        marked = table.filter(mask)
+        if marked.num_rows:
+            flagged = marked.num_rows
+            table = pa.concat_tables([table.filter(pc.invert(mask)), replayed(marked)])
     table = table.sort_by("subject_id")
     grades = dict(Counter(table.column("grade").to_pylist()))
     return BatchResult(
@@ -628,7 +723,7 @@ def score_batch(
 
 
 def _replace_replayed(
-    path: Path, replayed: Callable[[Sequence[str]], pa.Table] | None
+    path: Path, replayed: Callable[[pa.Table], pa.Table] | None
 ) -> tuple[dict[str, int], int, int]:
     """(grades, subjects, replayed) of a written result, after replacing its flagged rows.
 
@@ -636,16 +731,20 @@ def _replace_replayed(
     batch by batch without them, followed by their replayed rows.
     """
     f = pq.ParquetFile(str(path))
-    ids: list[str] = []
+    marked: list[pa.RecordBatch] = []
     if replayed is not None:
-        for batch in f.iter_batches(columns=["subject_id", "replayed"], batch_size=1_000_000):
+        names = ["subject_id", "replayed"]
+        if "next_change" in f.schema_arrow.names:
+            names.append("next_change")
+        for batch in f.iter_batches(columns=names, batch_size=1_000_000):
             mask = batch.column(1).fill_null(False)
             if pc.any(mask).as_py():
-                ids += batch.column(0).filter(mask).to_pylist()
-    if replayed is None or not ids:
+                marked.append(batch.filter(mask))
+    if replayed is None or not marked:
         grades, n = _grades_of_parquet(path)
         return grades, n, 0
-    extra = replayed(ids)
+    flagged = pa.Table.from_batches(marked)
+    extra = replayed(flagged)
     tmp = path.with_name(path.name + ".replay")
     writer = pq.ParquetWriter(str(tmp), f.schema_arrow)
     try:
@@ -657,7 +756,7 @@ def _replace_replayed(
         writer.close()
     tmp.replace(path)
     grades, n = _grades_of_parquet(path)
-    return grades, n, len(ids)
+    return grades, n, flagged.num_rows
 
 
 def _temp_ok(con: ibis.BaseBackend) -> bool:
@@ -680,6 +779,8 @@ def _restricted(source: BatchSource, subjects: Sequence[str]) -> BatchSource:
         ingested_column=source.ingested_column,
         logged_column=source.logged_column,
         status_order=source.status_order,
+        not_null=source.not_null,
+        fingerprint=source.fingerprint,
     )
 
 

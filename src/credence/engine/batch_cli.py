@@ -78,7 +78,7 @@ def batch(
 ) -> None:
     """Score every subject with the batch plan; write Parquet and print the grade distribution."""
     from credence.engine import batch as b
-    from credence.engine.incremental import score_incremental
+    from credence.engine.incremental import export_result, score_incremental
 
     if engine not in b.ENGINES:
         raise typer.BadParameter(f"use one of {', '.join(b.ENGINES)}", param_hint="--engine")
@@ -121,9 +121,7 @@ def batch(
             )
             grades, total = res.grades, res.subjects
         if incremental is not None and output is not None:
-            import shutil
-
-            shutil.copyfile(incremental / "assessments.parquet", output)
+            export_result(incremental, output)
     except CredenceError as exc:
         err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(2) from None

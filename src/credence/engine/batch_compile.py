@@ -190,8 +190,10 @@ class _Compiler:
 
     # --- the plan ---------------------------------------------------------------------------
 
-    def plan(self, records: ir.Table, status: ir.Table) -> Plan:
+    def plan(self, records: ir.Table, status: ir.Table, calendar: bool = False) -> Plan:
         now, d, k = self.now, ibis.literal(self.as_of), ibis.literal(self.known_at)
+        if calendar:
+            records = self.with_next_event(records, status)
         last = status.filter(status.on <= k)
         last = last.mutate(
             _n=ibis.row_number().over(group_by=last.record_id, order_by=ibis.desc(last.seq))
@@ -235,6 +237,8 @@ class _Compiler:
                 "occurred_on": t.occurred_on,
                 "grp": ibis.cases(*grp_cases, else_=null).cast("int64"),
             }
+        if calendar:
+            cols["ev"] = t.next_event
         v = t.select(**cols)
         if grp_cases:
             v = _same_act(v)
@@ -247,6 +251,8 @@ class _Compiler:
             if lst.entry.record_kinds is not None:
                 aggs[f"_ev{j}"] = v.pts.count(where=v.kind.isin(lst.entry.record_kinds))
         flag_aggs, flag_of = self.replay_flag(v)
+        if calendar:
+            aggs["_next_change"] = v.ev.min()
         per = v.group_by("subject_id").aggregate(**aggs, **flag_aggs)
         raws = {c: per[raw_column(c)] for c in cats}
         totals, score = _score(now, raws)
@@ -268,6 +274,8 @@ class _Compiler:
                 met.append(per[f"_ev{j}"] > 0)
             out[list_column(lst.id)] = reduce(lambda a, b: a & b, met)
         needs = flag_of(per) if flag_aggs else ibis.literal(False)
+        if calendar:
+            out["next_change"] = per["_next_change"]
         table = per.select("subject_id", **out, needs_replay=needs)
         return Plan(
             table=table,
@@ -276,6 +284,52 @@ class _Compiler:
             lists=tuple(lst.id for lst in now.lists),
             replay_possible=bool(flag_aggs),
         )
+
+    # --- when the result can next change ---------------------------------------------------
+
+    def with_next_event(self, records: ir.Table, status: ir.Table) -> ir.Table:
+        """``records`` with ``next_event``: the first day after as_of on which the record may
+        change a result without any new data (incremental rescoring's calendar).
+
+        The candidates are the days it starts to count, becomes known, changes status (a change
+        already in the data but dated later) or expires under any version's rule for its kind.
+        Expiry is ``anchor + duration`` in the backend's calendar arithmetic (months first,
+        clamped to the month's end, then days), which is DuckDB's and PostgreSQL's rule and the
+        reference evaluator's (:func:`credence.dates.add_duration`).
+        """
+        after = ibis.literal(self.as_of)
+        later = status.filter(status.on > after)
+        later = later.group_by(_sid=later.record_id).aggregate(_st_next=later.on.min())
+        t = records.left_join(later, records.record_id == later._sid)
+        candidates: list[ir.DateValue] = [
+            t.occurred_on,
+            t.effective_on,
+            t.recorded_on,
+            t._st_next,
+        ]
+        seen: set[tuple[str, str, int, int]] = set()
+        for version in self.policy.versions:
+            for rule in _rules(version):
+                if rule.expires_after is None:
+                    continue
+                dur = rule.expires_after
+                months = dur.years * 12 + dur.months
+                key = (rule.kind, rule.expiry_from.value, months, dur.days)
+                if key in seen:
+                    continue
+                seen.add(key)
+                anchor = t.occurred_on if rule.expiry_from is CountFrom.OCCURRED else t.effective_on
+                ends = anchor
+                if months:
+                    ends = ends + ibis.interval(months=months)
+                if dur.days:
+                    ends = ends + ibis.interval(days=dur.days)
+                candidates.append(
+                    ibis.ifelse(t.kind == rule.kind, ends.cast("date"), ibis.null("date"))
+                )
+        upcoming = [ibis.ifelse(c > after, c, ibis.null("date")) for c in candidates]
+        nxt = reduce(lambda a, b: ibis.least(a, b), upcoming)
+        return t.mutate(next_event=nxt).drop("_sid", "_st_next")
 
     # --- who needs the timeline replay ------------------------------------------------------
 
@@ -390,13 +444,17 @@ def _same_act(v: ir.Table) -> ir.Table:
         )
     )
     # Losers keep their row (with NULL points): the replay flag still has to see them.
+    extra = ["ev"] if "ev" in v.columns else []
     ranked = ranked.select(
         "subject_id",
         "kind",
         pts=ibis.ifelse(ranked._n == 0, ranked.pts, ibis.null("int64")),
         cat=ranked.cat,
+        **{c: ranked[c] for c in extra},
     )
-    rest = v.filter(v.grp.isnull() | v.pts.isnull()).select("subject_id", "kind", "pts", "cat")
+    rest = v.filter(v.grp.isnull() | v.pts.isnull()).select(
+        "subject_id", "kind", "pts", "cat", *extra
+    )
     return rest.union(ranked, distinct=False)
 
 
@@ -461,6 +519,12 @@ def compile_plan(
     status: ir.Table,
     as_of: date,
     known_at: date,
+    *,
+    calendar: bool = False,
 ) -> Plan:
-    """Compile ``policy`` at (as_of, known_at) over normalised record and status tables."""
-    return _Compiler(policy, as_of, known_at).plan(records, status)
+    """Compile ``policy`` at (as_of, known_at) over normalised record and status tables.
+
+    With ``calendar`` the result has a ``next_change`` column: the first day after as_of on
+    which any record of the subject may change its result without new data.
+    """
+    return _Compiler(policy, as_of, known_at).plan(records, status, calendar)

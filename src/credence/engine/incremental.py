@@ -10,13 +10,26 @@ subject's score, grade, category totals and list criteria change only if one of 
 or a policy version starts in (D0, D1] (then everyone is rescored). For subjects assessed by
 the timeline replay (credits, stage clamps) the replay also walks the days between D0 and K0 with
 what was known on each day, so for them the window is (D0, K1]; using that wider window for
-everyone keeps one simple scan and is still exact. A replayed subject with a pending stage step
-(a notice not yet served, a deadline or a measure falling due) after D0 is rescored when that
-day falls in the interval.
+everyone is still exact. A replayed subject with a pending stage step (a notice not yet served, a
+deadline or a measure falling due) is rescored when that day falls in the interval.
 
-The state of the last run lives in a folder: ``assessments.parquet`` (the full batch result)
-and ``state.json`` (policy fingerprint, as_of, known_at). A run that cannot be incremental (no
-state, another policy, dates going backwards, a version starting in the interval) is a full run.
+The state lives in one DuckDB database in a folder (``state.duckdb``): the last result, one row
+per subject, and the run it belongs to (policy fingerprint, as_of, known_at, the source's
+fingerprint), written in one transaction. Each row keeps its **calendar**: ``next_change``, the
+first day after its as_of on which any of the subject's records starts to count, becomes known,
+changes status or expires (see :meth:`credence.engine.batch_compile._Compiler.with_next_event`).
+A night then finds the subjects to rescore without reading the records:
+
+* the subjects whose ``next_change`` (or ``next_stage_day``) falls in the interval;
+* plus what is new in the data: for the store, the records ingested and the status changes logged
+  in the interval; for Parquet files unchanged since the last run (same names, sizes and times),
+  nothing; for any other source, every subject with a record event in the interval (one scan,
+  :func:`touched_subjects`).
+
+Only those subjects' rows are replaced, in place. A run that cannot be incremental (no state,
+another policy, dates going backwards, a version starting in the interval) is a full run.
+:func:`export_result` writes the stored result as the batch's Parquet (every row restamped with
+the run's dates).
 """
 
 from __future__ import annotations
@@ -37,13 +50,14 @@ import ibis.expr.types as ir  # type: ignore[import-untyped]
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from credence.engine.batch import BatchSource, layout, score_batch
+from credence.engine.batch import BatchSource, score_batch, scratch_dir
 from credence.engine.batch_compile import expiry_threshold
 from credence.policy.load import PolicySet
 from credence.policy.model import CountFrom
 
-RESULT = "assessments.parquet"
-STATE = "state.json"
+STATE_DB = "state.duckdb"
+# Restamped on export: every stored row is valid at the last run's dates.
+_STAMPS = ("as_of", "known_at")
 
 
 @dataclass(frozen=True)
@@ -99,24 +113,28 @@ def touched_subjects(policy: PolicySet, source: BatchSource, since: date, until:
     return reduce(lambda a, b: a.union(b, distinct=False), parts).distinct()
 
 
-def _read_state(folder: Path) -> dict[str, Any] | None:
-    path = folder / STATE
-    if not path.exists() or not (folder / RESULT).exists():
+def _read_state(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """The last run's description, or None before the first full run."""
+    row = con.execute("SELECT body FROM run").fetchone()
+    if row is None:
         return None
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(row[0])
     return data
 
 
-def _write_state(folder: Path, policy: PolicySet, as_of: date, known_at: date) -> None:
-    state = {
-        "policy_id": policy.id,
-        "fingerprint": fingerprint(policy),
-        "as_of": as_of.isoformat(),
-        "known_at": known_at.isoformat(),
-    }
-    tmp = folder / (STATE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(folder / STATE)
+def _state_body(
+    policy: PolicySet, source: BatchSource, as_of: date, known_at: date, calendar: bool
+) -> str:
+    return json.dumps(
+        {
+            "policy_id": policy.id,
+            "fingerprint": fingerprint(policy),
+            "as_of": as_of.isoformat(),
+            "known_at": known_at.isoformat(),
+            "source": source.fingerprint,
+            "calendar": calendar,
+        }
+    )
 
 
 def _why_full(
@@ -135,6 +153,12 @@ def _why_full(
     return None
 
 
+def _open(folder: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(folder / STATE_DB))
+    con.execute("CREATE TABLE IF NOT EXISTS run (body VARCHAR)")
+    return con
+
+
 def score_incremental(
     policy: PolicySet,
     source: BatchSource,
@@ -146,103 +170,195 @@ def score_incremental(
     started = time.perf_counter()
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    state = _read_state(out)
-    reason = _why_full(state, policy, as_of, known_at)
-    if reason is not None:
-        tmp = out / (RESULT + ".tmp")
-        full = score_batch(policy, source, as_of, known_at, output=tmp)
-        tmp.replace(out / RESULT)
-        _write_state(out, policy, as_of, known_at)
+    # The calendar's expiry days are the backend's date arithmetic, which DuckDB and PostgreSQL
+    # do as the reference evaluator does; elsewhere every night scans for record events.
+    calendar = source.con.name in ("duckdb", "postgres")
+    con = _open(out)
+    try:
+        state = _read_state(con)
+        reason = _why_full(state, policy, as_of, known_at)
+        if reason is not None:
+            full = _full_run(con, policy, source, as_of, known_at, calendar)
+            grades = _grades(con)
+            return IncrementalResult(
+                True,
+                reason,
+                sum(grades.values()),
+                sum(grades.values()),
+                full,
+                grades,
+                time.perf_counter() - started,
+                out / STATE_DB,
+            )
+        assert state is not None
+        d0 = date.fromisoformat(state["as_of"])
+        hi = max(as_of, known_at)
+        ids = _due(con, as_of, hi, bool(state.get("calendar")))
+        ids |= _new_in_data(policy, source, state, d0, hi, calendar and bool(state.get("calendar")))
+        fresh = (
+            score_batch(policy, source, as_of, known_at, subjects=sorted(ids), calendar=calendar)
+            if ids
+            else None
+        )
+        table = fresh.table if fresh is not None and fresh.table is not None else None
+        _replace(con, sorted(ids), table, _state_body(policy, source, as_of, known_at, calendar))
+        grades = _grades(con)
         return IncrementalResult(
-            True,
-            reason,
-            full.subjects,
-            full.subjects,
-            full.replayed,
-            full.grades,
+            False,
+            "incremental",
+            sum(grades.values()),
+            table.num_rows if table is not None else 0,
+            fresh.replayed if fresh is not None else 0,
+            grades,
             time.perf_counter() - started,
-            out / RESULT,
+            out / STATE_DB,
         )
-    assert state is not None
-    d0 = date.fromisoformat(state["as_of"])
-    ids = set(
-        touched_subjects(policy, source, d0, max(as_of, known_at))
-        .to_pyarrow()
-        .column("subject_id")
-        .to_pylist()
-    )
-    ids |= _stage_due(out / RESULT, as_of)
-    fresh = score_batch(policy, source, as_of, known_at, subjects=sorted(ids)) if ids else None
-    schema = layout(policy, as_of)
-    table = fresh.table if fresh is not None and fresh.table is not None else schema.empty_table()
-    grades, n = _merge(out, table, as_of, known_at, schema)
-    _write_state(out, policy, as_of, known_at)
-    return IncrementalResult(
-        False,
-        "incremental",
-        n,
-        table.num_rows,
-        fresh.replayed if fresh is not None else 0,
-        grades,
-        time.perf_counter() - started,
-        out / RESULT,
-    )
-
-
-def _stage_due(result: Path, as_of: date) -> set[str]:
-    """Replayed subjects whose next stage step falls on or before ``as_of``."""
-    con = duckdb.connect()
-    try:
-        names = pq.ParquetFile(str(result)).schema_arrow.names
-        if "next_stage_day" not in names:
-            return set()
-        rows = con.execute(
-            "SELECT subject_id FROM read_parquet(?) WHERE next_stage_day <= ?",
-            [str(result), as_of],
-        ).fetchall()
-        return {r[0] for r in rows}
     finally:
         con.close()
 
 
-def _merge(
-    folder: Path, fresh: pa.Table, as_of: date, known_at: date, schema: pa.Schema
-) -> tuple[dict[str, int], int]:
-    """Replace the rescored subjects' rows and restamp the rest with the new dates."""
-    con = duckdb.connect()
+def _full_run(
+    con: duckdb.DuckDBPyConnection,
+    policy: PolicySet,
+    source: BatchSource,
+    as_of: date,
+    known_at: date,
+    calendar: bool,
+) -> int:
+    """Score everyone into a fresh ``assessments`` table; return how many were replayed."""
+    tmp = scratch_dir() / f"incremental-{time.monotonic_ns()}.parquet"
     try:
-        con.register("fresh", fresh.cast(schema))
-        old = str(folder / RESULT)
-        tmp = folder / (RESULT + ".tmp")
-        # Column order as in the schema, with the two dates restamped on the kept rows.
-        select_old = ", ".join(
-            "?::DATE AS as_of"
-            if c == "as_of"
-            else "?::DATE AS known_at"
-            if c == "known_at"
-            else f'o."{c}"'
-            for c in schema.names
-        )
-        select_new = ", ".join(f'"{c}"' for c in schema.names)
+        full = score_batch(policy, source, as_of, known_at, output=tmp, calendar=calendar)
+        no_calendar = "" if calendar else ", NULL::DATE AS next_change"
+        con.execute("BEGIN")
+        con.execute("DROP TABLE IF EXISTS assessments")
         con.execute(
-            f"COPY (SELECT {select_old} FROM read_parquet(?) o "
-            "WHERE o.subject_id NOT IN (SELECT subject_id FROM fresh) "
-            f"UNION ALL SELECT {select_new} FROM fresh) TO '{tmp}' (FORMAT parquet)",
-            [as_of, known_at, old],
+            "CREATE TABLE assessments AS "
+            f"SELECT * EXCLUDE (as_of, known_at){no_calendar} FROM read_parquet(?)",
+            [str(tmp)],
         )
-        tmp.replace(folder / RESULT)
-        rows = con.execute(
-            "SELECT grade, count(*) FROM read_parquet(?) GROUP BY grade",
-            [str(folder / RESULT)],
-        ).fetchall()
-        grades = {str(g): int(n) for g, n in rows}
-        return grades, sum(grades.values())
+        con.execute("DELETE FROM run")
+        con.execute(
+            "INSERT INTO run VALUES (?)",
+            [_state_body(policy, source, as_of, known_at, calendar)],
+        )
+        con.execute("COMMIT")
+        return full.replayed
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _due(con: duckdb.DuckDBPyConnection, as_of: date, hi: date, calendar: bool) -> set[str]:
+    """Subjects whose calendar or pending stage step falls due by this run."""
+    query = "SELECT subject_id FROM assessments WHERE next_stage_day <= ?"
+    params: list[Any] = [as_of]
+    if calendar:
+        query += " OR next_change <= ?"
+        params.append(hi)
+    return {r[0] for r in con.execute(query, params).fetchall()}
+
+
+def _new_in_data(
+    policy: PolicySet,
+    source: BatchSource,
+    state: dict[str, Any],
+    d0: date,
+    hi: date,
+    calendar: bool,
+) -> set[str]:
+    """Subjects with data the last run's calendar could not know of."""
+    if calendar and source.ingested_column:
+        found = _store_delta(source, d0, hi)
+    elif calendar and source.fingerprint is not None and source.fingerprint == state["source"]:
+        return set()
+    else:
+        found = touched_subjects(policy, source, d0, hi)
+    return set(found.to_pyarrow().column("subject_id").to_pylist())
+
+
+def _store_delta(source: BatchSource, since: date, until: date) -> ir.Table:
+    """Subjects with records ingested, or status changes logged, in (since, until]."""
+    r = source.records
+    lo, hi = ibis.literal(since), ibis.literal(until)
+    assert source.ingested_column is not None
+    ing = r[source.ingested_column].cast("timestamp").date()
+    parts = [r.filter((ing > lo) & (ing <= hi)).select("subject_id")]
+    if source.status is not None and source.logged_column:
+        s = source.status
+        logged = s[source.logged_column].cast("timestamp").date()
+        changed = s.filter((logged > lo) & (logged <= hi)).select("record_id")
+        parts.append(r.filter(r.record_id.isin(changed.record_id)).select("subject_id"))
+    return reduce(lambda a, b: a.union(b, distinct=False), parts).distinct()
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection, ids: Sequence[str], fresh: pa.Table | None, body: str
+) -> None:
+    """Replace the rows of ``ids`` with ``fresh`` and record the run, in one transaction."""
+    con.execute("BEGIN")
+    if ids:
+        con.register("touched", pa.table({"subject_id": pa.array(ids, pa.string())}))
+        con.execute("DELETE FROM assessments WHERE subject_id IN (SELECT subject_id FROM touched)")
+        con.unregister("touched")
+    if fresh is not None and fresh.num_rows:
+        stored = fresh.drop_columns(list(_STAMPS))
+        con.register("fresh", stored)
+        names = ", ".join(f'"{c}"' for c in stored.column_names)
+        con.execute(f"INSERT INTO assessments ({names}) SELECT {names} FROM fresh")
+        con.unregister("fresh")
+    con.execute("DELETE FROM run")
+    con.execute("INSERT INTO run VALUES (?)", [body])
+    con.execute("COMMIT")
+
+
+def _grades(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    rows = con.execute("SELECT grade, count(*) FROM assessments GROUP BY grade").fetchall()
+    return {str(g): int(n) for g, n in rows}
+
+
+def export_result(folder: str | Path, path: str | Path) -> Path:
+    """Write the stored result as the batch's Parquet, sorted by subject, dates restamped."""
+    con = _open(Path(folder))
+    try:
+        state = _read_state(con)
+        if state is None:
+            raise FileNotFoundError(f"no incremental state in {folder}")
+        schema = result_columns(con)
+        cols = ", ".join(f"DATE '{state[c]}' AS {c}" if c in _STAMPS else f'"{c}"' for c in schema)
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            f"COPY (SELECT {cols} FROM assessments ORDER BY subject_id) "
+            f"TO '{target}' (FORMAT parquet)"
+        )
+        return target
     finally:
         con.close()
+
+
+def result_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The batch result's columns, in order, from the stored table (calendar left out)."""
+    stored = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'assessments' ORDER BY ordinal_position"
+        ).fetchall()
+    ]
+    body = [c for c in stored if c != "next_change"]
+    # as_of and known_at sit after the policy version, as in the batch output.
+    i = body.index("policy_version") + 1
+    return [*body[:i], *_STAMPS, *body[i:]]
 
 
 def subjects_of(result: Path) -> Sequence[str]:
-    """The subject ids of a stored result (for tests and reports)."""
+    """The subject ids of a stored or exported result (for tests and reports)."""
+    if result.suffix == ".duckdb":
+        con = duckdb.connect(str(result), read_only=True)
+        try:
+            return [r[0] for r in con.execute("SELECT subject_id FROM assessments").fetchall()]
+        finally:
+            con.close()
     table = pq.read_table(str(result), columns=["subject_id"])
     ids: list[str] = table.column("subject_id").to_pylist()
     return ids
