@@ -186,12 +186,16 @@ class _Pseudonyms:
     """
 
     def __init__(self, keys: Keys) -> None:
+        import pyarrow as pa
+
         block = keys.subject.ljust(64, b"\0") if len(keys.subject) <= 64 else b""
         self.keys = keys
         self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
         self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
         self.ready = bool(block) and self._hmac("0") == keys.subject_id("0")
-        self.cache: dict[str, str] = {}
+        # National ids hashed so far in this run, and their subject ids (same order).
+        self.nids = pa.array([], pa.string())
+        self.sids = pa.array([], pa.string())
 
     def _hmac(self, national_id: str) -> str:
         inner = self.inner.copy()
@@ -200,22 +204,30 @@ class _Pseudonyms:
         outer.update(inner.digest())
         return outer.hexdigest()
 
-    def many(self, national_ids: list[str]) -> tuple[list[str], list[str]]:
-        """The subject id of each national id, and those not asked for before in this run."""
-        cache = self.cache
-        out = []
-        new = []
-        for nid in national_ids:
-            sid = cache.get(nid)
-            if sid is None:
-                sid = self._hmac(nid) if self.ready else self.keys.subject_id(nid)
-                # Past the cap an id is computed (and reported new) again: harmless, the
-                # subjects are written with INSERT OR IGNORE / ON CONFLICT DO NOTHING.
-                if len(cache) < 5_000_000:
-                    cache[nid] = sid
-                new.append(sid)
-            out.append(sid)
-        return out, new
+    def many(self, distinct: Any) -> tuple[Any, list[str]]:
+        """The subject ids of distinct national ids (Arrow), and those first asked for here.
+
+        The known ones are found by an Arrow hash join (no Python object per id; a dict look-up
+        per id cost more than the HMAC itself), and only the new ones are hashed.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        where = pc.index_in(distinct, value_set=self.nids)
+        missing = pc.is_null(where)
+        found = pc.take(self.sids, where)
+        if not pc.any(missing).as_py():
+            return found, []
+        unknown = pc.filter(distinct, missing)
+        subject_id = self._hmac if self.ready else self.keys.subject_id
+        new = [subject_id(nid) for nid in unknown.to_pylist()]
+        hashed = pa.array(new, pa.string())
+        # Past the cap an id is hashed (and reported new) again: harmless, the subjects are
+        # written with INSERT OR IGNORE / ON CONFLICT DO NOTHING.
+        if len(self.nids) < 2_000_000:
+            self.nids = pa.concat_arrays([self.nids, unknown])
+            self.sids = pa.concat_arrays([self.sids, hashed])
+        return pc.replace_with_mask(found, missing, hashed), new
 
 
 def _prepare(
@@ -287,8 +299,7 @@ def _prepare(
     # Pseudonymise: one HMAC per distinct national id; the clear id goes no further.
     nid = table.column("national_id")
     distinct = pc.unique(nid)
-    sid_list, new_sids = pseudonyms.many(distinct.to_pylist())
-    sids = pa.array(sid_list, pa.string())
+    sids, new_sids = pseudonyms.many(distinct)
     subject = pc.take(sids, pc.index_in(nid, value_set=distinct))
     table = table.set_column(table.schema.get_field_index("national_id"), "subject_id", subject)
     # Key order (then file order): the first row of a key wins, and index inserts stay local.
