@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from credence.api.auth import Authenticator, Principal
 from credence.api.explained import Explanations
 from credence.api.problems import ApiProblem
-from credence.api.readlog import ReadLog, WriteLock
+from credence.api.readlog import ReadLog, Reads, WriteLock
 from credence.audit import chain
 from credence.audit.access import Access, log_read
 from credence.policy.load import PolicySet
@@ -50,6 +50,7 @@ class ApiContext:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     serial: WriteLock | None = None
     readlog: ReadLog | None = None
+    reads: Reads | None = None
     explanations: Explanations | None = None
 
     sessions: sessionmaker[Session] | None = None
@@ -60,6 +61,8 @@ class ApiContext:
             self.sessions = sessionmaker(self.store.engine, expire_on_commit=False)
         if self.readlog is None:
             self.readlog = ReadLog(self.store.engine, self.store.keys, self.now, self.serial)
+        if self.reads is None:
+            self.reads = Reads(self.store.engine, self.store.keys, self.now, self.serial)
         if self.explanations is None:
             self.explanations = Explanations()
 

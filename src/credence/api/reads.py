@@ -7,11 +7,13 @@ from collections import defaultdict
 from datetime import date
 from typing import Any, cast
 
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from credence.api.deps import ApiContext
 from credence.api.problems import ApiProblem
+from credence.api.readlog import Logged
 from credence.audit.access import Access
 from credence.engine.reference import evaluate
 from credence.engine.timeline import Decisions
@@ -103,49 +105,64 @@ def inputs_of(
     return records, Decisions(served=served, approved=approved, assume_service=False)
 
 
-def assess(
+async def assess(
     ctx: ApiContext,
     subject_id: str,
     access: Access,
     as_of: date | None,
     known_at: date | None,
     what: str = "assessment",
+    *,
+    missing: str | None = None,
 ) -> dict[str, Any]:
-    """The subject's explained assessment (a logged read; commits the log entry first).
+    """The subject's explained assessment (a logged read, committed before this returns).
 
-    The result may be shared with other requests (it is remembered): do not change it.
+    With ``missing``, a subject without records is a 404 with that message (and no read is
+    logged). The result may be shared with other requests (it is remembered): do not change it.
     """
     today = ctx.now().date()
     day = as_of or today
     known = known_at or max(day, today)
-    if known < day:
-        raise ApiProblem(422, f"known_at {known} is before as_of {day}", field="query.known_at")
-    if ctx.policy.version_at(day) is None:
-        first = ctx.policy.versions[0].effective_from
-        raise ApiProblem(
-            422,
-            f"policy {ctx.policy.id} is not in force on {day} (it starts {first})",
-            field="query.as_of",
-        )
-    with ctx.store.engine.connect() as connection:
+
+    def read(connection: Connection) -> tuple[tuple[list[Record], Decisions], Logged]:
         records, decisions = inputs_of(connection, subject_id, ctx.policy.id)
+        if missing is not None and not records:
+            raise ApiProblem(404, missing)
+        if known < day:
+            raise ApiProblem(422, f"known_at {known} is before as_of {day}", field="query.known_at")
+        if ctx.policy.version_at(day) is None:
+            first = ctx.policy.versions[0].effective_from
+            raise ApiProblem(
+                422,
+                f"policy {ctx.policy.id} is not in force on {day} (it starts {first})",
+                field="query.as_of",
+            )
+        detail = {"as_of": day.isoformat(), "known_at": known.isoformat(), "count": len(records)}
+        return (records, decisions), Logged(access, subject_id, what, detail)
+
+    assert ctx.reads is not None and ctx.explanations is not None
     # Returns once the access event and its chain entry are committed.
-    assert ctx.readlog is not None and ctx.explanations is not None
-    ctx.readlog.log(
-        access,
-        subject_id,
-        what,
-        detail={"as_of": day.isoformat(), "known_at": known.isoformat(), "count": len(records)},
-    )
+    records, decisions = await ctx.reads.run(read)
     key = (subject_id, day, known)
     remembered: dict[str, Any] | None = ctx.explanations.get(key, records, decisions)
     if remembered is not None:
         return remembered
+    result = await run_in_threadpool(_evaluate, ctx, records, decisions, subject_id, day, known)
+    ctx.explanations.put(key, records, decisions, result)
+    return result
+
+
+def _evaluate(
+    ctx: ApiContext,
+    records: list[Record],
+    decisions: Decisions,
+    subject_id: str,
+    day: date,
+    known: date,
+) -> dict[str, Any]:
     try:
-        result = evaluate(
+        return evaluate(
             ctx.policy, records, day, known, subject_id=subject_id, decisions=decisions
         ).to_dict()
     except (CredenceError, OverflowError) as exc:
         raise ApiProblem(422, str(exc), field="query.as_of") from None
-    ctx.explanations.put(key, records, decisions, result)
-    return result

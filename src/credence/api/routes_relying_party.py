@@ -9,15 +9,16 @@ The subject sees every such query, with its purpose, among the accesses to their
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 
 from credence.api.auth import Principal
 from credence.api.deps import Ctx, Name, Purpose, access, role
 from credence.api.problems import ERRORS, ApiProblem
+from credence.api.readlog import Logged
 from credence.api.reads import assess
 from credence.store.schema import ListEntry, MeasureRow
 
@@ -82,7 +83,7 @@ class StatusOut(BaseModel):
 
 
 @router.post("/status", response_model=StatusOut)
-def status(body: StatusIn, who: RelyingParty, ctx: Ctx) -> StatusOut:
+async def status(body: StatusIn, who: RelyingParty, ctx: Ctx) -> StatusOut:
     """Public list membership (and measures, grade where public) of one subject."""
     today = ctx.now().date()
     version = ctx.policy.version_at(today) or ctx.policy.latest
@@ -91,20 +92,33 @@ def status(body: StatusIn, who: RelyingParty, ctx: Ctx) -> StatusOut:
     sid = ctx.store.keys.subject_id(body.national_id)
     grant = access(who, body.purpose)
     params = {"sid": sid, "policy": ctx.policy.id}
-    # Core statements on a pooled connection: this is the API's busiest read, and an ORM
-    # session would cost more than the two indexed look-ups it makes.
-    with ctx.store.engine.connect() as connection:
+
+    def read(connection: Connection) -> tuple[tuple[dict[str, date | None], list[Any]], Logged]:
+        # Pre-built Core statements: this is the API's busiest read, and an ORM session would
+        # cost more than the two indexed look-ups it makes.
         listed: dict[str, date | None] = {}
         if public_lists:
             for list_id, entered_on in connection.execute(
                 _LISTED, {**params, "lists": list(public_lists)}
             ):
                 listed[list_id] = entered_on
-        found = []
+        found: list[Any] = []
         if public_measures:
             found = list(
                 connection.execute(_IN_FORCE, {**params, "measures": list(public_measures)})
             )
+        return (listed, found), Logged(grant, sid, "status")
+
+    grade: str | None = None
+    if ctx.public_grade:
+        # The assessment logs the read (once, as "status"); the lists are read after it.
+        grade = str((await assess(ctx, sid, grant, None, None, what="status"))["grade"])
+        assert ctx.reads is not None
+        listed, found = await ctx.reads.run(lambda c: (read(c)[0], None))
+    else:
+        # Answers only once the access event and its chain entry are committed.
+        assert ctx.reads is not None
+        listed, found = await ctx.reads.run(read)
     measures = [
         MeasureStatusOut(
             measure_id=measure_id,
@@ -114,14 +128,6 @@ def status(body: StatusIn, who: RelyingParty, ctx: Ctx) -> StatusOut:
         )
         for measure_id, in_force_from, until in found
     ]
-    grade: str | None = None
-    if ctx.public_grade:
-        # Logs the read (once, as "status") and answers only after that is committed.
-        grade = str(assess(ctx, sid, grant, None, None, what="status")["grade"])
-    else:
-        # Returns once the access event and its chain entry are committed.
-        assert ctx.readlog is not None
-        ctx.readlog.log(grant, sid, "status")
     if not public_lists and not public_measures and not ctx.public_grade:
         raise ApiProblem(404, f"policy {ctx.policy.id} makes nothing public about its subjects")
     return StatusOut(

@@ -220,19 +220,17 @@ def decide_measure(
 
 
 @router.get("/subjects/{subject_id}/assessment")
-def subject_assessment(
+async def subject_assessment(
     subject_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     purpose: Annotated[Purpose, Query(description="Why you read it (logged, shown to them).")],
     who: Reviewer,
     ctx: Ctx,
-    session: Db,
     as_of: Annotated[date | None, Query()] = None,
     known_at: Annotated[date | None, Query()] = None,
 ) -> dict[str, Any]:
     """A subject's explained assessment, to decide an objection or a measure."""
     day_in_range(as_of, "query.as_of")
     day_in_range(known_at, "query.known_at")
-    if not load_records(session, subject_id):
-        raise ApiProblem(404, "no records of this subject")
-    session.commit()
-    return assess(ctx, subject_id, access(who, purpose), as_of, known_at)
+    return await assess(
+        ctx, subject_id, access(who, purpose), as_of, known_at, missing="no records of this subject"
+    )

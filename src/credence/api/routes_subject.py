@@ -171,7 +171,7 @@ def my_records(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Record
 
 
 @router.get("/assessment")
-def my_assessment(
+async def my_assessment(
     who: Subject,
     ctx: Ctx,
     as_of: Annotated[date | None, Query(description="Day judged at (default today).")] = None,
@@ -182,7 +182,7 @@ def my_assessment(
     """The subject's score, grade and full explanation (docs/output.md shape)."""
     day_in_range(as_of, "query.as_of")
     day_in_range(known_at, "query.known_at")
-    return assess(ctx, _sid(who), access(who, SELF), as_of, known_at)
+    return await assess(ctx, _sid(who), access(who, SELF), as_of, known_at)
 
 
 @router.get("/notices", response_model=Page[NoticeOut])
