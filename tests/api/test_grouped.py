@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from credence.api import auth as auth_module
 from credence.api import readlog as readlog_module
 from credence.api.app import create_app
 from credence.api.deps import ApiContext
-from credence.api.readlog import ReadLog
+from credence.api.problems import ApiProblem
+from credence.api.readlog import Logged, Reads
 from credence.api.reads import inputs_of, load_records
 from credence.audit import chain
 from credence.audit.access import Access
@@ -103,44 +104,37 @@ def test_a_remembered_explanation_is_what_a_fresh_evaluation_gives(world: World)
     assert mine() != after_correction
 
 
-def test_concurrent_reads_share_a_commit_and_each_is_logged(sqlite_world: World) -> None:
-    w = sqlite_world
-    ctx = _ctx(w)
-    assert ctx.serial is not None
-    # A log with a running clock, to see that the chain's times follow its order.
-    log = ReadLog(w.backend.store.engine, w.backend.keys, lambda: datetime.now(UTC), ctx.serial)
+def test_concurrent_reads_share_a_commit_and_each_is_logged(world: World) -> None:
+    w = world
     before = len(_events(w))
-    errors: list[BaseException] = []
+    # A log with a running clock, to see that the chain's times follow its order.
+    reads = Reads(w.backend.store.engine, w.backend.keys, lambda: datetime.now(UTC))
 
-    def read(i: int) -> None:
-        try:
-            log.log(Access(f"reader-{i}", "relying_party", "tenancy"), w.bob, "status")
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+    def job(i: int) -> Any:
+        def read(connection: Connection) -> tuple[int, Logged | None]:
+            connection.execute(select(AccessEvent.id).limit(1)).all()
+            if i == 7:
+                raise ApiProblem(404, "nothing here")
+            return i, Logged(Access(f"reader-{i}", "relying_party", "tenancy"), w.bob, "status")
 
-    # Hold the write lock so that every read queues behind the first leader.
-    ctx.serial.acquire()
-    threads = [threading.Thread(target=read, args=(i,)) for i in range(30)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 10
-    while len(log._queue) < 29 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    batches = log.batches
-    ctx.serial.release()
-    for t in threads:
-        t.join(10)
-    assert errors == []
-    # The first leader wrote its own read; the next one all the others, in one transaction.
-    assert log.batches == batches + 2
+        return read
+
+    async def all_at_once() -> list[Any]:
+        return await asyncio.gather(*(reads.run(job(i)) for i in range(30)), return_exceptions=True)
+
+    outcomes = asyncio.run(all_at_once())
+    # One batch: thirty reads, one commit; the job that failed is answered with its error.
+    assert reads.batches == 1 and reads.committed == 29
+    assert isinstance(outcomes[7], ApiProblem)
+    assert [o for i, o in enumerate(outcomes) if i != 7] == [i for i in range(30) if i != 7]
     events = _events(w)[before:]
-    assert sorted(e[1] for e in events) == sorted(f"reader-{i}" for i in range(30))
+    assert [e[1] for e in events] == [f"reader-{i}" for i in range(30) if i != 7]
     with w.backend.store.session() as s:
         assert chain.verify(s, w.backend.keys).ok
         entries = list(s.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
-    reads = [e for e in entries if e.actor.startswith("reader-")]
-    assert [e.actor for e in reads] == [e[1] for e in events]
-    assert [e.at for e in reads] == sorted(e.at for e in reads)
+    mine = [e for e in entries if e.actor.startswith("reader-")]
+    assert [e.actor for e in mine] == [e[1] for e in events]
+    assert [e.at for e in mine] == sorted(e.at for e in mine)
 
 
 def test_a_read_whose_log_is_not_committed_is_not_answered(

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from credence.api.auth import Authenticator, Principal
 from credence.api.explained import Explanations
 from credence.api.problems import ApiProblem
-from credence.api.readlog import ReadLog, Reads, WriteLock
+from credence.api.readlog import Reads, WriteLock
 from credence.audit import chain
-from credence.audit.access import Access, log_read
+from credence.audit.access import Access
 from credence.policy.load import PolicySet
 from credence.store.db import Store
 
@@ -49,18 +49,14 @@ class ApiContext:
     public_grade: bool = False
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     serial: WriteLock | None = None
-    readlog: ReadLog | None = None
     reads: Reads | None = None
     explanations: Explanations | None = None
-
     sessions: sessionmaker[Session] | None = None
 
     def __post_init__(self) -> None:
         if self.sessions is None:
             # One factory for the application (what Store.session builds anew on every call).
             self.sessions = sessionmaker(self.store.engine, expire_on_commit=False)
-        if self.readlog is None:
-            self.readlog = ReadLog(self.store.engine, self.store.keys, self.now, self.serial)
         if self.reads is None:
             self.reads = Reads(self.store.engine, self.store.keys, self.now, self.serial)
         if self.explanations is None:
@@ -76,30 +72,6 @@ class ApiContext:
         s = self.sessions()
         s.info["serial"] = self.serial
         return s
-
-    def log_read(
-        self,
-        session: Session,
-        access: Access,
-        subject_id: str,
-        what: str,
-        detail: dict[str, object] | None = None,
-    ) -> None:
-        """Log a read of a subject's data; returns once the log is committed.
-
-        A request that holds the chain's lock (it writes too) logs in its own transaction, as
-        before; the caller commits. Any other ends its read transaction (handing back its
-        connection) and joins a group commit, so concurrent reads share one transaction; the
-        caller must have read everything it will answer with before it calls this.
-        """
-        if session.info.get("chain_locked"):
-            log_read(
-                session, self.store.keys, access, subject_id, what, at=self.now(), detail=detail
-            )
-            return
-        session.commit()
-        assert self.readlog is not None
-        self.readlog.log(access, subject_id, what, detail)
 
 
 async def context(request: Request) -> ApiContext:
@@ -126,7 +98,6 @@ async def session(ctx: Ctx) -> AsyncIterator[Session]:
 
 
 def _release(s: Session) -> None:
-    s.info.pop("chain_locked", None)
     if s.info.pop("held", False):
         s.info["serial"].release()
 
@@ -190,16 +161,17 @@ def lock_for_read(session: Session) -> None:
     A read is logged in the audit chain, which is a write. Taking the chain's lock first means
     SQLite never has to upgrade a read snapshot to a write (which fails at once, without
     waiting, when another request committed meanwhile); PostgreSQL simply queues. On SQLite,
-    which has one writer at a time anyway, the requests of this process first queue on a
-    process-wide lock: waiting there is immediate hand-over, whereas SQLite's own busy handler
-    sleeps in growing steps and turns contention into seconds of latency.
+    which has one writer at a time anyway, the requests first queue on the server's
+    :class:`~credence.api.readlog.WriteLock`: waiting there is immediate hand-over, whereas
+    SQLite's own busy handler sleeps in growing steps and turns contention into seconds of
+    latency. (Status queries and explanations log their reads in groups instead, see
+    :class:`~credence.api.readlog.Reads`.)
     """
     serial = session.info.get("serial")
     if serial is not None and not session.info.get("held"):
         serial.acquire()
         session.info["held"] = True
     chain.lock(session)
-    session.info["chain_locked"] = True
 
 
 class Page(BaseModel, Generic[T]):

@@ -2,15 +2,11 @@
 
 Every read of a subject's data writes an access event and its audit-chain entry, and the answer
 must not leave before they are committed. One transaction per read makes the chain's lock (one
-writer at a time, on either backend) the bottleneck of the whole API. Here a request queues its
-read and waits; whichever request finds no commit in progress becomes the leader, takes every
-read queued so far and commits them in one transaction (entries hashed in queue order), then
-wakes each request whose read it committed and hands the lead to the first one still queued.
-A request returns only once its own read is committed; if the commit fails, every request of
-that batch fails with it, and none of them answers with data.
-
-No thread of its own: the leader is always one of the waiting requests, so nothing needs
-starting or stopping with the application.
+writer at a time, on either backend) the bottleneck of the whole API. :class:`Reads` lets async
+routes hand their reads over as jobs: one thread at a time takes every job queued so far, runs
+their reads and commits all their logs in one transaction (entries hashed in queue order), and
+only then are those requests answered. If the commit fails, every request of that batch fails
+with it, and none of them answers with data.
 """
 
 from __future__ import annotations
@@ -84,97 +80,6 @@ class WriteLock:
 
 class ReadLogError(CredenceError):
     """The batch that held this read could not be committed (the read must not be answered)."""
-
-
-class _Waiting:
-    __slots__ = ("error", "finished", "read", "wake")
-
-    def __init__(self, read: Read) -> None:
-        self.read = read
-        self.wake = threading.Event()
-        self.finished = False
-        self.error: BaseException | None = None
-
-
-class ReadLog:
-    """Commits logged reads in groups; :meth:`log` returns once its read is committed."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        keys: Keys,
-        clock: Callable[[], datetime],
-        serial: WriteLock | None = None,
-    ) -> None:
-        self.engine = engine
-        self.keys = keys
-        self.clock = clock
-        # On SQLite the process-wide write lock that the API's other writers take too.
-        self.serial = serial
-        self._lock = threading.Lock()
-        self._queue: list[_Waiting] = []
-        self._writing = False
-        self.batches = 0
-        self.committed = 0
-
-    def log(
-        self,
-        access: Access,
-        subject_id: str,
-        what: str,
-        detail: dict[str, object] | None = None,
-    ) -> datetime:
-        """Log one read and wait until it is committed; returns the instant it was logged at.
-
-        Call it with no transaction of one's own open on SQLite (the leader needs the write
-        lock), and before answering: raises :class:`ReadLogError` when the commit failed.
-        """
-        with self._lock:
-            # The instant is taken in queue order, so the chain's times never go backwards.
-            me = _Waiting(Read(access, subject_id, what, self.clock(), detail))
-            self._queue.append(me)
-            lead = not self._writing
-            if lead:
-                self._writing = True
-        if not lead:
-            me.wake.wait()
-        if not me.finished:
-            # Either the queue was idle, or the previous leader handed over to this request.
-            self._lead()
-        if me.error is not None:
-            raise ReadLogError("the access log could not be written") from me.error
-        return me.read.at
-
-    def _lead(self) -> None:
-        with self._lock:
-            batch, self._queue = self._queue, []
-        error: BaseException | None = None
-        try:
-            self._write([w.read for w in batch])
-        except BaseException as exc:  # every waiter must learn of it, whatever it was
-            error = exc
-        for w in batch:
-            w.error = error
-            w.finished = True
-            w.wake.set()
-        with self._lock:
-            self.batches += 1
-            self.committed += 0 if error else len(batch)
-            if self._queue:
-                # The first one queued meanwhile leads the next batch (its event is unset).
-                self._queue[0].wake.set()
-            else:
-                self._writing = False
-
-    def _write(self, reads: list[Read]) -> None:
-        if self.serial is not None:
-            self.serial.acquire()
-        try:
-            with self.engine.begin() as connection:
-                log_reads(connection, self.keys, reads)
-        finally:
-            if self.serial is not None:
-                self.serial.release()
 
 
 @dataclass(frozen=True)
