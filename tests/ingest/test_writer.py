@@ -93,3 +93,20 @@ def test_a_source_with_a_quote_is_stored_as_given(backend: Backend, tmp_path: Pa
         )
     stored = [(r[0], r[1], r[2]) for r in records(backend)]
     assert stored == [(f"o'hara:Q{i}", "o'hara", f"Q{i}") for i in range(3)]
+
+
+def test_a_bulk_load_meets_a_subject_stored_already(backend: Backend, tmp_path: Path) -> None:
+    keys = backend.store.keys
+    # A subject without records (say, an identity registered first): the load is still a
+    # bulk load, and its subjects go in whether or not they exist.
+    backend.execute(
+        "INSERT INTO subjects (subject_id, kind, created_at) VALUES "
+        f"('{keys.subject_id('NID-3')}', 'person', '2025-01-01T00:00:00.000000Z')"
+    )
+    rows = [_row(f"E{i}", f"NID-{i}") for i in range(6)]
+    summary = _ingest(backend, write_csv(tmp_path / "e.csv", rows), batch_size=2)
+    assert summary.accepted == 6  # type: ignore[attr-defined]
+    start = backend.rows("SELECT detail FROM audit_log WHERE action = 'ingest.start'")
+    assert '"bulk_load":true' in start[0][0]
+    assert {s[0] for s in subjects(backend)} == {keys.subject_id(f"NID-{i}") for i in range(6)}
+    assert len(records(backend)) == 6
