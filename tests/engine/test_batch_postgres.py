@@ -10,9 +10,11 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +27,7 @@ from credence.engine.batch import (
     source_from_records,
     source_from_store,
 )
+from credence.engine.incremental import export_result, score_incremental
 from credence.policy.load import load_policy
 from credence.records import Record, Status, StatusChange
 from tests.engine.test_batch_support import (
@@ -73,7 +76,7 @@ def _at(day: date, hour: int = 9) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
-def test_store_tables_respect_ingestion_and_status_log_times(pg: Any) -> None:
+def test_store_tables_respect_ingestion_and_status_log_times(pg: Any, tmp_path: Path) -> None:
     """Over the store's layout, what was ingested or logged after K is unknown at K."""
     policy = load_policy("src/credence/policy/library/city-merit.yaml")
     day = date(2026, 2, 1)
@@ -116,3 +119,19 @@ def test_store_tables_respect_ingestion_and_status_log_times(pg: Any) -> None:
     # s2's tax arrears took effect on 1 March but was logged on 20 March.
     assert scores(date(2026, 3, 10)) == {"s1": 900, "s2": 970}
     assert scores(date(2026, 6, 1)) == {"s1": 850, "s2": 1000}
+
+    # Nightly over the store: what was ingested or logged since the last run is rescored even
+    # though no date in the record itself falls in the interval.
+    state = tmp_path / "state"
+    nights = [
+        (date(2026, 3, 10), 2, {"s1": 900, "s2": 970}),
+        (date(2026, 3, 11), 0, {"s1": 900, "s2": 970}),
+        (date(2026, 3, 21), 1, {"s1": 900, "s2": 1000}),  # the revocation, logged 20 March
+        (date(2026, 5, 2), 1, {"s1": 850, "s2": 1000}),  # the default, ingested 1 May
+    ]
+    for night, rescored, expected in nights:
+        inc = score_incremental(policy, source, night, night, state)
+        assert inc.rescored == rescored, night
+        rows = pq.read_table(str(export_result(state, tmp_path / "n.parquet"))).to_pylist()
+        assert {r["subject_id"]: r["score"] for r in rows} == expected, night
+        assert scores(night) == expected
