@@ -433,7 +433,7 @@ def main() -> None:
     p.add_argument("--records", type=int, default=10_000_000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--data", default=None, help="Data folder (default: /tmp/credence-bench-M-N).")
-    p.add_argument("--memory", default="6GB", help="DuckDB memory limit for batch and SQL.")
+    p.add_argument("--memory", default="4GB", help="DuckDB memory limit for batch and SQL.")
     p.add_argument("--sample", type=int, default=2000, help="Subjects for the reference run.")
     p.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     p.add_argument("--skip", default="", help="Comma-separated phases to skip.")
