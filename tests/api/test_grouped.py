@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from credence.api import auth as auth_module
 from credence.api import readlog as readlog_module
 from credence.api.app import create_app
 from credence.api.deps import ApiContext
+from credence.api.explained import Explanations
 from credence.api.problems import ApiProblem
 from credence.api.readlog import Logged, Reads
 from credence.api.reads import inputs_of, load_records
@@ -202,3 +205,24 @@ def test_a_remembered_key_skips_argon2_but_not_the_disabled_check(
     wrong = key[:-3] + ("bbb" if key.endswith("aaa") else "aaa")
     assert auth.authenticate(wrong) is None
     assert calls == [wrong]
+
+
+def test_an_explanation_is_reused_only_for_the_very_same_inputs(sqlite_world: World) -> None:
+    w = sqlite_world
+    with w.backend.store.session() as s:
+        records, decisions = inputs_of(s.connection(), w.alice, _ctx(w).policy.id)
+    memory = Explanations(size=2)
+    key = (w.alice, date(2026, 6, 2), date(2026, 6, 2))
+    one = [dataclasses.replace(records[0], amount=Decimal("1.0")), *records[1:]]
+    memory.put(key, one, decisions, {"score": 1})
+    assert memory.get(key, list(one), decisions) == {"score": 1}
+    # Equal as numbers, printed differently: not the same input.
+    same_value = [dataclasses.replace(records[0], amount=Decimal("1.00")), *records[1:]]
+    assert memory.get(key, same_value, decisions) is None
+    assert memory.get(key, one[:-1], decisions) is None
+    other = dataclasses.replace(decisions, served={**decisions.served, "x@2026-01-01": None})
+    assert memory.get(key, one, other) is None
+    # Bounded: the least recently used goes first.
+    memory.put((w.bob, *key[1:]), one, decisions, {"score": 2})
+    memory.put(("c" * 64, *key[1:]), one, decisions, {"score": 3})
+    assert memory.get(key, one, decisions) is None

@@ -20,6 +20,13 @@ from credence.engine.timeline import Decisions
 from credence.records import Record
 
 Key = tuple[str, date, date]
+Inputs = tuple[tuple[Record, ...], tuple[str, ...]]
+
+
+def _inputs(records: Sequence[Record]) -> Inputs:
+    # Decimal("1.0") == Decimal("1.00"), but an explanation may print the amount: compare the
+    # amounts' texts too, so that equal inputs always mean the same output.
+    return tuple(records), tuple(str(r.amount) for r in records)
 
 
 class Explanations:
@@ -27,7 +34,7 @@ class Explanations:
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._memory: OrderedDict[Key, tuple[tuple[Record, ...], Decisions, Any]] = OrderedDict()
+        self._memory: OrderedDict[Key, tuple[Inputs, Decisions, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -38,7 +45,7 @@ class Explanations:
             hit = self._memory.get(key)
             if hit is not None:
                 self._memory.move_to_end(key)
-        if hit is not None and hit[0] == tuple(records) and hit[1] == decisions:
+        if hit is not None and hit[0] == _inputs(records) and hit[1] == decisions:
             self.hits += 1
             return hit[2]
         self.misses += 1
@@ -47,7 +54,7 @@ class Explanations:
     def put(self, key: Key, records: Sequence[Record], decisions: Decisions, result: Any) -> None:
         """Remember the result computed from these inputs (the caller must not change it)."""
         with self._lock:
-            self._memory[key] = (tuple(records), decisions, result)
+            self._memory[key] = (_inputs(records), decisions, result)
             self._memory.move_to_end(key)
             while len(self._memory) > self.size:
                 self._memory.popitem(last=False)
