@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -10,22 +10,9 @@ from typer.testing import CliRunner
 
 from credence.cli import app
 from credence.engine.batch import records_to_arrow
-from credence.records import Record
+from tests.engine.test_batch_replay import _rec
 
 RUN = CliRunner()
-
-
-def _rec(rid: str, subject: str, kind: str, day: date) -> Record:
-    return Record(
-        record_id=rid,
-        source="authority",
-        source_record_id=rid,
-        subject_id=subject,
-        kind=kind,
-        occurred_on=day,
-        effective_on=day,
-        recorded_at=datetime.combine(day, time(), tzinfo=UTC),
-    )
 
 
 def _files(tmp: Path) -> tuple[Path, Path]:
