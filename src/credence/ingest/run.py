@@ -330,7 +330,7 @@ def _prepare(
 
 
 def _digest(pa: Any, pc: Any, ids: Any) -> str:
-    """SHA-256 of ``"\n".join(ids)``, joined by Arrow (no Python string per id)."""
+    """SHA-256 of the ids, one per line (no newline after the last), joined by Arrow."""
     values = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
     values = values.cast(pa.large_string())
     one = pa.LargeListArray.from_arrays(pa.array([0, len(values)], pa.int64()), values)
