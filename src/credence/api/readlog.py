@@ -32,7 +32,7 @@ from credence.store.keys import Keys
 fcntl: ModuleType | None
 try:
     import fcntl
-except ImportError:  # not on Windows: there the processes meet at SQLite's own lock
+except ImportError:  # Windows has no flock: there the processes meet at SQLite's own lock
     fcntl = None
 
 
@@ -154,15 +154,16 @@ class Reads:
                 batch, queue.pending = queue.pending, []
                 try:
                     outcomes = await run_sync(self._run, [job for job, _ in batch])
-                except BaseException as exc:  # whatever it was, no request may hang
-                    outcomes = [_Failed(exc)] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():
-                        continue  # its request was cancelled (the client went away)
-                    if isinstance(outcome, _Failed):
-                        future.set_exception(outcome.error)
-                    else:
-                        future.set_result(outcome)
+                except BaseException as exc:
+                    # Whatever it was, no request may hang, and none may answer with data.
+                    failed = _Failed(ReadLogError("the access log could not be written"))
+                    failed.error.__cause__ = exc
+                    if not isinstance(exc, Exception):  # cancelled: the server is stopping
+                        batch, queue.pending = batch + queue.pending, []
+                        _settle(batch, [failed] * len(batch))
+                        raise
+                    outcomes = [failed] * len(batch)
+                _settle(batch, outcomes)
         finally:
             queue.draining = False
 
@@ -209,6 +210,16 @@ class Reads:
         finally:
             if self.serial is not None:
                 self.serial.release()
+
+
+def _settle(batch: list[tuple[Job[Any], asyncio.Future[Any]]], outcomes: list[Any]) -> None:
+    for (_, future), outcome in zip(batch, outcomes, strict=True):
+        if future.done():
+            continue  # its request was cancelled (the client went away)
+        if isinstance(outcome, _Failed):
+            future.set_exception(outcome.error)
+        else:
+            future.set_result(outcome)
 
 
 class _Failed:
