@@ -327,11 +327,13 @@ async def bench(
         [_raw("GET", "/me/assessment", issued[subject_keys[c % len(subject_keys)]])] * per
         for c in range(clients)
     ]
-    # Warm-up: one Argon2 verification per key, imports, SQLite page cache.
+    # Warm-up: Argon2 verifications of the keys, imports, the page cache, explanations.
     warm = [[_raw("GET", "/me/assessment", issued[s])] for s in subject_keys]
     warm.append([_raw("POST", "/status", issued["bank"], status_body())])
     await drive(port, warm)
+    # A tenth of each run, so that every worker process has seen the keys and the subjects.
     await drive(port, [r[: max(1, per // 10)] for r in status])
+    await drive(port, [r[: max(1, per // 10)] for r in explain])
     print(f"{records:,} records, {clients} clients, closed loop, 127.0.0.1")
     for name, requests in (("status", status), ("explain", explain)):
         server_cpu, client_cpu = cpu_seconds(server), time.process_time()
