@@ -19,11 +19,15 @@ population results agree (same score and grade for every subject).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -181,6 +185,7 @@ def run_sql(rec: Path, st: Path, out: Path, memory: str) -> dict[str, Any]:
 
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{memory}'")
+    con.execute(f"SET temp_directory = '{SPILL}'")
     con.execute("SET TimeZone = 'UTC'")
     query = SQL.format(rec=rec, st=st, d=AS_OF.isoformat())
     con.execute(f"COPY ({query}) TO '{out}' (FORMAT parquet)")
@@ -307,7 +312,6 @@ def run_batch(rec: Path, st: Path, out: Path, memory: str) -> dict[str, Any]:
 
 def run_incremental(rec: Path, st: Path, folder: Path, memory: str) -> dict[str, Any]:
     """A full run at AS_OF, then three nights of incremental rescoring, each timed."""
-    import shutil
 
     from credence.engine.batch import connect, scratch_dir, source_from_parquet
     from credence.engine.incremental import score_incremental
@@ -358,9 +362,35 @@ def run_reference(rec: Path, st: Path, sample: int, subjects: int) -> dict[str, 
     return {"sample": len(ids), "sample_records": n, "seconds": took}
 
 
+# Where both DuckDB contenders spill (the batch's own scratch folder, on the same disk); each
+# phase runs with a TMPDIR of its own, so the folder holds only its own spill.
+SPILL = Path(tempfile.gettempdir()) / "credence-batch"
+
+
+class _SpillWatch(threading.Thread):
+    """Samples the size of the spill folder: how far past its memory limit a run went."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            total = 0
+            for f in SPILL.rglob("*"):
+                with contextlib.suppress(OSError):
+                    total += f.stat().st_size if f.is_file() else 0
+            self.peak = max(self.peak, total)
+            time.sleep(0.25)
+
+
 def _phase(args: argparse.Namespace) -> None:
     rec, st = Path(args.data) / "records.parquet", Path(args.data) / "status.parquet"
     out = Path(args.data) / f"out-{args.phase}.parquet"
+    SPILL.mkdir(parents=True, exist_ok=True)
+    watch = _SpillWatch()
+    watch.start()
     started, cpu0 = time.perf_counter(), _cpu()
     if args.phase == "batch":
         extra = run_batch(rec, st, out, args.memory)
@@ -373,8 +403,11 @@ def _phase(args: argparse.Namespace) -> None:
     else:
         extra = run_reference(rec, st, args.sample, args.subjects)
     wall = time.perf_counter() - started
+    watch.running = False
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"wall": wall, "cpu": _cpu() - cpu0, "peak": peak, **extra}))
+    print(
+        json.dumps({"wall": wall, "cpu": _cpu() - cpu0, "peak": peak, "spill": watch.peak, **extra})
+    )
 
 
 def _cpu() -> float:
@@ -400,7 +433,13 @@ def _spawn(args: argparse.Namespace, phase: str) -> dict[str, Any]:
         "--sample",
         str(args.sample),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    tmp = Path(tempfile.gettempdir()) / f"credence-bench-{os.getpid()}-{phase}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        env = {**os.environ, "TMPDIR": str(tmp)}
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if done.returncode != 0:
         raise SystemExit(f"phase {phase} failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -484,7 +523,8 @@ def main() -> None:
         else:
             print(
                 f"{phase}: {f['wall']:.2f} s wall, {f['cpu']:.2f} s CPU, "
-                f"{args.records / f['wall']:,.0f} records/s, peak RSS {_mb(f['peak'])}"
+                f"{args.records / f['wall']:,.0f} records/s, peak RSS {_mb(f['peak'])}, "
+                f"spilled up to {_mb(f['spill'])}"
             )
     if {"batch", "sql", "polars"} <= figures.keys():
         b = figures["batch"]["wall"]
