@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from credence.audit import chain
@@ -149,6 +149,16 @@ def principal_id_of(key: str) -> int | None:
     return int(head)
 
 
+_PRINCIPAL = select(
+    PrincipalRow.id,
+    PrincipalRow.name,
+    PrincipalRow.role,
+    PrincipalRow.scope,
+    PrincipalRow.key_hash,
+    PrincipalRow.disabled,
+).where(PrincipalRow.id == bindparam("pid"))
+
+
 class Authenticator:
     """Checks API keys against their Argon2 hashes, remembering good ones.
 
@@ -185,8 +195,9 @@ class Authenticator:
         pid = principal_id_of(key)
         if pid is None:
             return None
-        with self.store.session() as session:
-            row = session.get(PrincipalRow, pid)
+        # A Core look-up: every remembered key comes back here once per ``recheck`` seconds.
+        with self.store.engine.connect() as connection:
+            row = connection.execute(_PRINCIPAL, {"pid": pid}).first()
         if row is None or row.disabled:
             with self._lock:
                 self._cache.pop(digest, None)
