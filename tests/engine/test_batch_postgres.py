@@ -127,7 +127,9 @@ def test_store_tables_respect_ingestion_and_status_log_times(pg: Any, tmp_path: 
         (date(2026, 3, 10), 2, {"s1": 900, "s2": 970}),
         (date(2026, 3, 11), 0, {"s1": 900, "s2": 970}),
         (date(2026, 3, 21), 1, {"s1": 900, "s2": 1000}),  # the revocation, logged 20 March
-        (date(2026, 5, 2), 1, {"s1": 850, "s2": 1000}),  # the default, ingested 1 May
+        # The default, ingested 1 May; the window starts the day before the last run (20 March),
+        # so the revocation logged that day is looked at again.
+        (date(2026, 5, 2), 2, {"s1": 850, "s2": 1000}),
     ]
     for night, rescored, expected in nights:
         inc = score_incremental(policy, source, night, night, state)

@@ -105,3 +105,43 @@ def test_quiet_night_rescores_nobody(tmp_path: Path) -> None:
         policy, source, day + timedelta(days=3), day + timedelta(days=3), tmp_path
     )
     assert third.rescored == 1 and third.subjects == 6
+
+
+def test_files_changed_with_a_record_dated_after_the_night(tmp_path: Path) -> None:
+    """A record added with every day after tonight's is rescored tonight and when it counts."""
+    policy = load_policy("src/credence/policy/library/city-merit.yaml")
+    day = START + timedelta(days=400)
+    kind = "civic.award"
+    old = [_rec("a1", "ann", kind, day - timedelta(days=30))]
+    folder = tmp_path / "state"
+    first = score_incremental(policy, _parquet_source(old, tmp_path), day, day, folder)
+    assert first.full
+    late = _rec("b1", "bob", kind, day + timedelta(days=5))
+    source = _parquet_source([*old, late], tmp_path)
+    for offset, rescored in ((1, 1), (2, 0), (5, 1), (6, 0)):
+        night = day + timedelta(days=offset)
+        inc = score_incremental(policy, source, night, night, folder)
+        assert not inc.full
+        assert inc.rescored == rescored, night
+        full = score_batch(policy, source, night, night, output=tmp_path / "full.parquet")
+        assert full.path is not None
+        got = export_result(folder, tmp_path / "inc.parquet")
+        assert _rows(got) == _rows(full.path), night
+
+
+def test_a_state_without_calendar_is_rescored_in_full(tmp_path: Path) -> None:
+    """Rows written without a calendar (Spark) would never fall due: the next run is full."""
+    import duckdb
+
+    policy = load_policy("src/credence/policy/library/city-merit.yaml")
+    day = START + timedelta(days=400)
+    source = _parquet_source([_rec("a1", "ann", "civic.award", day)], tmp_path)
+    folder = tmp_path / "state"
+    score_incremental(policy, source, day, day, folder)
+    con = duckdb.connect(str(folder / "state.duckdb"))
+    body = con.execute("SELECT body FROM run").fetchone()[0]  # type: ignore[index]
+    con.execute("UPDATE run SET body = ?", [body.replace('"calendar": true', '"calendar": false')])
+    con.close()
+    later = day + timedelta(days=1)
+    again = score_incremental(policy, source, later, later, folder)
+    assert again.full and again.reason == "the stored result has no calendar"

@@ -22,6 +22,7 @@ same defaults as the record file reader. A one-change status may sit in the ``st
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import tempfile
@@ -166,8 +167,14 @@ class BatchSource:
     # Columns known to hold no NULL: their defaults need not be computed, so the columns the
     # defaults come from need not be read at all.
     not_null: frozenset[str] = frozenset()
-    # Changes whenever the data change (files' sizes and times); None where that is unknown.
-    fingerprint: str | None = None
+    # The files read, as listed when the source was made (None: not files, or not listable).
+    files: tuple[Path, ...] | None = None
+    # Where the data come from (resolved paths, the store); None where that is unknown.
+    identity: str | None = None
+
+    def fingerprint(self) -> str | None:
+        """Changes whenever one of the files changes; None where that cannot be told."""
+        return _files_fingerprint(self.files) if self.files is not None else None
 
     def normalised(self, known_at: date) -> tuple[ir.Table, ir.Table]:
         """(records, status) with the columns the compiled plan reads."""
@@ -402,31 +409,57 @@ def source_from_records(
 def source_from_parquet(
     con: ibis.BaseBackend, records: str | Path, status: str | Path | None = None
 ) -> BatchSource:
-    """Read a records Parquet file or folder (and optionally a status one) on ``con``."""
-    r = con.read_parquet(str(records))
-    s = con.read_parquet(str(status)) if status is not None else None
-    paths = [Path(records)] + ([Path(status)] if status is not None else [])
+    """Read a records Parquet file, folder or glob (and optionally a status one) on ``con``.
+
+    On DuckDB the files are listed once, here, and read as that list: what their statistics
+    (columns without NULLs) and their fingerprint describe is what every query reads.
+    """
+    identity = hashlib.sha256(
+        "\n".join(str(Path(p).resolve()) for p in (records, status) if p is not None).encode()
+    ).hexdigest()
+    rec_files = _parquet_files(records) if con.name == "duckdb" else None
+    st_files = _parquet_files(status) if con.name == "duckdb" and status is not None else None
+    if rec_files is None or (status is not None and st_files is None):
+        r = con.read_parquet(str(records))
+        s = con.read_parquet(str(status)) if status is not None else None
+        return BatchSource(con, r, s, identity=identity)
+    r = con.read_parquet([str(f) for f in rec_files])
+    s = con.read_parquet([str(f) for f in st_files]) if st_files is not None else None
     return BatchSource(
         con,
         r,
         s,
-        not_null=_complete_parquet_columns(Path(records)),
-        fingerprint=_files_fingerprint(paths),
+        not_null=_complete_parquet_columns(rec_files),
+        files=(*rec_files, *(st_files or ())),
+        identity=identity,
     )
 
 
-def _files_fingerprint(paths: Sequence[Path]) -> str | None:
-    """Names, sizes and modification times of the files under ``paths`` (None if unreadable)."""
+def _parquet_files(where: str | Path) -> list[Path] | None:
+    """The Parquet files a file, folder (recursively) or glob names; None if there are none."""
+    path = Path(where)
+    if path.is_dir():
+        found = sorted(path.rglob("*.parquet"))
+    elif path.is_file():
+        found = [path]
+    else:
+        found = sorted(Path(p) for p in glob.glob(str(where), recursive=True))
+    return found if found and all(f.is_file() for f in found) else None
+
+
+def _files_fingerprint(files: Sequence[Path]) -> str | None:
+    """Names, inodes, sizes and change times of ``files`` (None if one cannot be read).
+
+    The change time (``st_ctime_ns``) moves on every write and cannot be set back by a copy
+    that preserves modification times.
+    """
     parts: list[str] = []
-    for path in paths:
-        files = sorted(path.rglob("*")) if path.is_dir() else [path]
-        for file in files:
-            try:
-                st = file.stat()
-            except OSError:
-                return None
-            if file.is_file():
-                parts.append(f"{file.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    for file in files:
+        try:
+            st = file.stat()
+        except OSError:
+            return None
+        parts.append(f"{file.resolve()}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -440,14 +473,11 @@ def _complete_columns(table: pa.Table) -> frozenset[str]:
     )
 
 
-def _complete_parquet_columns(path: Path) -> frozenset[str]:
-    """The defaulted columns that no row group of the Parquet file(s) at ``path`` leaves NULL.
+def _complete_parquet_columns(files: Sequence[Path]) -> frozenset[str]:
+    """The defaulted columns that no row group of the Parquet ``files`` leaves NULL.
 
     Read from the files' statistics; a file without them proves nothing.
     """
-    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
-    if not files or not all(f.is_file() for f in files):
-        return frozenset()
     complete = set(_DEFAULTED)
     for file in files:
         meta = pq.ParquetFile(str(file)).metadata
@@ -475,6 +505,7 @@ def source_from_store(con: ibis.BaseBackend, database: str | None = None) -> Bat
         con,
         con.table("records", database=database),
         con.table("record_status", database=database),
+        identity=f"store:{database or ''}",
         ingested_column="ingested_at",
         logged_column="logged_at",
         status_order=("at", "id"),
@@ -780,7 +811,8 @@ def _restricted(source: BatchSource, subjects: Sequence[str]) -> BatchSource:
         logged_column=source.logged_column,
         status_order=source.status_order,
         not_null=source.not_null,
-        fingerprint=source.fingerprint,
+        files=source.files,
+        identity=source.identity,
     )
 
 

@@ -21,7 +21,7 @@ evaluator.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import reduce
@@ -122,6 +122,22 @@ class _Compiler:
             {r.same_act_group for v in policy.versions for r in _rules(v) if r.same_act_group}
         )
         self.group_index = {g: i for i, g in enumerate(groups)}
+        # Every kind the plan tests, as a small integer computed once per record: the tests
+        # then compare integers instead of strings (kinds of no interest get -1).
+        named = set(policy.all_kinds) | {r.kind for v in policy.versions for r in _rules(v)}
+        for v in policy.versions:
+            for lst in v.lists:
+                named |= set(lst.entry.record_kinds or ())
+        self.kind_code = {k: i for i, k in enumerate(sorted(named))}
+
+    def codes(self, kinds: Iterable[str]) -> list[int]:
+        """The integer codes of ``kinds``."""
+        return sorted({self.kind_code[k] for k in kinds})
+
+    def with_kind_code(self, t: ir.Table) -> ir.Table:
+        """``t`` with ``kc``, the integer code of its kind."""
+        cases = [(t.kind == k, _lit_int(i)) for k, i in self.kind_code.items()]
+        return t.mutate(kc=ibis.cases(*cases, else_=_lit_int(-1)) if cases else _lit_int(-1))
 
     # --- one record -------------------------------------------------------------------------
 
@@ -199,7 +215,7 @@ class _Compiler:
             _n=ibis.row_number().over(group_by=last.record_id, order_by=ibis.desc(last.seq))
         )
         last = last.filter(last._n == 0).select(_rid=last.record_id, st=last.status)
-        t = records.left_join(last, records.record_id == last._rid)
+        t = self.with_kind_code(records.left_join(last, records.record_id == last._rid))
         start = t.occurred_on if now.count_from is CountFrom.OCCURRED else t.effective_on
         excluded = list(VOID_STATUSES) + (["contested"] if now.contest.suspends else [])
         # Every record stays in the plan (a record that does not count has NULL points), so
@@ -214,7 +230,7 @@ class _Compiler:
         cat_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
         grp_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
         for kind, begin, until, then, rule in self.branches():
-            cond = (t.kind == kind) & (t.occurred_on >= ibis.literal(begin))
+            cond = (t.kc == self.kind_code[kind]) & (t.occurred_on >= ibis.literal(begin))
             if until is not None:
                 cond = cond & (t.occurred_on < ibis.literal(until))
             pts, cat = self.valued(then, rule, t)
@@ -227,7 +243,7 @@ class _Compiler:
         cat = ibis.cases(*cat_cases, else_=null) if cat_cases else null
         cols: dict[str, ir.Value] = {
             "subject_id": t.subject_id,
-            "kind": t.kind,
+            "kc": t.kc,
             "pts": ibis.ifelse(present, pts, null).cast("int64"),
             "cat": cat.cast("int64"),
         }
@@ -249,7 +265,7 @@ class _Compiler:
         }
         for j, lst in enumerate(now.lists):
             if lst.entry.record_kinds is not None:
-                aggs[f"_ev{j}"] = v.pts.count(where=v.kind.isin(lst.entry.record_kinds))
+                aggs[f"_ev{j}"] = v.pts.count(where=v.kc.isin(self.codes(lst.entry.record_kinds)))
         flag_aggs, flag_of = self.replay_flag(v)
         if calendar:
             aggs["_next_change"] = v.ev.min()
@@ -350,7 +366,7 @@ class _Compiler:
         ladders = self.clamping_ladders()
         aggs: dict[str, ir.Value] = {}
         if credits:
-            aggs["_credits"] = v.kind.count(where=v.kind.isin(credits))
+            aggs["_credits"] = v.kc.count(where=v.kc.isin(self.codes(credits)))
         for n, version in enumerate(ladders):
             for cat in version.categories:
                 worst = self.worst_points(version, cat.id, v)
@@ -413,7 +429,9 @@ class _Compiler:
                     )
         if not worst:
             return None
-        cases = [(records.kind == kind, _lit_int(p)) for kind, p in sorted(worst.items())]
+        cases = [
+            (records.kc == self.kind_code[kind], _lit_int(p)) for kind, p in sorted(worst.items())
+        ]
         return ibis.cases(*cases, else_=_lit_int(0))
 
 
@@ -447,13 +465,13 @@ def _same_act(v: ir.Table) -> ir.Table:
     extra = ["ev"] if "ev" in v.columns else []
     ranked = ranked.select(
         "subject_id",
-        "kind",
+        "kc",
         pts=ibis.ifelse(ranked._n == 0, ranked.pts, ibis.null("int64")),
         cat=ranked.cat,
         **{c: ranked[c] for c in extra},
     )
     rest = v.filter(v.grp.isnull() | v.pts.isnull()).select(
-        "subject_id", "kind", "pts", "cat", *extra
+        "subject_id", "kc", "pts", "cat", *extra
     )
     return rest.union(ranked, distinct=False)
 

@@ -22,9 +22,10 @@ A night then finds the subjects to rescore without reading the records:
 
 * the subjects whose ``next_change`` (or ``next_stage_day``) falls in the interval;
 * plus what is new in the data: for the store, the records ingested and the status changes logged
-  in the interval; for Parquet files unchanged since the last run (same names, sizes and times),
-  nothing; for any other source, every subject with a record event in the interval (one scan,
-  :func:`touched_subjects`).
+  since the day before the last run; for Parquet files unchanged since the last run (same
+  files, inodes, sizes and times), nothing; for changed files, every subject with a record
+  event in the interval or a record dated after it; for any other source, every subject with a
+  record event in the interval (one scan, :func:`touched_subjects`).
 
 Only those subjects' rows are replaced, in place. A run that cannot be incremental (no state,
 another policy, dates going backwards, a version starting in the interval) is a full run.
@@ -39,7 +40,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import reduce
 from pathlib import Path
 from typing import Any
@@ -131,19 +132,30 @@ def _state_body(
             "fingerprint": fingerprint(policy),
             "as_of": as_of.isoformat(),
             "known_at": known_at.isoformat(),
-            "source": source.fingerprint,
+            "source": source.fingerprint(),
+            "identity": source.identity,
             "calendar": calendar,
         }
     )
 
 
 def _why_full(
-    state: dict[str, Any] | None, policy: PolicySet, as_of: date, known_at: date
+    state: dict[str, Any] | None,
+    policy: PolicySet,
+    source: BatchSource,
+    as_of: date,
+    known_at: date,
+    calendar: bool,
 ) -> str | None:
     if state is None:
         return "no previous run"
     if state.get("fingerprint") != fingerprint(policy):
         return "the policy changed"
+    if state.get("identity") != source.identity:
+        return "the records come from elsewhere"
+    if calendar and not state.get("calendar"):
+        # Rows written without a calendar would never fall due.
+        return "the stored result has no calendar"
     d0, k0 = date.fromisoformat(state["as_of"]), date.fromisoformat(state["known_at"])
     if as_of < d0 or known_at < k0:
         return "the dates go backwards"
@@ -176,7 +188,7 @@ def score_incremental(
     con = _open(out)
     try:
         state = _read_state(con)
-        reason = _why_full(state, policy, as_of, known_at)
+        reason = _why_full(state, policy, source, as_of, known_at, calendar)
         if reason is not None:
             full = _full_run(con, policy, source, as_of, known_at, calendar)
             grades = _grades(con)
@@ -193,8 +205,8 @@ def score_incremental(
         assert state is not None
         d0 = date.fromisoformat(state["as_of"])
         hi = max(as_of, known_at)
-        ids = _due(con, as_of, hi, bool(state.get("calendar")))
-        ids |= _new_in_data(policy, source, state, d0, hi, calendar and bool(state.get("calendar")))
+        ids = _due(con, as_of, hi, calendar)
+        ids |= _new_in_data(policy, source, state, d0, hi, calendar)
         fresh = (
             score_batch(policy, source, as_of, known_at, subjects=sorted(ids), calendar=calendar)
             if ids
@@ -267,26 +279,51 @@ def _new_in_data(
     calendar: bool,
 ) -> set[str]:
     """Subjects with data the last run's calendar could not know of."""
-    if calendar and source.ingested_column:
-        found = _store_delta(source, d0, hi)
-    elif calendar and source.fingerprint is not None and source.fingerprint == state["source"]:
-        return set()
-    else:
+    if not calendar:
         found = touched_subjects(policy, source, d0, hi)
+    elif source.ingested_column:
+        found = _store_delta(source, d0 - timedelta(days=1), hi)
+    else:
+        now = source.fingerprint()
+        if now is not None and now == state.get("source"):
+            return set()
+        # Changed files: a record added with every day after this run's would be in no window
+        # tonight and, the files unchanged tomorrow, in no calendar either; so it counts now.
+        found = touched_subjects(policy, source, d0, hi).union(
+            _dated_after(source, hi), distinct=True
+        )
     return set(found.to_pyarrow().column("subject_id").to_pylist())
 
 
+def _dated_after(source: BatchSource, day: date) -> ir.Table:
+    """Subjects with a record, or a status change, dated after ``day``."""
+    recs, status = source.normalised(date.max)
+    after = ibis.literal(day)
+    later = status.filter(status.on > after).select("record_id")
+    return recs.filter(
+        (recs.occurred_on > after)
+        | (recs.effective_on > after)
+        | (recs.recorded_on > after)
+        | recs.record_id.isin(later.record_id)
+    ).select("subject_id")
+
+
 def _store_delta(source: BatchSource, since: date, until: date) -> ir.Table:
-    """Subjects with records ingested, or status changes logged, in (since, until]."""
+    """Subjects with records ingested, or status changes logged, in [since, until].
+
+    Inclusive, and called with the day before the last run's: a row committed after the last
+    run read the store may carry that run's day, or the day before when its batch was stamped
+    before midnight.
+    """
     r = source.records
     lo, hi = ibis.literal(since), ibis.literal(until)
     assert source.ingested_column is not None
     ing = r[source.ingested_column].cast("timestamp").date()
-    parts = [r.filter((ing > lo) & (ing <= hi)).select("subject_id")]
+    parts = [r.filter((ing >= lo) & (ing <= hi)).select("subject_id")]
     if source.status is not None and source.logged_column:
         s = source.status
         logged = s[source.logged_column].cast("timestamp").date()
-        changed = s.filter((logged > lo) & (logged <= hi)).select("record_id")
+        changed = s.filter((logged >= lo) & (logged <= hi)).select("record_id")
         parts.append(r.filter(r.record_id.isin(changed.record_id)).select("subject_id"))
     return reduce(lambda a, b: a.union(b, distinct=False), parts).distinct()
 
@@ -327,10 +364,17 @@ def export_result(folder: str | Path, path: str | Path) -> Path:
         cols = ", ".join(f"DATE '{state[c]}' AS {c}" if c in _STAMPS else f'"{c}"' for c in schema)
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        con.execute(
-            f"COPY (SELECT {cols} FROM assessments ORDER BY subject_id) "
-            f"TO '{target}' (FORMAT parquet)"
-        )
+        # Written aside and moved into place: a killed export leaves the last one whole.
+        tmp = target.with_name(f".{target.name}.{time.monotonic_ns()}.tmp")
+        quoted = str(tmp).replace("'", "''")
+        try:
+            con.execute(
+                f"COPY (SELECT {cols} FROM assessments ORDER BY subject_id) "
+                f"TO '{quoted}' (FORMAT parquet)"
+            )
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
         return target
     finally:
         con.close()
