@@ -172,8 +172,8 @@ class Authenticator:
         self.store = store
         self.ttl = ttl
         self.recheck = min(recheck, ttl)
-        # digest -> (principal, verified until, checked until), monotonic seconds.
-        self._cache: dict[str, tuple[Principal, float, float]] = {}
+        # digest -> (principal, its key hash, verified until, checked until), monotonic seconds.
+        self._cache: dict[str, tuple[Principal, str, float, float]] = {}
         self._lock = threading.Lock()
 
     def remembered(self, key: str) -> Principal | None:
@@ -181,7 +181,7 @@ class Authenticator:
         digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
         with self._lock:
             hit = self._cache.get(digest)
-        if hit is not None and hit[2] > time.monotonic():
+        if hit is not None and hit[3] > time.monotonic():
             return hit[0]
         return None
 
@@ -204,9 +204,9 @@ class Authenticator:
             return None
         with self._lock:
             known = self._cache.get(digest)
-        if known is not None and known[1] > now and known[0].id == row.id:
-            # Verified lately and still enabled: no need to run Argon2 again.
-            principal, verified_until = known[0], known[1]
+        if known is not None and known[2] > now and known[1] == row.key_hash:
+            # Verified lately against the same stored hash and still enabled: no Argon2 again.
+            principal, verified_until = known[0], known[2]
         else:
             try:
                 _hasher.verify(row.key_hash, key)
@@ -219,6 +219,7 @@ class Authenticator:
                 self._cache.clear()
             self._cache[digest] = (
                 principal,
+                row.key_hash,
                 verified_until,
                 min(verified_until, now + self.recheck),
             )

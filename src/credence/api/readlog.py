@@ -180,7 +180,7 @@ class Reads:
                     continue
                 outcomes.append(value)
                 if logged is not None:
-                    # Stamped here, in queue order: the chain's times never go backwards.
+                    # Restamped under the chain's lock by log_reads.
                     at = self.clock()
                     reads.append(
                         (i, Read(logged.access, logged.subject_id, logged.what, at, logged.detail))
@@ -205,7 +205,7 @@ class Reads:
         if self.serial is not None:
             self.serial.acquire()
         try:
-            log_reads(connection, self.keys, reads)
+            log_reads(connection, self.keys, reads, clock=self.clock)
             connection.commit()
         finally:
             if self.serial is not None:

@@ -6,7 +6,8 @@ the subject can see who looked and why) and an audit-chain entry (so the log its
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
@@ -100,14 +101,25 @@ class Read:
 _INSERT_EVENT = insert(AccessEvent)
 
 
-def log_reads(connection: Connection, keys: Keys, reads: list[Read]) -> None:
+def log_reads(
+    connection: Connection,
+    keys: Keys,
+    reads: list[Read],
+    clock: Callable[[], datetime] | None = None,
+) -> None:
     """Write many reads' access events and chain entries in the connection's transaction.
 
     What it writes is what one :func:`log_read` per read, in the same order, would write; it
-    takes the chain's lock first, like every writer of the chain.
+    takes the chain's lock first, like every writer of the chain. With ``clock`` every read is
+    stamped once the lock is held, so the chain's times never go backwards across writers.
     """
     if not reads:
         return
+    # The chain's lock before the first insert, so that SQLite takes its write lock at once.
+    chain.lock_connection(connection)
+    if clock is not None:
+        now = clock()
+        reads = [replace(r, at=now) for r in reads]
     entries = [
         chain.NewEntry(
             actor=r.access.actor,
@@ -118,8 +130,6 @@ def log_reads(connection: Connection, keys: Keys, reads: list[Read]) -> None:
         )
         for r in reads
     ]
-    # The chain's lock before the first insert, so that SQLite takes its write lock at once.
-    chain.lock_connection(connection)
     connection.execute(
         _INSERT_EVENT,
         [
