@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credence.store.commands import ActorOpt, DataOpt, _actor, _fail, _open
+from credence.store.commands import ActorOpt, DataOpt, _actor, _fail, _open, _session
 
 out = Console(soft_wrap=True)
 principal_app = typer.Typer(help="API principals: who may call the HTTP API, in what role.")
@@ -98,21 +98,15 @@ def principal_add(
     actor: ActorOpt = None,
 ) -> None:
     """Create a principal and print its API key once (only its Argon2 hash is stored)."""
-    from credence.api.auth import PrincipalError, add_principal
+    from credence.api.auth import add_principal
 
-    store = _open(data)
-    try:
+    with _session(data) as (store, session):
         if national_id is not None:
             if role != "subject" or scope is not None:
                 raise _fail("--national-id is for a subject, instead of --scope")
             scope = store.keys.subject_id(national_id)
-        with store.session() as session:
-            who, key = add_principal(session, store.keys, name, role, scope, actor=_actor(actor))
-            session.commit()
-    except PrincipalError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+        who, key = add_principal(session, store.keys, name, role, scope, actor=_actor(actor))
+        session.commit()
     out.print(
         f"principal {who.name} ({who.role}{', ' + who.scope if who.scope else ''}) created; "
         "its API key (shown only now):",
@@ -127,18 +121,12 @@ def principal_disable(
     data: DataOpt = None,
     actor: ActorOpt = None,
 ) -> None:
-    """Disable a principal: its key stops working (within a minute on running servers)."""
-    from credence.api.auth import PrincipalError, disable_principal
+    """Disable a principal: its key stops working (within a second on running servers)."""
+    from credence.api.auth import disable_principal
 
-    store = _open(data)
-    try:
-        with store.session() as session:
-            disable_principal(session, store.keys, name, actor=_actor(actor))
-            session.commit()
-    except PrincipalError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+    with _session(data) as (store, session):
+        disable_principal(session, store.keys, name, actor=_actor(actor))
+        session.commit()
     out.print(f"principal {name} disabled", highlight=False)
 
 
@@ -149,12 +137,8 @@ def principal_list(data: DataOpt = None) -> None:
 
     from credence.store.schema import PrincipalRow
 
-    store = _open(data)
-    try:
-        with store.session() as session:
-            rows = session.scalars(select(PrincipalRow).order_by(PrincipalRow.id)).all()
-    finally:
-        store.close()
+    with _session(data) as (_, session):
+        rows = session.scalars(select(PrincipalRow).order_by(PrincipalRow.id)).all()
     table = Table(title=f"{len(rows)} principal(s)")
     for col in ("id", "name", "role", "scope", "created", "state"):
         table.add_column(col)

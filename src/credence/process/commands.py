@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credence.store.commands import ActorOpt, DataOpt, NowOpt, _actor, _fail, _now, _open
+from credence.store.commands import ActorOpt, DataOpt, NowOpt, _actor, _fail, _now, _open, _session
 
 out = Console(soft_wrap=True)
 
@@ -113,46 +113,42 @@ def notices(
     from credence.audit.access import Access, log_read
     from credence.store.schema import Notice
 
-    store = _open(data)
-    try:
-        with store.session() as session:
-            stmt = select(Notice).order_by(Notice.issued_on, Notice.id)
-            if subject_id:
-                stmt = stmt.where(Notice.subject_id == subject_id)
-            if status:
-                stmt = stmt.where(Notice.status == status)
-            rows = session.scalars(stmt).all()
-            table = Table(title=f"{len(rows)} notice(s)")
-            for col in (
-                "id",
-                "subject",
-                "policy",
-                "about",
-                "ref",
-                "status",
-                "issued",
-                "served",
-                "deadline",
-            ):
-                table.add_column(col)
-            access = Access(_actor(actor), "operator", "due process administration")
-            for sid in sorted({r.subject_id for r in rows}):
-                log_read(session, store.keys, access, sid, "notices")
-            for r in rows:
-                table.add_row(
-                    str(r.id),
-                    r.subject_id[:12],
-                    r.policy_id,
-                    r.about,
-                    r.ref,
-                    r.status,
-                    str(r.issued_on),
-                    str(r.served_on or ""),
-                    str(r.deadline or ""),
-                )
-            session.commit()
-    finally:
-        store.close()
+    with _session(data) as (store, session):
+        stmt = select(Notice).order_by(Notice.issued_on, Notice.id)
+        if subject_id:
+            stmt = stmt.where(Notice.subject_id == subject_id)
+        if status:
+            stmt = stmt.where(Notice.status == status)
+        rows = session.scalars(stmt).all()
+        table = Table(title=f"{len(rows)} notice(s)")
+        for col in (
+            "id",
+            "subject",
+            "policy",
+            "about",
+            "ref",
+            "status",
+            "issued",
+            "served",
+            "deadline",
+        ):
+            table.add_column(col)
+        access = Access(_actor(actor), "operator", "due process administration")
+        for sid in sorted({r.subject_id for r in rows}):
+            log_read(session, store.keys, access, sid, "notices")
+        for r in rows:
+            table.add_row(
+                str(r.id),
+                r.subject_id[:12],
+                r.policy_id,
+                r.about,
+                r.ref,
+                r.status,
+                str(r.issued_on),
+                str(r.served_on or ""),
+                str(r.deadline or ""),
+            )
+        session.commit()
     out.print(table)
 
 
@@ -169,34 +165,27 @@ def objection_file(
     now: NowOpt = None,
 ) -> None:
     """File an objection: the record is contested until a reviewer decides or time runs out."""
-    from credence.errors import CredenceError
     from credence.policy.load import PolicySet
     from credence.process.objections import file_objection
 
     pol = _policy(policy)
     assert isinstance(pol, PolicySet)
-    store = _open(data)
-    try:
-        with store.session() as session:
-            o = file_objection(
-                session,
-                store.keys,
-                pol,
-                record_id,
-                statement=statement,
-                evidence=list(evidence or []),
-                actor=_actor(actor),
-                now=_now(now),
-            )
-            session.commit()
-            out.print(
-                f"objection {o.id} filed against {record_id}; review due by {o.review_deadline}",
-                highlight=False,
-            )
-    except CredenceError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+    with _session(data) as (store, session):
+        o = file_objection(
+            session,
+            store.keys,
+            pol,
+            record_id,
+            statement=statement,
+            evidence=list(evidence or []),
+            actor=_actor(actor),
+            now=_now(now),
+        )
+        session.commit()
+        out.print(
+            f"objection {o.id} filed against {record_id}; review due by {o.review_deadline}",
+            highlight=False,
+        )
 
 
 @objection_app.command("evidence")
@@ -209,30 +198,23 @@ def objection_evidence(
     now: NowOpt = None,
 ) -> None:
     """Add evidence to an open objection (extends its review deadline once)."""
-    from credence.errors import CredenceError
     from credence.policy.load import PolicySet
     from credence.process.objections import add_evidence
 
     pol = _policy(policy)
     assert isinstance(pol, PolicySet)
-    store = _open(data)
-    try:
-        with store.session() as session:
-            o = add_evidence(
-                session,
-                store.keys,
-                pol,
-                objection_id,
-                list(evidence),
-                actor=_actor(actor),
-                now=_now(now),
-            )
-            session.commit()
-            out.print(f"objection {o.id}: review due by {o.review_deadline}", highlight=False)
-    except CredenceError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+    with _session(data) as (store, session):
+        o = add_evidence(
+            session,
+            store.keys,
+            pol,
+            objection_id,
+            list(evidence),
+            actor=_actor(actor),
+            now=_now(now),
+        )
+        session.commit()
+        out.print(f"objection {o.id}: review due by {o.review_deadline}", highlight=False)
 
 
 @objection_app.command("decide")
@@ -245,27 +227,20 @@ def objection_decide(
     now: NowOpt = None,
 ) -> None:
     """Decide an objection; an overturned record is void and everything derived is undone."""
-    from credence.errors import CredenceError
     from credence.process.objections import decide
 
-    store = _open(data)
-    try:
-        with store.session() as session:
-            o = decide(
-                session,
-                store.keys,
-                objection_id,
-                outcome,
-                reason=reason,
-                actor=_actor(actor),
-                now=_now(now),
-            )
-            session.commit()
-            out.print(f"objection {o.id}: {o.status}", highlight=False)
-    except CredenceError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+    with _session(data) as (store, session):
+        o = decide(
+            session,
+            store.keys,
+            objection_id,
+            outcome,
+            reason=reason,
+            actor=_actor(actor),
+            now=_now(now),
+        )
+        session.commit()
+        out.print(f"objection {o.id}: {o.status}", highlight=False)
 
 
 @measures_app.callback()
@@ -284,36 +259,32 @@ def measures(
     from credence.audit.access import Access, log_read
     from credence.store.schema import MeasureRow
 
-    store = _open(data)
-    try:
-        with store.session() as session:
-            stmt = select(MeasureRow).order_by(MeasureRow.id)
-            if status:
-                stmt = stmt.where(MeasureRow.status == status)
-            if subject_id:
-                stmt = stmt.where(MeasureRow.subject_id == subject_id)
-            rows = session.scalars(stmt).all()
-            access = Access(_actor(actor), "operator", "due process administration")
-            for sid in sorted({r.subject_id for r in rows}):
-                log_read(session, store.keys, access, sid, "measures")
-            table = Table(title=f"{len(rows)} measure(s)")
-            for col in ("id", "subject", "measure", "ref", "status", "from", "until", "review"):
-                table.add_column(col)
-            for r in rows:
-                review = json.loads(r.body).get("review") or {}
-                table.add_row(
-                    str(r.id),
-                    r.subject_id[:12],
-                    r.measure_id,
-                    r.ref or "",
-                    r.status,
-                    str(r.in_force_from or ""),
-                    str(r.until or ""),
-                    review.get("decision", ""),
-                )
-            session.commit()
-    finally:
-        store.close()
+    with _session(data) as (store, session):
+        stmt = select(MeasureRow).order_by(MeasureRow.id)
+        if status:
+            stmt = stmt.where(MeasureRow.status == status)
+        if subject_id:
+            stmt = stmt.where(MeasureRow.subject_id == subject_id)
+        rows = session.scalars(stmt).all()
+        access = Access(_actor(actor), "operator", "due process administration")
+        for sid in sorted({r.subject_id for r in rows}):
+            log_read(session, store.keys, access, sid, "measures")
+        table = Table(title=f"{len(rows)} measure(s)")
+        for col in ("id", "subject", "measure", "ref", "status", "from", "until", "review"):
+            table.add_column(col)
+        for r in rows:
+            review = json.loads(r.body).get("review") or {}
+            table.add_row(
+                str(r.id),
+                r.subject_id[:12],
+                r.measure_id,
+                r.ref or "",
+                r.status,
+                str(r.in_force_from or ""),
+                str(r.until or ""),
+                review.get("decision", ""),
+            )
+        session.commit()
     out.print(table)
 
 
@@ -327,26 +298,19 @@ def measures_review(
     actor: ActorOpt = None,
 ) -> None:
     """Sign off a measure (it takes effect from that day) or refuse it with a reason."""
-    from credence.errors import CredenceError
     from credence.process.reviews import review_measure
 
     day = _day(on, "--on") if on else date.today()
-    store = _open(data)
-    try:
-        with store.session() as session:
-            row = review_measure(
-                session,
-                store.keys,
-                measure_id,
-                approve=approve,
-                reason=reason,
-                actor=_actor(actor),
-                on=day,
-                now=datetime.combine(day, datetime.min.time()),
-            )
-            session.commit()
-            out.print(f"measure {row.id}: {'approved' if approve else 'refused'}", highlight=False)
-    except CredenceError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+    with _session(data) as (store, session):
+        row = review_measure(
+            session,
+            store.keys,
+            measure_id,
+            approve=approve,
+            reason=reason,
+            actor=_actor(actor),
+            on=day,
+            now=datetime.combine(day, datetime.min.time()),
+        )
+        session.commit()
+        out.print(f"measure {row.id}: {'approved' if approve else 'refused'}", highlight=False)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from credence.ingest.run import IngestSummary
     from credence.store.db import Store
 
@@ -82,6 +86,24 @@ def _open(data: Path | None) -> Store:
         return open_store(data)
     except CredenceError as exc:
         raise _fail(str(exc)) from None
+
+
+@contextmanager
+def _session(data: Path | None) -> Iterator[tuple[Store, Session]]:
+    """The store and one session for a command; a CredenceError ends it with exit 2.
+
+    The command commits what it wrote; the store is closed however the command ends.
+    """
+    from credence.errors import CredenceError
+
+    store = _open(data)
+    try:
+        with store.session() as session:
+            yield store, session
+    except CredenceError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
 
 
 def init(data: DataOpt = None, actor: ActorOpt = None) -> None:
@@ -189,20 +211,11 @@ def record_revoke(
     now: NowOpt = None,
 ) -> None:
     """Revoke a record (a new status row; the record itself is kept)."""
-    from credence.errors import CredenceError
     from credence.store.records import revoke
 
-    store = _open(data)
-    try:
-        with store.session() as session:
-            revoke(
-                session, store.keys, record_id, actor=_actor(actor), reason=reason, now=_now(now)
-            )
-            session.commit()
-    except CredenceError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+    with _session(data) as (store, session):
+        revoke(session, store.keys, record_id, actor=_actor(actor), reason=reason, now=_now(now))
+        session.commit()
     out.print(f"revoked {record_id}", highlight=False)
 
 
@@ -250,25 +263,19 @@ def record_correct(
         pol = library.resolve(policy)
     except CredenceError as exc:
         raise _fail(str(exc)) from None
-    store = _open(data)
-    try:
-        with store.session() as session:
-            new = correct(
-                session,
-                store.keys,
-                record_id,
-                actor=_actor(actor),
-                reason=reason,
-                changes=changes,
-                new_source_record_id=source_record_id,
-                policy=pol,
-                now=_now(now),
-            )
-            session.commit()
-    except CredenceError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+    with _session(data) as (store, session):
+        new = correct(
+            session,
+            store.keys,
+            record_id,
+            actor=_actor(actor),
+            reason=reason,
+            changes=changes,
+            new_source_record_id=source_record_id,
+            policy=pol,
+            now=_now(now),
+        )
+        session.commit()
     out.print(f"corrected {record_id}: superseded by {new.record_id}", highlight=False)
 
 
@@ -287,7 +294,6 @@ def record_show(
     """List a subject's records with their status history (a logged read)."""
     from credence.audit.access import Access
     from credence.dates import parse_instant
-    from credence.errors import CredenceError
     from credence.store.records import records_of
 
     if (national_id is None) == (subject_id is None):
@@ -298,22 +304,16 @@ def record_show(
             when = date.fromisoformat(known_at) if len(known_at) == 10 else parse_instant(known_at)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--known-at") from None
-    store = _open(data)
-    try:
+    with _session(data) as (store, session):
         sid = subject_id or store.keys.subject_id(national_id or "")
-        with store.session() as session:
-            records = records_of(
-                session,
-                store.keys,
-                sid,
-                access=Access(_actor(actor), role, purpose),
-                known_at=when,
-            )
-            session.commit()
-    except CredenceError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
+        records = records_of(
+            session,
+            store.keys,
+            sid,
+            access=Access(_actor(actor), role, purpose),
+            known_at=when,
+        )
+        session.commit()
     table = Table(title=f"subject {sid}: {len(records)} record(s)")
     for col in ("record", "kind", "occurred", "effective", "recorded", "amount", "status"):
         table.add_column(col)
@@ -338,12 +338,8 @@ def audit_verify(data: DataOpt = None) -> None:
     """Walk the audit chain; name the first altered, deleted or inserted entry (exit 1)."""
     from credence.audit.chain import verify
 
-    store = _open(data)
-    try:
-        with store.session() as session:
-            verdict = verify(session, store.keys)
-    finally:
-        store.close()
+    with _session(data) as (store, session):
+        verdict = verify(session, store.keys)
     if verdict.ok:
         out.print(
             f"audit chain intact: {verdict.entries} entries, head {verdict.head_hash}",
@@ -364,12 +360,8 @@ def audit_head(data: DataOpt = None) -> None:
     """Print the chain's length and last hash, to keep outside the database as a witness."""
     from credence.audit.chain import head_of
 
-    store = _open(data)
-    try:
-        with store.session() as session:
-            seq, last = head_of(session)
-    finally:
-        store.close()
+    with _session(data) as (_, session):
+        seq, last = head_of(session)
     out.print(f"{seq} {last}", highlight=False)
 
 
