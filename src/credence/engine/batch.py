@@ -52,7 +52,7 @@ from credence.engine.batch_compile import (
 )
 from credence.engine.reference import evaluate
 from credence.errors import EvaluationError
-from credence.ingest.formats import parse_row
+from credence.ingest.formats import COLUMNS, parse_row
 from credence.policy.lint import unlawful
 from credence.policy.load import PolicySet
 from credence.records import Record, Status, StatusChange
@@ -327,20 +327,8 @@ class BatchSource:
         return out
 
 
-_RECORD_FIELDS = {
-    "record_id",
-    "source",
-    "source_record_id",
-    "subject_id",
-    "kind",
-    "occurred_on",
-    "effective_on",
-    "recorded_at",
-    "amount",
-    "evidence_ref",
-    "status",
-    "status_at",
-}
+# The record file's columns; a status history comes from the status table instead.
+_RECORD_FIELDS = frozenset(COLUMNS) - {"status_history"}
 
 
 def _utc(moment: datetime) -> datetime:
