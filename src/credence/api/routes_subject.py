@@ -21,6 +21,7 @@ from credence.api.deps import (
     Db,
     Name,
     Page,
+    PageQuery,
     Paging,
     Text,
     access,
@@ -158,6 +159,25 @@ def _log(ctx: Ctx, session: Db, who: Principal, what: str) -> None:
     log_read(session, ctx.store.keys, access(who, SELF), _sid(who), what, at=ctx.now())
 
 
+def _own_rows(
+    ctx: Ctx, session: Db, who: Principal, page: PageQuery, model: Any, what: str
+) -> tuple[list[Any], str | None]:
+    """One page of the subject's own rows of ``model`` by id; the read logged and committed."""
+    lock_for_read(session)
+    rows = list(
+        session.scalars(
+            select(model)
+            .where(model.subject_id == _sid(who), model.id > page.int_cursor())
+            .order_by(model.id)
+            .limit(page.limit + 1)
+        )
+    )
+    rows, nxt = paged(rows, page, lambda r: r.id)
+    _log(ctx, session, who, what)
+    session.commit()
+    return rows, nxt
+
+
 @router.get("/records", response_model=Page[RecordOut])
 def my_records(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[RecordOut]:
     """The subject's records with their status histories."""
@@ -188,18 +208,7 @@ async def my_assessment(
 @router.get("/notices", response_model=Page[NoticeOut])
 def my_notices(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[NoticeOut]:
     """Notices issued to the subject, with their content, deadline and service date."""
-    lock_for_read(session)
-    rows = list(
-        session.scalars(
-            select(Notice)
-            .where(Notice.subject_id == _sid(who), Notice.id > page.int_cursor())
-            .order_by(Notice.id)
-            .limit(page.limit + 1)
-        )
-    )
-    rows, nxt = paged(rows, page, lambda r: r.id)
-    _log(ctx, session, who, "notices")
-    session.commit()
+    rows, nxt = _own_rows(ctx, session, who, page, Notice, "notices")
     items = [
         NoticeOut(
             id=n.id,
@@ -220,18 +229,7 @@ def my_notices(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Notice
 @router.get("/listings", response_model=Page[ListingOut])
 def my_listings(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[ListingOut]:
     """The subject's entries on lists, past and present."""
-    lock_for_read(session)
-    rows = list(
-        session.scalars(
-            select(ListEntry)
-            .where(ListEntry.subject_id == _sid(who), ListEntry.id > page.int_cursor())
-            .order_by(ListEntry.id)
-            .limit(page.limit + 1)
-        )
-    )
-    rows, nxt = paged(rows, page, lambda r: r.id)
-    _log(ctx, session, who, "listings")
-    session.commit()
+    rows, nxt = _own_rows(ctx, session, who, page, ListEntry, "listings")
     items = [
         ListingOut(
             id=e.id,
@@ -250,18 +248,7 @@ def my_listings(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Listi
 @router.get("/measures", response_model=Page[MeasureOut])
 def my_measures(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[MeasureOut]:
     """Measures proposed, in force or ended for the subject, with any review."""
-    lock_for_read(session)
-    rows = list(
-        session.scalars(
-            select(MeasureRow)
-            .where(MeasureRow.subject_id == _sid(who), MeasureRow.id > page.int_cursor())
-            .order_by(MeasureRow.id)
-            .limit(page.limit + 1)
-        )
-    )
-    rows, nxt = paged(rows, page, lambda r: r.id)
-    _log(ctx, session, who, "measures")
-    session.commit()
+    rows, nxt = _own_rows(ctx, session, who, page, MeasureRow, "measures")
     items = [
         MeasureOut(
             id=m.id,
@@ -280,18 +267,7 @@ def my_measures(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Measu
 @router.get("/accesses", response_model=Page[AccessOut])
 def my_accesses(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[AccessOut]:
     """Who read the subject's data, in what role, why, and what they read."""
-    lock_for_read(session)
-    rows = list(
-        session.scalars(
-            select(AccessEvent)
-            .where(AccessEvent.subject_id == _sid(who), AccessEvent.id > page.int_cursor())
-            .order_by(AccessEvent.id)
-            .limit(page.limit + 1)
-        )
-    )
-    rows, nxt = paged(rows, page, lambda r: r.id)
-    _log(ctx, session, who, "access_log")
-    session.commit()
+    rows, nxt = _own_rows(ctx, session, who, page, AccessEvent, "access_log")
     items = [
         AccessOut(
             id=a.id,
@@ -309,18 +285,7 @@ def my_accesses(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Acces
 @router.get("/objections", response_model=Page[ObjectionOut])
 def my_objections(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[ObjectionOut]:
     """The subject's objections and their outcomes."""
-    lock_for_read(session)
-    rows = list(
-        session.scalars(
-            select(Objection)
-            .where(Objection.subject_id == _sid(who), Objection.id > page.int_cursor())
-            .order_by(Objection.id)
-            .limit(page.limit + 1)
-        )
-    )
-    rows, nxt = paged(rows, page, lambda r: r.id)
-    _log(ctx, session, who, "objections")
-    session.commit()
+    rows, nxt = _own_rows(ctx, session, who, page, Objection, "objections")
     return Page[ObjectionOut](items=[objection_view(o) for o in rows], next_cursor=nxt)
 
 
