@@ -49,7 +49,6 @@ import duckdb
 import ibis  # type: ignore[import-untyped]
 import ibis.expr.types as ir  # type: ignore[import-untyped]
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from credence.engine.batch import BatchSource, score_batch, scratch_dir
 from credence.engine.batch_compile import expiry_threshold
@@ -360,7 +359,7 @@ def export_result(folder: str | Path, path: str | Path) -> Path:
         state = _read_state(con)
         if state is None:
             raise FileNotFoundError(f"no incremental state in {folder}")
-        schema = result_columns(con)
+        schema = _result_columns(con)
         cols = ", ".join(f"DATE '{state[c]}' AS {c}" if c in _STAMPS else f'"{c}"' for c in schema)
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -380,7 +379,7 @@ def export_result(folder: str | Path, path: str | Path) -> Path:
         con.close()
 
 
-def result_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+def _result_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The batch result's columns, in order, from the stored table (calendar left out)."""
     stored = [
         r[0]
@@ -393,16 +392,3 @@ def result_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     # as_of and known_at sit after the policy version, as in the batch output.
     i = body.index("policy_version") + 1
     return [*body[:i], *_STAMPS, *body[i:]]
-
-
-def subjects_of(result: Path) -> Sequence[str]:
-    """The subject ids of a stored or exported result (for tests and reports)."""
-    if result.suffix == ".duckdb":
-        con = duckdb.connect(str(result), read_only=True)
-        try:
-            return [r[0] for r in con.execute("SELECT subject_id FROM assessments").fetchall()]
-        finally:
-            con.close()
-    table = pq.read_table(str(result), columns=["subject_id"])
-    ids: list[str] = table.column("subject_id").to_pylist()
-    return ids
