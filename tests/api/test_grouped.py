@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -17,14 +16,19 @@ from credence.api import auth as auth_module
 from credence.api import readlog as readlog_module
 from credence.api.app import create_app
 from credence.api.deps import ApiContext
-from credence.api.explained import Explanations
+from credence.api.explained import Explained, Explanations
 from credence.api.problems import ApiProblem
 from credence.api.readlog import Logged, Reads
-from credence.api.reads import inputs_of, load_records
+from credence.api.reads import inputs_of, load_records, read_inputs
+from credence.api.repeat import RepeatViews
+from credence.api.routes_subject import SELF
 from credence.audit import chain
 from credence.audit.access import Access
+from credence.ingest.run import ingest_file
+from credence.process.reviews import review_measure
 from credence.process.state import decisions_of
-from credence.store.schema import AccessEvent, AuditEntry, PrincipalRow
+from credence.store.records import correct, revoke
+from credence.store.schema import AccessEvent, AuditEntry, Notice, PrincipalRow, StoredRecord
 from tests.api.world import NOW, World
 
 
@@ -210,19 +214,182 @@ def test_a_remembered_key_skips_argon2_but_not_the_disabled_check(
 def test_an_explanation_is_reused_only_for_the_very_same_inputs(sqlite_world: World) -> None:
     w = sqlite_world
     with w.backend.store.session() as s:
-        records, decisions = inputs_of(s.connection(), w.alice, _ctx(w).policy.id)
+        raw = read_inputs(s.connection(), w.alice, _ctx(w).policy.id)
     memory = Explanations(size=2)
     key = (w.alice, date(2026, 6, 2), date(2026, 6, 2))
-    one = [dataclasses.replace(records[0], amount=Decimal("1.0")), *records[1:]]
-    memory.put(key, one, decisions, {"score": 1})
-    assert memory.get(key, list(one), decisions) == {"score": 1}
-    # Equal as numbers, printed differently: not the same input.
-    same_value = [dataclasses.replace(records[0], amount=Decimal("1.00")), *records[1:]]
-    assert memory.get(key, same_value, decisions) is None
-    assert memory.get(key, one[:-1], decisions) is None
-    other = dataclasses.replace(decisions, served={**decisions.served, "x@2026-01-01": None})
-    assert memory.get(key, one, other) is None
+    one, two, three = Explained({"score": 1}), Explained({"score": 2}), Explained({"score": 3})
+    memory.put(key, raw, one)
+    assert memory.get(key, tuple(raw)) is one
+    # Any row that differs, in any of the four reads, or one row more or less: not the same.
+    records = list(raw[0])
+    changed = (*records[0][:-1], "other"), *records[1:]
+    assert memory.get(key, (changed, *raw[1:])) is None
+    assert memory.get(key, (tuple(records[:-1]), *raw[1:])) is None
+    assert memory.get(key, (*raw[:2], (*raw[2], ("x@2026-01-01", None)), *raw[3:])) is None
+    # Equal as numbers, printed differently (PostgreSQL's driver gives Decimals): not the same.
+    assert memory.get(key, (*raw[:4], ("1.0",) * len(records))) is None
     # Bounded: the least recently used goes first.
-    memory.put((w.bob, *key[1:]), one, decisions, {"score": 2})
-    memory.put(("c" * 64, *key[1:]), one, decisions, {"score": 3})
-    assert memory.get(key, one, decisions) is None
+    memory.put((w.bob, *key[1:]), raw, two)
+    memory.put(("c" * 64, *key[1:]), raw, three)
+    assert memory.get(key, raw) is None
+
+
+def test_amount_texts_are_part_of_the_inputs(sqlite_world: World) -> None:
+    w = sqlite_world
+    policy_id = _ctx(w).policy.id
+    with w.backend.store.session() as s:
+        raw = read_inputs(s.connection(), w.alice, policy_id)
+        record_id = raw[0][0][0]
+        s.execute(
+            update(StoredRecord)
+            .where(StoredRecord.record_id == record_id)
+            .values(amount=Decimal("1.0"))
+        )
+        one = read_inputs(s.connection(), w.alice, policy_id)
+        s.execute(
+            update(StoredRecord)
+            .where(StoredRecord.record_id == record_id)
+            .values(amount=Decimal("1.00"))
+        )
+        other = read_inputs(s.connection(), w.alice, policy_id)
+        s.rollback()
+    assert one != raw and one != other
+    assert one[4][0] == "1.0" and other[4][0] == "1.00"
+
+
+def test_a_write_by_any_other_path_is_seen_by_the_next_explanation(world: World) -> None:
+    """Writes that do not go through this application (the CLI, another worker, due process)
+    change the rows the next request reads, and the remembered explanation is not used."""
+    w = world
+    ctx = _ctx(w)
+    memory = ctx.explanations
+    assert memory is not None
+    store, keys = w.backend.store, w.backend.keys
+    later = datetime(2026, 6, 2, 13, tzinfo=UTC)
+
+    def explain() -> tuple[int, bool]:
+        misses = memory.misses
+        r = w.call("alice", "GET", "/me/assessment")
+        assert r.status_code == 200, r.text
+        fresh = _fresh(w).get("/me/assessment", headers=w.headers("alice"))
+        assert r.content == fresh.content
+        return int(r.json()["score"]), memory.misses > misses
+
+    score, _ = explain()
+    assert score == 9  # two majors (3 each) and three minors (1 each)
+    assert explain() == (9, False)  # remembered
+    # A record ingested from a file by the CLI: one more minor.
+    path = w.backend.folder / "more.csv"
+    path.write_text(
+        "source,source_record_id,subject_id,kind,occurred_on\nagency,A6,NID-1,minor,2026-05-20\n"
+    )
+    ingest_file(store, path, source="agency", policy=ctx.policy, actor="cli", now=later)
+    assert explain() == (10, True)
+    assert explain() == (10, False)
+    # Its correction, through the store, by another process: minor -> major.
+    with store.session() as s:
+        correct(
+            s,
+            keys,
+            "agency:A6",
+            actor="cli",
+            reason="wrong kind",
+            changes={"kind": "major"},
+            now=later,
+        )
+        s.commit()
+    assert explain() == (12, True)
+    # A revocation of one of the old minors.
+    with store.session() as s:
+        revoke(s, keys, "agency:A2", actor="cli", reason="in error", now=later)
+        s.commit()
+    assert explain() == (11, True)
+    assert explain() == (11, False)
+    # A due-process decision: the ban awaiting review is approved (the measure's body changes
+    # in place), then a notice's service date is changed in place.
+    with store.session() as s:
+        review_measure(
+            s, keys, w.measure_id, approve=True, reason="checked", actor="rev", on=date(2026, 6, 2)
+        )
+        s.commit()
+    assert explain() == (11, True)
+    with store.session() as s:
+        s.execute(
+            update(Notice).where(Notice.subject_id == w.alice).values(served_on=date(2026, 6, 1))
+        )
+        s.commit()
+    assert explain() == (11, True)
+    assert explain() == (11, False)
+
+
+def _repeat_views(app: Any) -> RepeatViews:
+    layer = app.middleware_stack
+    while not isinstance(layer, RepeatViews):
+        layer = layer.app
+    return layer
+
+
+def test_a_repeat_view_answers_as_the_route_does(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world
+    first = w.call("alice", "GET", "/me/assessment")  # the key is verified by the application
+    repeat = _repeat_views(w.app)
+    before, events = repeat.answered, len(_events(w))
+    again = w.call("alice", "GET", "/me/assessment")
+    assert repeat.answered == before + 1  # answered before the router
+    assert (again.status_code, again.headers.raw, again.content) == (
+        first.status_code,
+        first.headers.raw,
+        first.content,
+    )
+    assert _events(w)[events:] == [(w.alice, "alice", "subject", SELF, "assessment")]
+    # Parameters, another role, no key, a key not remembered: the application answers.
+    for name, params in (("alice", {"as_of": "2026-06-02"}), ("bank", {}), (None, {})):
+        r = w.call(name, "GET", "/me/assessment", params=params)
+        assert r.status_code in (200, 401, 403)
+    assert repeat.answered == before + 1
+    monkeypatch.setattr(_ctx(w).authenticator, "remembered", lambda key: None)
+    monkeypatch.setattr(_ctx(w).authenticator, "verified", lambda key: None)
+    slow = w.call("alice", "GET", "/me/assessment")
+    assert repeat.answered == before + 1
+    assert (slow.headers.raw, slow.content) == (first.headers.raw, first.content)
+
+
+def test_a_repeat_view_refused_by_the_policy_is_the_routes_problem(world: World) -> None:
+    w = world
+    app = create_app(
+        w.backend.store, _ctx(w).policy, clock=lambda: datetime(2025, 6, 1, 12, tzinfo=UTC)
+    )
+    client = TestClient(app, raise_server_exceptions=False)
+    first = client.get("/me/assessment", headers=w.headers("alice"))
+    again = client.get("/me/assessment", headers=w.headers("alice"))
+    assert _repeat_views(app).answered == 1
+    assert first.status_code == again.status_code == 422
+    assert (again.headers.raw, again.content) == (first.headers.raw, first.content)
+
+
+def test_a_disabled_subject_is_refused_a_repeat_view_within_the_recheck_interval(
+    world: World,
+) -> None:
+    w = world
+    app = create_app(w.backend.store, _ctx(w).policy, clock=lambda: NOW, key_recheck=0.2)
+    client = TestClient(app, raise_server_exceptions=False)
+    alice = w.headers("alice")
+    assert client.get("/me/assessment", headers=alice).status_code == 200
+    time.sleep(0.3)
+    # Due for its check: made in the read's batch; still enabled, so answered directly.
+    assert client.get("/me/assessment", headers=alice).status_code == 200
+    repeat = _repeat_views(app)
+    assert repeat.answered == 1
+    with w.backend.store.session() as s:
+        s.execute(update(PrincipalRow).where(PrincipalRow.name == "alice").values(disabled=True))
+        s.commit()
+    events = len(_events(w))
+    time.sleep(0.3)
+    refused = client.get("/me/assessment", headers=alice)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == "Bearer"
+    assert refused.json()["detail"] == "the API key is not valid"
+    assert repeat.answered == 1 and len(_events(w)) == events  # nothing read, nothing logged
+    assert client.get("/me/assessment", headers=alice).status_code == 401

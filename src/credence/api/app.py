@@ -20,6 +20,7 @@ from credence.api.auth import Authenticator
 from credence.api.deps import ApiContext
 from credence.api.problems import DEFAULT_MAX_BODY, BodyLimit, install
 from credence.api.readlog import WriteLock
+from credence.api.repeat import RepeatViews
 from credence.policy.lint import unlawful
 from credence.policy.load import PolicySet
 from credence.store.db import Store
@@ -86,4 +87,7 @@ def create_app(
         )
     else:
         app.add_middleware(BodyLimit, max_bytes=max_body)
+    # Outermost of ours, inside the server-error handler: a subject's repeat view of their
+    # explanation skips routing and dependency injection (see credence.api.repeat).
+    app.add_middleware(RepeatViews, ctx=ctx)
     return app

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from credence.audit import chain
@@ -185,6 +185,42 @@ class Authenticator:
             return hit[0]
         return None
 
+    def verified(self, key: str) -> Principal | None:
+        """The principal of a key verified lately, even if its disabled-check is due (no I/O).
+
+        Such a key may be used only after :meth:`confirm` (or :meth:`authenticate`) says so.
+        """
+        digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit is not None and hit[2] > time.monotonic():
+            return hit[0]
+        return None
+
+    def confirm(self, connection: Connection, key: str) -> Principal | None:
+        """Whether a key verified lately is still good, read on the caller's connection.
+
+        One primary-key look-up, no Argon2: the principal if it is still enabled with the same
+        key hash (remembered as checked now), else None, and then only :meth:`authenticate` can
+        tell (a disabled principal, a new key, a verification that ran out).
+        """
+        digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+        now = time.monotonic()
+        pid = principal_id_of(key)
+        if pid is None:
+            return None
+        row = connection.execute(_PRINCIPAL, {"pid": pid}).first()
+        if row is None or row.disabled:
+            with self._lock:
+                self._cache.pop(digest, None)
+            return None
+        with self._lock:
+            known = self._cache.get(digest)
+        if known is None or known[2] <= now or known[1] != row.key_hash:
+            return None
+        self._remember(digest, known[0], row.key_hash, known[2], now)
+        return known[0]
+
     def authenticate(self, key: str) -> Principal | None:
         """The principal a key belongs to, or None (unknown, wrong, or disabled)."""
         hit = self.remembered(key)
@@ -214,16 +250,21 @@ class Authenticator:
                 return None
             principal = Principal(row.id, row.name, row.role, row.scope)
             verified_until = now + self.ttl
+        self._remember(digest, principal, row.key_hash, verified_until, now)
+        return principal
+
+    def _remember(
+        self, digest: str, principal: Principal, key_hash: str, verified_until: float, now: float
+    ) -> None:
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = (
                 principal,
-                row.key_hash,
+                key_hash,
                 verified_until,
                 min(verified_until, now + self.recheck),
             )
-        return principal
 
     def forget(self) -> None:
         """Drop every remembered key (after disabling a principal, in tests)."""

@@ -3,58 +3,80 @@
 An explanation is a pure function of the policy (fixed for an application), the subject's
 records with their status histories, the due-process decisions on record, and the two dates.
 The inputs are read from the store on every request anyway (they are what the read is about);
-only the evaluation, which costs milliseconds, is skipped when the inputs read now are equal
-to those the remembered result was computed from. A new record, a correction, a revocation, a
-served notice or an approved measure changes the inputs and so is never answered from memory.
+only the evaluation, which costs milliseconds, and the JSON encoding are skipped when the rows
+read now are equal to those the remembered result was computed from. The rows are compared as
+the database driver returns them (text on SQLite), before any conversion, so a new record, a
+correction, a revocation, a served notice or an approved measure, made by whatever process,
+changes them and is never answered from memory; and equal rows always mean the same output.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable
 from datetime import date
 from typing import Any
 
-from credence.engine.timeline import Decisions
-from credence.records import Record
+from pydantic import TypeAdapter
+from starlette.responses import Response
 
 Key = tuple[str, date, date]
-Inputs = tuple[tuple[Record, ...], tuple[str, ...]]
+# The explanation's JSON exactly as FastAPI renders a ``dict[str, Any]`` response model.
+_JSON: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 
 
-def _inputs(records: Sequence[Record]) -> Inputs:
-    # Decimal("1.0") == Decimal("1.00"), but an explanation may print the amount: compare the
-    # amounts' texts too, so that equal inputs always mean the same output.
-    return tuple(records), tuple(str(r.amount) for r in records)
+class Explained:
+    """One evaluated explanation and, encoded once, its JSON body (shared: do not change it)."""
+
+    __slots__ = ("_body", "result")
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.result = result
+        self._body: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        """The JSON document, byte for byte what the route would render from ``result``."""
+        if self._body is None:
+            self._body = _JSON.dump_json(_JSON.validate_python(self.result), by_alias=True)
+        return self._body
+
+    def response(self) -> Response:
+        """A 200 ``application/json`` response with the body (no re-validation, no encoding)."""
+        return Response(content=self.body, media_type="application/json")
 
 
 class Explanations:
-    """A bounded, least-recently-used memory of explanations by subject and dates."""
+    """A bounded, least-recently-used memory of explanations by subject and dates.
+
+    Each is kept with the inputs it was computed from (any comparable value: the rows as read);
+    it is given back only for equal inputs.
+    """
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._memory: OrderedDict[Key, tuple[Inputs, Decisions, Any]] = OrderedDict()
+        self._memory: OrderedDict[Key, tuple[Hashable, Explained]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Key, records: Sequence[Record], decisions: Decisions) -> Any | None:
-        """The result remembered for ``key`` if it came from exactly these inputs, else None."""
+    def get(self, key: Key, inputs: Hashable) -> Explained | None:
+        """The explanation remembered for ``key`` if it came from equal inputs, else None."""
         with self._lock:
             hit = self._memory.get(key)
             if hit is not None:
                 self._memory.move_to_end(key)
-        if hit is not None and hit[0] == _inputs(records) and hit[1] == decisions:
+        if hit is not None and hit[0] == inputs:
             self.hits += 1
-            return hit[2]
+            return hit[1]
         self.misses += 1
         return None
 
-    def put(self, key: Key, records: Sequence[Record], decisions: Decisions, result: Any) -> None:
-        """Remember the result computed from these inputs (the caller must not change it)."""
+    def put(self, key: Key, inputs: Hashable, explained: Explained) -> None:
+        """Remember an explanation computed from these inputs."""
         with self._lock:
-            self._memory[key] = (_inputs(records), decisions, result)
+            self._memory[key] = (inputs, explained)
             self._memory.move_to_end(key)
             while len(self._memory) > self.size:
                 self._memory.popitem(last=False)

@@ -112,7 +112,7 @@ async def status(body: StatusIn, who: RelyingParty, ctx: Ctx) -> StatusOut:
     grade: str | None = None
     if ctx.public_grade:
         # The assessment logs the read (once, as "status"); the lists are read after it.
-        grade = str((await assess(ctx, sid, grant, None, None, what="status"))["grade"])
+        grade = str((await assess(ctx, sid, grant, None, None, what="status")).result["grade"])
         assert ctx.reads is not None
         listed, found = await ctx.reads.run(lambda c: (read(c)[0], None))
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -219,7 +219,7 @@ def decide_measure(
     return _measure(row)
 
 
-@router.get("/subjects/{subject_id}/assessment")
+@router.get("/subjects/{subject_id}/assessment", response_model=dict[str, Any])
 async def subject_assessment(
     subject_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     purpose: Annotated[Purpose, Query(description="Why you read it (logged, shown to them).")],
@@ -227,10 +227,11 @@ async def subject_assessment(
     ctx: Ctx,
     as_of: Annotated[date | None, Query()] = None,
     known_at: Annotated[date | None, Query()] = None,
-) -> dict[str, Any]:
+) -> Response:
     """A subject's explained assessment, to decide an objection or a measure."""
     day_in_range(as_of, "query.as_of")
     day_in_range(known_at, "query.known_at")
-    return await assess(
+    explained = await assess(
         ctx, subject_id, access(who, purpose), as_of, known_at, missing="no records of this subject"
     )
+    return explained.response()

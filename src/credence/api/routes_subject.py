@@ -11,7 +11,7 @@ import json
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -190,7 +190,7 @@ def my_records(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Record
     return Page[RecordOut](items=[RecordOut(**record_view(r)) for r in items], next_cursor=nxt)
 
 
-@router.get("/assessment")
+@router.get("/assessment", response_model=dict[str, Any])
 async def my_assessment(
     who: Subject,
     ctx: Ctx,
@@ -198,11 +198,12 @@ async def my_assessment(
     known_at: Annotated[
         date | None, Query(description="What the system knew by this day (default today).")
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """The subject's score, grade and full explanation (docs/output.md shape)."""
     day_in_range(as_of, "query.as_of")
     day_in_range(known_at, "query.known_at")
-    return await assess(ctx, _sid(who), access(who, SELF), as_of, known_at)
+    # The body was encoded once, when the explanation was evaluated.
+    return (await assess(ctx, _sid(who), access(who, SELF), as_of, known_at)).response()
 
 
 @router.get("/notices", response_model=Page[NoticeOut])
