@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import date
 from typing import Any
 
@@ -29,11 +29,12 @@ _JSON: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 class Explained:
     """One evaluated explanation and, encoded once, its JSON body (shared: do not change it)."""
 
-    __slots__ = ("_body", "result")
+    __slots__ = ("_body", "_head", "result")
 
     def __init__(self, result: dict[str, Any]) -> None:
         self.result = result
         self._body: bytes | None = None
+        self._head: dict[str, Any] | None = None
 
     @property
     def body(self) -> bytes:
@@ -45,6 +46,19 @@ class Explained:
     def response(self) -> Response:
         """A 200 ``application/json`` response with the body (no re-validation, no encoding)."""
         return Response(content=self.body, media_type="application/json")
+
+    async def send(self, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Send :meth:`response` straight to an ASGI ``send`` (its start message built once)."""
+        if self._head is None:
+            response = self.response()
+            self._head = {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+        # A new message each time: servers and middleware may change what they are given.
+        await send({**self._head, "headers": list(self._head["headers"])})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 class Explanations:

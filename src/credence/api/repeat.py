@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Connection
-from starlette.responses import Response
 
 from credence.api.auth import Principal
 from credence.api.deps import ApiContext, access
@@ -43,7 +42,6 @@ class RepeatViews:
             return
         who, check = found
         assert who.scope is not None
-        response: Response
         try:
             explained = await assess(
                 self.ctx, who.scope, access(who, SELF), None, None, check=check
@@ -55,7 +53,7 @@ class RepeatViews:
         except ApiProblem as exc:
             # As the application's handler renders it; anything else is a 500 as it is there
             # (this middleware runs inside the application's server-error handler).
-            response = problem_response(
+            problem = problem_response(
                 exc.status,
                 exc.detail,
                 instance=PATH,
@@ -63,10 +61,11 @@ class RepeatViews:
                 errors=exc.errors,
                 title=exc.title,
             )
-        else:
-            response = explained.response()
+            self.answered += 1
+            await problem(scope, receive, send)
+            return
         self.answered += 1
-        await response(scope, receive, send)
+        await explained.send(send)
 
     def _subject(
         self, scope: Scope
