@@ -75,11 +75,11 @@ def test_nights_rescore_only_the_subject_whose_record_expires(tmp_path: Path) ->
     first = _batch(tmp_path, "2027-03-08", "--incremental", str(state))
     assert "full run (no previous run): 3 of 3 subjects rescored" in first
     quiet = _batch(tmp_path, "2027-03-09", "--incremental", str(state))
-    assert "incremental (incremental): 0 of 3 subjects rescored" in quiet
+    assert "incremental (from the agenda): 0 of 3 subjects rescored" in quiet
     night = _batch(
         tmp_path, "2027-03-10", "--incremental", str(state), "--out", str(tmp_path / "n.parquet")
     )
-    assert "incremental (incremental): 1 of 3 subjects rescored" in night
+    assert "incremental (from the agenda): 1 of 3 subjects rescored" in night
     # ann's arrears expired on 10 March; every row carries the night's date.
     assert _scores(tmp_path / "n.parquet") == {
         "ann": (1000, "A", date(2027, 3, 10)),

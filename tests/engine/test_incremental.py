@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -50,7 +50,9 @@ def _parquet_source(recs, tmp: Path) -> BatchSource:
     return source_from_parquet(connect("duckdb"), tmp / "records.parquet", tmp / "status.parquet")
 
 
-def _check(policy, recs, offsets, lag, tmp: Path, parquet: bool = False) -> None:
+def _check(
+    policy, recs, offsets, lag, tmp: Path, parquet: bool = False, agenda_days: int = 7
+) -> None:
     source = _parquet_source(recs, tmp) if parquet else source_from_records(connect("duckdb"), recs)
     folder = tmp / "state"
     for n, offset in enumerate(offsets):
@@ -58,7 +60,7 @@ def _check(policy, recs, offsets, lag, tmp: Path, parquet: bool = False) -> None
         if policy.version_at(day) is None:
             continue
         known = day + timedelta(days=lag)
-        inc = score_incremental(policy, source, day, known, folder)
+        inc = score_incremental(policy, source, day, known, folder, agenda_days)
         full = score_batch(policy, source, day, known, output=tmp / f"full{n}.parquet")
         assert full.path is not None
         got = export_result(folder, tmp / f"inc{n}.parquet")
@@ -72,10 +74,30 @@ def test_incremental_equals_full_rescore(tmp_path_factory, policy, recs, data, l
 
 
 @settings(DIFFERENTIAL, max_examples=25)
-@given(batch_policies(), population(), st.data(), st.sampled_from([0, 0, 20]))
-def test_calendar_alone_equals_full_rescore(tmp_path_factory, policy, recs, data, lag) -> None:
-    """Unchanged Parquet files: no scan of the records, only the stored calendar."""
-    _check(policy, recs, _nights(data.draw), lag, tmp_path_factory.mktemp("cal"), parquet=True)
+@given(
+    batch_policies(),
+    population(),
+    st.data(),
+    st.sampled_from([0, 0, 20]),
+    st.sampled_from([0, 3, 7, 30]),
+)
+def test_calendar_alone_equals_full_rescore(
+    tmp_path_factory, policy, recs, data, lag, agenda_days
+) -> None:
+    """Unchanged Parquet files: the stored calendar and agenda, no search of the records.
+
+    Agendas of a few days make the runs alternate between nights read from the agenda and
+    nights past its end, which take the records from the files and refill it.
+    """
+    _check(
+        policy,
+        recs,
+        _nights(data.draw),
+        lag,
+        tmp_path_factory.mktemp("cal"),
+        parquet=True,
+        agenda_days=agenda_days,
+    )
 
 
 @settings(DIFFERENTIAL, max_examples=15)
@@ -145,3 +167,36 @@ def test_a_state_without_calendar_is_rescored_in_full(tmp_path: Path) -> None:
     later = day + timedelta(days=1)
     again = score_incremental(policy, source, later, later, folder)
     assert again.full and again.reason == "the stored result has no calendar"
+
+
+def test_nights_within_the_agenda_read_it_and_a_night_past_it_refills_it(tmp_path: Path) -> None:
+    """Unchanged files: the agenda's head answers; past its end the files answer and refill it."""
+    policy = load_policy("src/credence/policy/library/city-merit.yaml")
+    day = date(2027, 3, 1)
+    arrears = "financial.utility_arrears"  # counts for a year from the day it occurred
+    recs = [
+        _rec("a1", "ann", arrears, date(2026, 3, 4)),  # expires 4 March: on the agenda
+        _rec("b1", "bob", arrears, date(2026, 3, 11)),  # expires 11 March: past its end
+        _rec("c1", "cat", "civic.award", date(2027, 2, 19)),  # nothing changes for years
+    ]
+    source = _parquet_source(recs, tmp_path)
+    folder = tmp_path / "state"
+    first = score_incremental(policy, source, day, day, folder, agenda_days=7)
+    assert first.full
+    nights = [
+        (2, "from the agenda", 0),
+        (3, "from the agenda", 0),
+        (4, "from the agenda", 1),  # ann's arrears expire
+        (11, "incremental", 1),  # past 8 March: bob's arrears expire; the agenda is refilled
+        (12, "from the agenda", 0),
+    ]
+    for offset, reason, rescored in nights:
+        night = date(2027, 3, offset)
+        inc = score_incremental(policy, source, night, night, folder, agenda_days=7)
+        assert (inc.reason, inc.rescored) == (reason, rescored), night
+        full = score_batch(policy, source, night, night, output=tmp_path / "full.parquet")
+        assert full.path is not None
+        got = export_result(folder, tmp_path / "inc.parquet")
+        assert _rows(got) == _rows(full.path), night
+    scores = {sid: row["score"] for sid, row in _rows(got).items()}
+    assert scores == {"ann": 1000, "bob": 1000, "cat": 1030}

@@ -29,6 +29,14 @@ A night then finds the subjects to rescore without reading the records:
 
 Only those subjects' rows are replaced, in place. A run that cannot be incremental (no state,
 another policy, dates going backwards, a version starting in the interval) is a full run.
+
+For Parquet files on DuckDB the state also keeps an **agenda**: a copy of the records (and status
+histories) of the subjects whose next change falls within ``agenda_days`` of the run, stored in
+the order of that day. A night whose files are unchanged and whose dates lie within the agenda
+reads the due subjects' records from its head instead of searching every record of the files
+for them, and files each rescored subject again under its new day (or drops it, beyond the
+agenda's end). A night past the agenda's end, or after the files changed, takes the records from
+the files as before and then refills the agenda.
 :func:`export_result` writes the stored result as the batch's Parquet (every row restamped with
 the run's dates).
 """
@@ -38,7 +46,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import reduce
@@ -56,6 +65,12 @@ from credence.policy.load import PolicySet
 from credence.policy.model import CountFrom
 
 STATE_DB = "state.duckdb"
+# The state database is attached under this name, to the source's own DuckDB connection where
+# the source is on DuckDB (so that one query can join the files and the state).
+STATE = "credence_state"
+AGENDA_DAYS = 7
+# A stored row's day: the first day its result can change (records or stage steps).
+_DUE = "least(CAST(next_change AS DATE), next_stage_day)"
 # Restamped on export: every stored row is valid at the last run's dates.
 _STAMPS = ("as_of", "known_at")
 
@@ -115,7 +130,7 @@ def touched_subjects(policy: PolicySet, source: BatchSource, since: date, until:
 
 def _read_state(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     """The last run's description, or None before the first full run."""
-    row = con.execute("SELECT body FROM run").fetchone()
+    row = con.execute(f"SELECT body FROM {STATE}.run").fetchone()
     if row is None:
         return None
     data: dict[str, Any] = json.loads(row[0])
@@ -123,7 +138,12 @@ def _read_state(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
 
 
 def _state_body(
-    policy: PolicySet, source: BatchSource, as_of: date, known_at: date, calendar: bool
+    policy: PolicySet,
+    source: BatchSource,
+    as_of: date,
+    known_at: date,
+    calendar: bool,
+    agenda_until: date | None = None,
 ) -> str:
     return json.dumps(
         {
@@ -134,6 +154,7 @@ def _state_body(
             "source": source.fingerprint(),
             "identity": source.identity,
             "calendar": calendar,
+            "agenda_until": agenda_until.isoformat() if agenda_until else None,
         }
     )
 
@@ -164,10 +185,39 @@ def _why_full(
     return None
 
 
-def _open(folder: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(folder / STATE_DB))
-    con.execute("CREATE TABLE IF NOT EXISTS run (body VARCHAR)")
-    return con
+@contextmanager
+def _attached(
+    folder: Path, source: BatchSource | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with the state database attached as ``credence_state``.
+
+    For a source on DuckDB it is the source's own connection, so that the agenda can be filled
+    from the files in one query; otherwise a connection of its own.
+    """
+    own = source is None or source.con.name != "duckdb"
+    con: duckdb.DuckDBPyConnection = duckdb.connect() if own else source.con.con  # type: ignore[union-attr]
+    path = str(folder / STATE_DB).replace("'", "''")
+    con.execute(f"DETACH DATABASE IF EXISTS {STATE}")
+    con.execute(f"ATTACH '{path}' AS {STATE}")
+    try:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {STATE}.run (body VARCHAR)")
+        yield con
+    finally:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        con.execute(f"DETACH DATABASE IF EXISTS {STATE}")
+        if own:
+            con.close()
+
+
+def _agenda_possible(source: BatchSource, calendar: bool) -> bool:
+    """Whether the source keeps an agenda: unchanged files can be told from changed ones."""
+    return (
+        calendar
+        and source.con.name == "duckdb"
+        and source.files is not None
+        and source.ingested_column is None
+    )
 
 
 def score_incremental(
@@ -176,6 +226,7 @@ def score_incremental(
     as_of: date,
     known_at: date,
     folder: str | Path,
+    agenda_days: int = AGENDA_DAYS,
 ) -> IncrementalResult:
     """Bring the assessments in ``folder`` to (as_of, known_at), rescoring only what changed."""
     started = time.perf_counter()
@@ -184,12 +235,15 @@ def score_incremental(
     # The calendar's expiry days are the backend's date arithmetic, which DuckDB and PostgreSQL
     # do as the reference evaluator does; elsewhere every night scans for record events.
     calendar = source.con.name in ("duckdb", "postgres")
-    con = _open(out)
-    try:
+    agenda = _agenda_possible(source, calendar)
+    hi = max(as_of, known_at)
+    with _attached(out, source) as con:
         state = _read_state(con)
         reason = _why_full(state, policy, source, as_of, known_at, calendar)
         if reason is not None:
             full = _full_run(con, policy, source, as_of, known_at, calendar)
+            if agenda:
+                _refill(con, source, hi + timedelta(days=agenda_days))
             grades = _grades(con)
             return IncrementalResult(
                 True,
@@ -203,20 +257,40 @@ def score_incremental(
             )
         assert state is not None
         d0 = date.fromisoformat(state["as_of"])
-        hi = max(as_of, known_at)
-        ids = _due(con, as_of, hi, calendar)
-        ids |= _new_in_data(policy, source, state, d0, hi, calendar)
-        fresh = (
-            score_batch(policy, source, as_of, known_at, subjects=sorted(ids), calendar=calendar)
-            if ids
-            else None
-        )
+        until = state.get("agenda_until")
+        night = None
+        if (
+            agenda
+            and until is not None
+            and hi <= date.fromisoformat(until)
+            and source.fingerprint() == state.get("source")
+        ):
+            night = _agenda_night(con, source, hi)
+        if night is not None:
+            ids = night.subjects
+            fresh = (
+                score_batch(policy, night.source, as_of, known_at, calendar=True) if ids else None
+            )
+        else:
+            ids = _due(con, as_of, hi, calendar)
+            ids |= _new_in_data(policy, source, state, d0, hi, calendar)
+            fresh = (
+                score_batch(
+                    policy, source, as_of, known_at, subjects=sorted(ids), calendar=calendar
+                )
+                if ids
+                else None
+            )
         table = fresh.table if fresh is not None and fresh.table is not None else None
-        _replace(con, sorted(ids), table, _state_body(policy, source, as_of, known_at, calendar))
+        kept = date.fromisoformat(until) if night is not None and until is not None else None
+        body = _state_body(policy, source, as_of, known_at, calendar, kept)
+        _replace(con, sorted(ids), table, body, hi if night is not None else None, kept)
+        if night is None and agenda:
+            _refill(con, source, hi + timedelta(days=agenda_days))
         grades = _grades(con)
         return IncrementalResult(
             False,
-            "incremental",
+            "incremental" if night is None else "from the agenda",
             sum(grades.values()),
             table.num_rows if table is not None else 0,
             fresh.replayed if fresh is not None else 0,
@@ -224,8 +298,6 @@ def score_incremental(
             time.perf_counter() - started,
             out / STATE_DB,
         )
-    finally:
-        con.close()
 
 
 def _full_run(
@@ -241,16 +313,21 @@ def _full_run(
     try:
         full = score_batch(policy, source, as_of, known_at, output=tmp, calendar=calendar)
         no_calendar = "" if calendar else ", NULL::DATE AS next_change"
+        due = _DUE if calendar else "next_stage_day"
         con.execute("BEGIN")
-        con.execute("DROP TABLE IF EXISTS assessments")
+        con.execute(f"DROP TABLE IF EXISTS {STATE}.assessments")
+        con.execute(f"DROP TABLE IF EXISTS {STATE}.agenda_records")
+        con.execute(f"DROP TABLE IF EXISTS {STATE}.agenda_status")
+        # In order of the day each row falls due, so that a night's rows lie together.
         con.execute(
-            "CREATE TABLE assessments AS "
-            f"SELECT * EXCLUDE (as_of, known_at){no_calendar} FROM read_parquet(?)",
+            f"CREATE TABLE {STATE}.assessments AS SELECT *, {due} AS due FROM "
+            f"(SELECT * EXCLUDE (as_of, known_at){no_calendar} FROM read_parquet(?)) "
+            "ORDER BY due NULLS LAST",
             [str(tmp)],
         )
-        con.execute("DELETE FROM run")
+        con.execute(f"DELETE FROM {STATE}.run")
         con.execute(
-            "INSERT INTO run VALUES (?)",
+            f"INSERT INTO {STATE}.run VALUES (?)",
             [_state_body(policy, source, as_of, known_at, calendar)],
         )
         con.execute("COMMIT")
@@ -261,12 +338,88 @@ def _full_run(
 
 def _due(con: duckdb.DuckDBPyConnection, as_of: date, hi: date, calendar: bool) -> set[str]:
     """Subjects whose calendar or pending stage step falls due by this run."""
-    query = "SELECT subject_id FROM assessments WHERE next_stage_day <= ?"
-    params: list[Any] = [as_of]
     if calendar:
-        query += " OR next_change <= ?"
-        params.append(hi)
-    return {r[0] for r in con.execute(query, params).fetchall()}
+        # A stage step due after as_of but by known_at is looked at early: still exact.
+        query, day = f"SELECT subject_id FROM {STATE}.assessments WHERE due <= ?", hi
+    else:
+        query, day = f"SELECT subject_id FROM {STATE}.assessments WHERE next_stage_day <= ?", as_of
+    return {r[0] for r in con.execute(query, [day]).fetchall()}
+
+
+def _record_key(columns: Sequence[str]) -> str:
+    """SQL for a raw record row's id, as :meth:`BatchSource.normalised` derives it."""
+    derived = "source || ':' || source_record_id"
+    return f"coalesce(record_id, {derived})" if "record_id" in columns else derived
+
+
+def _refill(con: duckdb.DuckDBPyConnection, source: BatchSource, until: date) -> None:
+    """Copy the records of every subject due by ``until`` into the agenda, in order of day."""
+    recs = ibis.to_sql(source.records, dialect="duckdb")
+    con.execute("BEGIN")
+    con.execute(
+        f"CREATE OR REPLACE TABLE {STATE}.agenda_records AS "
+        f"WITH d AS (SELECT subject_id, due FROM {STATE}.assessments WHERE due <= ?), "
+        f"r AS ({recs}) "
+        "SELECT r.*, d.due FROM r JOIN d ON r.subject_id = d.subject_id ORDER BY d.due",
+        [until],
+    )
+    if source.status is not None:
+        status = ibis.to_sql(source.status, dialect="duckdb")
+        key = _record_key(source.records.columns)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {STATE}.agenda_status AS "
+            f"WITH a AS (SELECT {key} AS _rid, subject_id, due FROM {STATE}.agenda_records), "
+            f"s AS ({status}) "
+            "SELECT s.*, a.due, a.subject_id AS _subject FROM s JOIN a ON s.record_id = a._rid "
+            "ORDER BY a.due"
+        )
+    state = _read_state(con)
+    assert state is not None
+    state["agenda_until"] = until.isoformat()
+    con.execute(f"DELETE FROM {STATE}.run")
+    con.execute(f"INSERT INTO {STATE}.run VALUES (?)", [json.dumps(state)])
+    con.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class _Night:
+    source: BatchSource
+    subjects: set[str]
+
+
+def _agenda_night(con: duckdb.DuckDBPyConnection, source: BatchSource, hi: date) -> _Night | None:
+    """The head of the agenda (every subject due by ``hi``) as a source; None if it lacks one."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE credence_night_records AS "
+        f"SELECT * FROM {STATE}.agenda_records WHERE due <= ?",
+        [hi],
+    )
+    found = {
+        r[0]
+        for r in con.execute("SELECT DISTINCT subject_id FROM credence_night_records").fetchall()
+    }
+    due = con.execute(f"SELECT count(*) FROM {STATE}.assessments WHERE due <= ?", [hi]).fetchone()
+    if due is None or due[0] != len(found):
+        # Not expected: the agenda holds every subject due by its end. The files then answer.
+        return None
+    recs = source.con.table("credence_night_records").drop("due")
+    status = None
+    if source.status is not None:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE credence_night_status AS "
+            f"SELECT * FROM {STATE}.agenda_status WHERE due <= ?",
+            [hi],
+        )
+        status = source.con.table("credence_night_status").drop("due", "_subject")
+    night = BatchSource(
+        source.con,
+        recs,
+        status,
+        status_order=source.status_order,
+        not_null=source.not_null,
+        identity=source.identity,
+    )
+    return _Night(night, found)
 
 
 def _new_in_data(
@@ -328,34 +481,89 @@ def _store_delta(source: BatchSource, since: date, until: date) -> ir.Table:
 
 
 def _replace(
-    con: duckdb.DuckDBPyConnection, ids: Sequence[str], fresh: pa.Table | None, body: str
+    con: duckdb.DuckDBPyConnection,
+    ids: Sequence[str],
+    fresh: pa.Table | None,
+    body: str,
+    agenda_hi: date | None = None,
+    agenda_until: date | None = None,
 ) -> None:
-    """Replace the rows of ``ids`` with ``fresh`` and record the run, in one transaction."""
+    """Replace the rows of ``ids`` with ``fresh`` and record the run, in one transaction.
+
+    With ``agenda_hi``, the night's records came from the agenda's head: that head is removed
+    and each rescored subject filed again under its new day, if it falls by ``agenda_until``.
+    """
     con.execute("BEGIN")
-    if ids:
+    if agenda_hi is not None:
+        # The night's subjects are exactly the rows due by then (checked before scoring).
+        con.execute(f"DELETE FROM {STATE}.assessments WHERE due <= ?", [agenda_hi])
+    elif ids:
         con.register("touched", pa.table({"subject_id": pa.array(ids, pa.string())}))
-        con.execute("DELETE FROM assessments WHERE subject_id IN (SELECT subject_id FROM touched)")
+        con.execute(
+            f"DELETE FROM {STATE}.assessments WHERE subject_id IN (SELECT subject_id FROM touched)"
+        )
         con.unregister("touched")
     if fresh is not None and fresh.num_rows:
         stored = fresh.drop_columns(list(_STAMPS))
         con.register("fresh", stored)
         names = ", ".join(f'"{c}"' for c in stored.column_names)
-        con.execute(f"INSERT INTO assessments ({names}) SELECT {names} FROM fresh")
+        due = _DUE if "next_change" in stored.column_names else "next_stage_day"
+        con.execute(
+            f"INSERT INTO {STATE}.assessments ({names}, due) "
+            f"SELECT {names}, {due} FROM fresh ORDER BY {due} NULLS LAST"
+        )
+    if agenda_hi is not None and agenda_until is not None:
+        _file_again(con, fresh is not None and fresh.num_rows > 0, agenda_hi, agenda_until)
+    if fresh is not None and fresh.num_rows:
         con.unregister("fresh")
-    con.execute("DELETE FROM run")
-    con.execute("INSERT INTO run VALUES (?)", [body])
+    con.execute(f"DELETE FROM {STATE}.run")
+    con.execute(f"INSERT INTO {STATE}.run VALUES (?)", [body])
     con.execute("COMMIT")
 
 
+def _file_again(con: duckdb.DuckDBPyConnection, any_fresh: bool, hi: date, until: date) -> None:
+    """Take the night's subjects off the agenda's head and file them under their new days."""
+    has_status = bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? "
+            "AND table_name = 'agenda_status'",
+            [STATE],
+        ).fetchone()[0]  # type: ignore[index]
+    )
+    con.execute(f"DELETE FROM {STATE}.agenda_records WHERE due <= ?", [hi])
+    if has_status:
+        con.execute(f"DELETE FROM {STATE}.agenda_status WHERE due <= ?", [hi])
+    if any_fresh:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE credence_night_due AS "
+            f"SELECT subject_id, {_DUE} AS due FROM fresh WHERE {_DUE} <= ?",
+            [until],
+        )
+        con.execute(
+            f"INSERT INTO {STATE}.agenda_records SELECT n.* EXCLUDE (due), d.due "
+            "FROM credence_night_records n JOIN credence_night_due d USING (subject_id) "
+            "ORDER BY d.due"
+        )
+        if has_status:
+            con.execute(
+                f"INSERT INTO {STATE}.agenda_status SELECT n.* EXCLUDE (due, _subject), d.due, "
+                "n._subject FROM credence_night_status n "
+                "JOIN credence_night_due d ON n._subject = d.subject_id ORDER BY d.due"
+            )
+    for temp in ("credence_night_records", "credence_night_status", "credence_night_due"):
+        con.execute(f"DROP TABLE IF EXISTS temp.{temp}")
+
+
 def _grades(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    rows = con.execute("SELECT grade, count(*) FROM assessments GROUP BY grade").fetchall()
+    rows = con.execute(f"SELECT grade, count(*) FROM {STATE}.assessments GROUP BY grade").fetchall()
     return {str(g): int(n) for g, n in rows}
 
 
 def export_result(folder: str | Path, path: str | Path) -> Path:
     """Write the stored result as the batch's Parquet, sorted by subject, dates restamped."""
-    con = _open(Path(folder))
-    try:
+    if not (Path(folder) / STATE_DB).exists():
+        raise FileNotFoundError(f"no incremental state in {folder}")
+    with _attached(Path(folder)) as con:
         state = _read_state(con)
         if state is None:
             raise FileNotFoundError(f"no incremental state in {folder}")
@@ -368,15 +576,13 @@ def export_result(folder: str | Path, path: str | Path) -> Path:
         quoted = str(tmp).replace("'", "''")
         try:
             con.execute(
-                f"COPY (SELECT {cols} FROM assessments ORDER BY subject_id) "
+                f"COPY (SELECT {cols} FROM {STATE}.assessments ORDER BY subject_id) "
                 f"TO '{quoted}' (FORMAT parquet)"
             )
             tmp.replace(target)
         finally:
             tmp.unlink(missing_ok=True)
         return target
-    finally:
-        con.close()
 
 
 def _result_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -385,10 +591,11 @@ def _result_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
         r[0]
         for r in con.execute(
             "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'assessments' ORDER BY ordinal_position"
+            "WHERE table_catalog = ? AND table_name = 'assessments' ORDER BY ordinal_position",
+            [STATE],
         ).fetchall()
     ]
-    body = [c for c in stored if c != "next_change"]
+    body = [c for c in stored if c not in ("next_change", "due")]
     # as_of and known_at sit after the policy version, as in the batch output.
     i = body.index("policy_version") + 1
     return [*body[:i], *_STAMPS, *body[i:]]
