@@ -110,3 +110,36 @@ def test_a_bulk_load_meets_a_subject_stored_already(backend: Backend, tmp_path: 
     assert '"bulk_load":true' in start[0][0]
     assert {s[0] for s in subjects(backend)} == {keys.subject_id(f"NID-{i}") for i in range(6)}
     assert len(records(backend)) == 6
+
+
+def test_blank_optional_fields_are_stored_as_null(backend: Backend, tmp_path: Path) -> None:
+    # More rows than one INSERT statement takes, in batches that end with a shorter statement.
+    rows = [
+        (
+            "police",
+            f"N{i:03d}",
+            f"NID-{i % 7}",
+            "fine",
+            "2025-03-01",
+            "",
+            "",
+            "" if i % 2 else f"{i}.5",
+            "" if i % 3 else f"doc://{i}",
+            "",
+            "",
+        )
+        for i in range(250)
+    ]
+    # Spaces around a field send the row through the row-by-row reader.
+    rows.append(("police", "N999", "NID-1", "fine", "2025-03-01", "", "", " 7 ", "  ", "", ""))
+    _ingest(backend, write_csv(tmp_path / "a.csv", rows), batch_size=230)
+    stored = {
+        r[0]: (None if r[1] is None else str(r[1]), r[2])
+        for r in backend.rows("SELECT source_record_id, amount, evidence_ref FROM records")
+    }
+    expected = {
+        f"N{i:03d}": (None if i % 2 else f"{i}.5", None if i % 3 else f"doc://{i}")
+        for i in range(250)
+    }
+    expected["N999"] = ("7", None)
+    assert stored == expected

@@ -350,11 +350,74 @@ SQLITE_BOUND = (
     "amount",
     "evidence_ref",
 )
+# Optional columns, bound as '' for a null and stored as NULLIF(?, ''): the driver adapts each
+# None it binds through a slow protocol look-up, a '' it binds as it is. Neither ever holds ''
+# (the readers read a blank field as absent, and an amount is a Decimal's text).
+SQLITE_OPTIONAL = ("amount", "evidence_ref")
 
 
-def _sqlite_params(table: Any) -> list[tuple[Any, ...]]:
-    """The rows of a batch as SQLite binds them: one Python list per column, zipped."""
-    return list(zip(*(table.column(c).to_pylist() for c in SQLITE_BOUND), strict=True))
+# Rows per SQLite INSERT statement. One statement per row pays SQLite's per-statement work
+# (step, reset, a B-tree descent from the root for each index) and the driver's per-call work
+# once per row; a multi-row VALUES list pays it once per group, and its inserts, in key order,
+# find the cursor already on the right leaf. 100 rows bind 801 values (the limit is 32,766).
+SQLITE_GROUP = 100
+
+
+def _sqlite_insert(prefix: str, source: str, run_id: int, rows: int) -> str:
+    """An INSERT of ``rows`` records whose values come column by column (see _sqlite_params).
+
+    Row ``k`` binds ``?{k+1}`` (the source record id), ``?{rows+k+1}`` (the subject id) and so
+    on, one block of ``rows`` numbers per column of :data:`SQLITE_BOUND`; the last number is
+    the ingest stamp, shared by every row.
+    """
+    width = len(SQLITE_BOUND)
+    stamp = f"?{width * rows + 1}"
+    values = []
+    for k in range(rows):
+        sri = f"?{k + 1}"
+        rest = ", ".join(
+            f"NULLIF(?{j * rows + k + 1}, '')"
+            if SQLITE_BOUND[j] in SQLITE_OPTIONAL
+            else f"?{j * rows + k + 1}"
+            for j in range(1, width)
+        )
+        values.append(f"({prefix} || {sri}, {source}, {sri}, {rest}, {run_id}, {stamp})")
+    return f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES {', '.join(values)}"
+
+
+def _sqlite_subjects(rows: int) -> str:
+    """An INSERT of ``rows`` new subjects (``?1`` to ``?rows``; then the stamp)."""
+    values = ", ".join(f"(?{k + 1}, 'person', ?{rows + 1})" for k in range(rows))
+    return f"INSERT OR IGNORE INTO subjects (subject_id, kind, created_at) VALUES {values}"
+
+
+def _sqlite_params(table: Any, stamp: str, group: int) -> tuple[list[tuple[Any, ...]], list[Any]]:
+    """The values of a batch as :func:`_sqlite_insert` binds them, ``group`` rows a statement.
+
+    Each statement's values are the slices of one Python list per column, concatenated (no
+    object per row); returns the full groups and the values of the last, shorter group.
+    """
+    import pyarrow.compute as pc
+
+    columns = [
+        (pc.fill_null(table.column(c), "") if c in SQLITE_OPTIONAL else table.column(c)).to_pylist()
+        for c in SQLITE_BOUND
+    ]
+    n = table.num_rows
+    full = n - n % group
+    groups = []
+    for start in range(0, full, group):
+        values: list[Any] = []
+        for column in columns:
+            values += column[start : start + group]
+        values.append(stamp)
+        groups.append(tuple(values))
+    rest: list[Any] = []
+    if full < n:
+        for column in columns:
+            rest += column[full:]
+        rest.append(stamp)
+    return groups, rest
 
 
 def _table_of(pa: Any, cands: list[Candidate]) -> Any:
@@ -721,11 +784,18 @@ class _Writer:
                 (stamp, sorted(sids)),
             )
             return
-        conn.exec_driver_sql(
-            "INSERT OR IGNORE INTO subjects (subject_id, kind, created_at) "
-            f"VALUES (?, 'person', '{stamp}')",
-            [(s,) for s in sorted(sids)],
-        )
+        # Many rows a statement, as for the records (see SQLITE_GROUP).
+        ordered = sorted(sids)
+        group = SQLITE_GROUP * 4
+        full = len(ordered) - len(ordered) % group
+        if full:
+            conn.exec_driver_sql(
+                _sqlite_subjects(group),
+                [(*ordered[i : i + group], stamp) for i in range(0, full, group)],
+            )
+        if full < len(ordered):
+            rest = ordered[full:]
+            conn.exec_driver_sql(_sqlite_subjects(len(rest)), (*rest, stamp))
 
     def _copy_subjects(self, conn: Connection, sids: list[str], stamp: str) -> bool:
         """``COPY`` new subjects; False (and nothing written) when one of them is stored already.
@@ -783,18 +853,21 @@ class _Writer:
             ):
                 copy.write(memoryview(out.getvalue()))
             return
-        # Made here, not on the reader thread: executemany gives up the GIL for every row, and
-        # a reader holding it to build these objects stalls the writer each time (this way was
-        # faster in 5 of 6 alternating 1M-row runs on the shared machine).
-        params = _sqlite_params(new)
+        # Made here, not on the reader thread: executemany gives up the GIL for every statement,
+        # and a reader holding it to build these objects stalls the writer each time (this way
+        # was faster in 5 of 6 alternating 1M-row runs on the shared machine, one row a
+        # statement). Many rows a statement (SQLITE_GROUP), bound column by column.
+        groups, rest = _sqlite_params(new, stamp, SQLITE_GROUP)
+        prefix = _sql_text(self.source + ":")
         source = _sql_text(self.source)
-        marks = ", ".join(f"?{i}" for i in range(2, len(SQLITE_BOUND) + 1))
-        conn.exec_driver_sql(
-            f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
-            f"VALUES ({_sql_text(self.source + ':')} || ?1, {source}, ?1, {marks}, "
-            f"{int(self.run_id)}, {_sql_text(stamp)})",
-            params,
-        )
+        if groups:
+            sql = _sqlite_insert(prefix, source, int(self.run_id), SQLITE_GROUP)
+            conn.exec_driver_sql(sql, groups)
+        if rest:
+            rows = (len(rest) - 1) // len(SQLITE_BOUND)
+            conn.exec_driver_sql(
+                _sqlite_insert(prefix, source, int(self.run_id), rows), tuple(rest)
+            )
 
     def _many(
         self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
