@@ -59,7 +59,7 @@ import ibis  # type: ignore[import-untyped]
 import ibis.expr.types as ir  # type: ignore[import-untyped]
 import pyarrow as pa
 
-from credence.engine.batch import BatchSource, score_batch, scratch_dir
+from credence.engine.batch import BatchResult, BatchSource, score_batch, scratch_dir
 from credence.engine.batch_compile import expiry_threshold
 from credence.policy.load import PolicySet
 from credence.policy.model import CountFrom
@@ -258,20 +258,19 @@ def score_incremental(
         assert state is not None
         d0 = date.fromisoformat(state["as_of"])
         until = state.get("agenda_until")
-        night = None
-        if (
+        fresh: BatchResult | None = None
+        on_agenda = (
             agenda
             and until is not None
             and hi <= date.fromisoformat(until)
             and source.fingerprint() == state.get("source")
-        ):
-            night = _agenda_night(con, source, hi)
-        if night is not None:
-            ids = night.subjects
-            fresh = (
-                score_batch(policy, night.source, as_of, known_at, calendar=True) if ids else None
-            )
-        else:
+        )
+        if on_agenda:
+            ids = _due(con, as_of, hi, calendar)
+            fresh = _score_from_agenda(con, policy, source, as_of, known_at, ids)
+            # None only if the agenda lacked a due subject (not expected): the files answer.
+            on_agenda = fresh is not None or not ids
+        if not on_agenda:
             ids = _due(con, as_of, hi, calendar)
             ids |= _new_in_data(policy, source, state, d0, hi, calendar)
             fresh = (
@@ -282,15 +281,15 @@ def score_incremental(
                 else None
             )
         table = fresh.table if fresh is not None and fresh.table is not None else None
-        kept = date.fromisoformat(until) if night is not None and until is not None else None
+        kept = date.fromisoformat(until) if on_agenda and until is not None else None
         body = _state_body(policy, source, as_of, known_at, calendar, kept)
-        _replace(con, sorted(ids), table, body, hi if night is not None else None, kept)
-        if night is None and agenda:
+        _replace(con, sorted(ids), table, body, hi if on_agenda else None, kept)
+        if not on_agenda and agenda:
             _refill(con, source, hi + timedelta(days=agenda_days))
         grades = _grades(con)
         return IncrementalResult(
             False,
-            "incremental" if night is None else "from the agenda",
+            "from the agenda" if on_agenda else "incremental",
             sum(grades.values()),
             table.num_rows if table is not None else 0,
             fresh.replayed if fresh is not None else 0,
@@ -381,28 +380,24 @@ def _refill(con: duckdb.DuckDBPyConnection, source: BatchSource, until: date) ->
     con.execute("COMMIT")
 
 
-@dataclass(frozen=True)
-class _Night:
-    source: BatchSource
-    subjects: set[str]
-
-
-def _agenda_night(con: duckdb.DuckDBPyConnection, source: BatchSource, hi: date) -> _Night | None:
-    """The head of the agenda (every subject due by ``hi``) as a source; None if it lacks one."""
+def _score_from_agenda(
+    con: duckdb.DuckDBPyConnection,
+    policy: PolicySet,
+    source: BatchSource,
+    as_of: date,
+    known_at: date,
+    due: set[str],
+) -> BatchResult | None:
+    """Score the ``due`` subjects from the agenda's head; None if one of them is not on it."""
+    if not due:
+        return None
+    hi = max(as_of, known_at)
+    # Kept for the night: the rescored subjects are filed again from these rows.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE credence_night_records AS "
         f"SELECT * FROM {STATE}.agenda_records WHERE due <= ?",
         [hi],
     )
-    found = {
-        r[0]
-        for r in con.execute("SELECT DISTINCT subject_id FROM credence_night_records").fetchall()
-    }
-    due = con.execute(f"SELECT count(*) FROM {STATE}.assessments WHERE due <= ?", [hi]).fetchone()
-    if due is None or due[0] != len(found):
-        # Not expected: the agenda holds every subject due by its end. The files then answer.
-        return None
-    recs = source.con.table("credence_night_records").drop("due")
     status = None
     if source.status is not None:
         con.execute(
@@ -413,13 +408,17 @@ def _agenda_night(con: duckdb.DuckDBPyConnection, source: BatchSource, hi: date)
         status = source.con.table("credence_night_status").drop("due", "_subject")
     night = BatchSource(
         source.con,
-        recs,
+        source.con.table("credence_night_records").drop("due"),
         status,
         status_order=source.status_order,
         not_null=source.not_null,
         identity=source.identity,
     )
-    return _Night(night, found)
+    fresh = score_batch(policy, night, as_of, known_at, calendar=True)
+    assert fresh.table is not None
+    if set(fresh.table.column("subject_id").to_pylist()) != due:
+        return None
+    return fresh
 
 
 def _new_in_data(
