@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from credence.audit import chain
@@ -26,6 +26,9 @@ from credence.errors import CredenceError
 from credence.store.db import Store
 from credence.store.keys import Keys
 from credence.store.schema import PrincipalRow
+
+# The columns _PRINCIPAL reads: id, name, role, scope, key_hash, disabled.
+_PrincipalRow = Row[int, str, str, str | None, str, bool]
 
 ROLES = ("agency", "reviewer", "auditor", "subject", "relying_party")
 KEY_PREFIX = "crd_"
@@ -209,10 +212,8 @@ class Authenticator:
         pid = principal_id_of(key)
         if pid is None:
             return None
-        row = connection.execute(_PRINCIPAL, {"pid": pid}).first()
-        if row is None or row.disabled:
-            with self._lock:
-                self._cache.pop(digest, None)
+        row = self._enabled(connection, digest, pid)
+        if row is None:
             return None
         with self._lock:
             known = self._cache.get(digest)
@@ -233,10 +234,8 @@ class Authenticator:
             return None
         # A Core look-up: every remembered key comes back here once per ``recheck`` seconds.
         with self.store.engine.connect() as connection:
-            row = connection.execute(_PRINCIPAL, {"pid": pid}).first()
-        if row is None or row.disabled:
-            with self._lock:
-                self._cache.pop(digest, None)
+            row = self._enabled(connection, digest, pid)
+        if row is None:
             return None
         with self._lock:
             known = self._cache.get(digest)
@@ -252,6 +251,15 @@ class Authenticator:
             verified_until = now + self.ttl
         self._remember(digest, principal, row.key_hash, verified_until, now)
         return principal
+
+    def _enabled(self, connection: Connection, digest: str, pid: int) -> _PrincipalRow | None:
+        """The principal's row while it is enabled; a disabled or missing one is forgotten."""
+        row = connection.execute(_PRINCIPAL, {"pid": pid}).first()
+        if row is None or row.disabled:
+            with self._lock:
+                self._cache.pop(digest, None)
+            return None
+        return row
 
     def _remember(
         self, digest: str, principal: Principal, key_hash: str, verified_until: float, now: float
