@@ -93,12 +93,8 @@ class Prescan:
         self.quote = self.quote or b'"' in chunk
         self.cr = self.cr or b"\r" in chunk
         window = self._tail + chunk
-        # A line of only spaces is skipped by the reader but is a short row to Arrow. Such a line
-        # has a newline followed by a newline, space or tab; most files have none of these.
-        self.blank = self.blank or (
-            (b"\n\n" in window or b"\n " in window or b"\n\t" in window)
-            and _BLANK_LINE.search(window) is not None
-        )
+        # A line of only spaces is skipped by the reader but is a short row to Arrow.
+        self.blank = self.blank or _BLANK_LINE.search(window) is not None
         cut = window.rfind(b"\n")
         self._tail = window[cut:] if cut >= 0 else window
         self._last = chunk[-1:]
