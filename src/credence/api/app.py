@@ -19,6 +19,7 @@ from credence.api import (
 from credence.api.auth import Authenticator
 from credence.api.deps import ApiContext
 from credence.api.problems import DEFAULT_MAX_BODY, BodyLimit, install
+from credence.api.quick_status import QuickStatus
 from credence.api.readlog import WriteLock
 from credence.api.repeat import RepeatViews
 from credence.policy.lint import unlawful
@@ -74,6 +75,9 @@ def create_app(
         routes_auditor,
     ):
         app.include_router(module.router)
+    # Inside the body limit: a relying party's status query skips routing and dependency
+    # injection (see credence.api.quick_status).
+    app.add_middleware(QuickStatus, ctx=ctx)
     if web:
         from credence.web import create_web_router
         from credence.web.app import MAX_UPLOAD
