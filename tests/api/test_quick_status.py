@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from credence.api.app import create_app
 from credence.api.quick_status import QuickStatus
-from credence.store.schema import AccessEvent
+from tests.api.test_grouped import _events
 from tests.api.world import NOW, World
 
 QUERY = {"national_id": "NID-2", "purpose": "tenancy check"}
@@ -20,14 +19,6 @@ def _quick(app: Any) -> QuickStatus:
     while not isinstance(layer, QuickStatus):
         layer = layer.app
     return layer
-
-
-def _events(w: World) -> list[tuple[str, str, str, str, str]]:
-    with w.backend.store.session() as s:
-        return [
-            (e.subject_id, e.actor, e.role, e.purpose, e.what)
-            for e in s.scalars(select(AccessEvent).order_by(AccessEvent.id))
-        ]
 
 
 def test_a_remembered_relying_party_is_answered_as_the_route_answers(world: World) -> None:

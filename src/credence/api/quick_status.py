@@ -11,36 +11,23 @@ application answers it (401, 403, 422 and so on). The body limit applies before 
 
 from __future__ import annotations
 
-from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 
 from credence.api.auth import Principal
-from credence.api.deps import ApiContext
-from credence.api.problems import (
-    ApiProblem,
-    ASGIApp,
-    Message,
-    Receive,
-    Scope,
-    Send,
-    problem_response,
-)
+from credence.api.fastpath import FastPath, bearer_key, json_body
+from credence.api.problems import ApiProblem, Message, Receive, Scope, Send
 from credence.api.routes_relying_party import StatusIn, answer_status
 
-PATH = "/status"
 
-
-class QuickStatus:
+class QuickStatus(FastPath):
     """ASGI middleware: ``POST /status`` by a remembered relying-party key, answered directly."""
 
-    def __init__(self, app: ASGIApp, ctx: ApiContext) -> None:
-        self.app = app
-        self.ctx = ctx
-        self.answered = 0
+    method = "POST"
+    path = "/status"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer the status query, or hand the request on."""
-        who = self._relying_party(scope) if scope["type"] == "http" else None
+        who = self._relying_party(scope) if self.matches(scope) else None
         if who is None:
             await self.app(scope, receive, send)
             return
@@ -63,38 +50,14 @@ class QuickStatus:
         try:
             response = await answer_status(self.ctx, who, body)
         except ApiProblem as exc:
-            response = problem_response(
-                exc.status,
-                exc.detail,
-                instance=PATH,
-                field=exc.field,
-                errors=exc.errors,
-                title=exc.title,
-            )
+            await self.problem(exc, scope, receive, send)
+            return
         self.answered += 1
         await response(scope, receive, send)
 
     def _relying_party(self, scope: Scope) -> Principal | None:
-        if (
-            scope["path"] != PATH
-            or scope["method"] != "POST"
-            or scope.get("query_string")
-            or scope.get("root_path")
-        ):
-            return None
-        authorization: str | None = None
-        json_body = False
-        for name, value in scope["headers"]:
-            if name == b"authorization" and authorization is None:
-                # The first one, as Starlette's headers give it.
-                authorization = value.decode("latin-1")
-            elif name == b"content-type":
-                json_body = value.split(b";")[0].strip().lower() == b"application/json"
-        if not json_body:
-            return None
-        # What the route's HTTPBearer dependency accepts.
-        scheme, credentials = get_authorization_scheme_param(authorization)
-        if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
+        credentials = bearer_key(scope)
+        if credentials is None or not json_body(scope):
             return None
         who = self.ctx.authenticator.remembered(credentials)
         if who is None or who.role != "relying_party":

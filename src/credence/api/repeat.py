@@ -14,29 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Connection
 
 from credence.api.auth import Principal
-from credence.api.deps import ApiContext, access
-from credence.api.problems import ApiProblem, ASGIApp, Receive, Scope, Send, problem_response
+from credence.api.deps import access
+from credence.api.fastpath import FastPath, bearer_key
+from credence.api.problems import ApiProblem, Receive, Scope, Send
 from credence.api.reads import assess
 from credence.api.routes_subject import SELF
 
-PATH = "/me/assessment"
 
-
-class RepeatViews:
+class RepeatViews(FastPath):
     """ASGI middleware: ``GET /me/assessment`` by a remembered subject key, answered directly."""
 
-    def __init__(self, app: ASGIApp, ctx: ApiContext) -> None:
-        self.app = app
-        self.ctx = ctx
-        self.answered = 0
+    method = "GET"
+    path = "/me/assessment"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer the repeat view, or hand the request on."""
-        found = self._subject(scope) if scope["type"] == "http" else None
+        found = self._subject(scope) if self.matches(scope) else None
         if found is None:
             await self.app(scope, receive, send)
             return
@@ -51,18 +47,7 @@ class RepeatViews:
             await self.app(scope, receive, send)
             return
         except ApiProblem as exc:
-            # As the application's handler renders it; anything else is a 500 as it is there
-            # (this middleware runs inside the application's server-error handler).
-            problem = problem_response(
-                exc.status,
-                exc.detail,
-                instance=PATH,
-                field=exc.field,
-                errors=exc.errors,
-                title=exc.title,
-            )
-            self.answered += 1
-            await problem(scope, receive, send)
+            await self.problem(exc, scope, receive, send)
             return
         self.answered += 1
         await explained.send(send)
@@ -70,21 +55,8 @@ class RepeatViews:
     def _subject(
         self, scope: Scope
     ) -> tuple[Principal, Callable[[Connection], None] | None] | None:
-        if (
-            scope["path"] != PATH
-            or scope["method"] != "GET"
-            or scope.get("query_string")
-            or scope.get("root_path")
-        ):
-            return None
-        authorization: str | None = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":  # the first one, as Starlette's headers give it
-                authorization = value.decode("latin-1")
-                break
-        # What the route's HTTPBearer dependency accepts.
-        scheme, credentials = get_authorization_scheme_param(authorization)
-        if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
+        credentials = bearer_key(scope)
+        if credentials is None:
             return None
         authenticator = self.ctx.authenticator
         who = authenticator.remembered(credentials)
