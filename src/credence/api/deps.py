@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, StringConstraints
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from credence.api.auth import Authenticator, Principal
@@ -218,6 +218,21 @@ def paged(
         page = items[: q.limit]
         return page, str(key(page[-1]))
     return items, None
+
+
+def page_of(
+    session: Session, q: PageQuery, model: Any, key: Any, subject_id: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of ``model``'s rows in the order of ``key``, of one subject or of all.
+
+    The write locks are taken first (:func:`lock_for_read`): the caller logs the read.
+    """
+    lock_for_read(session)
+    stmt = select(model).where(key > q.int_cursor())
+    if subject_id is not None:
+        stmt = stmt.where(model.subject_id == subject_id)
+    rows = list(session.scalars(stmt.order_by(key).limit(q.limit + 1)))
+    return paged(rows, q, lambda r: getattr(r, key.key))
 
 
 def day_in_range(value: date | None, name: str) -> date | None:

@@ -11,10 +11,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from credence.api.auth import Principal
-from credence.api.deps import Ctx, Db, Page, Paging, access, lock_for_read, paged, role
+from credence.api.deps import (
+    Ctx,
+    Db,
+    Page,
+    Paging,
+    access,
+    page_of,
+    role,
+)
 from credence.api.problems import ERRORS
 from credence.api.routes_subject import AccessOut
 from credence.audit.access import log_read
@@ -70,12 +77,7 @@ def audit_log(
     who: Auditor, ctx: Ctx, session: Db, page: Paging, subject_id: SubjectFilter = None
 ) -> Page[AuditEntryOut]:
     """Audit entries by sequence number, optionally of one subject."""
-    lock_for_read(session)
-    stmt = select(AuditEntry).where(AuditEntry.seq > page.int_cursor())
-    if subject_id is not None:
-        stmt = stmt.where(AuditEntry.subject_id == subject_id)
-    rows = list(session.scalars(stmt.order_by(AuditEntry.seq).limit(page.limit + 1)))
-    rows, nxt = paged(rows, page, lambda r: r.seq)
+    rows, nxt = page_of(session, page, AuditEntry, AuditEntry.seq, subject_id)
     items = [
         AuditEntryOut(
             seq=e.seq,
@@ -113,24 +115,8 @@ def access_events(
     who: Auditor, ctx: Ctx, session: Db, page: Paging, subject_id: SubjectFilter = None
 ) -> Page[AuditAccessOut]:
     """Every read of subjects' data (who, role, purpose, what), optionally of one subject."""
-    lock_for_read(session)
-    stmt = select(AccessEvent).where(AccessEvent.id > page.int_cursor())
-    if subject_id is not None:
-        stmt = stmt.where(AccessEvent.subject_id == subject_id)
-    rows = list(session.scalars(stmt.order_by(AccessEvent.id).limit(page.limit + 1)))
-    rows, nxt = paged(rows, page, lambda r: r.id)
-    items = [
-        AuditAccessOut(
-            id=a.id,
-            at=a.at.isoformat(),
-            actor=a.actor,
-            role=a.role,
-            purpose=a.purpose,
-            what=a.what,
-            subject_id=a.subject_id,
-        )
-        for a in rows
-    ]
+    rows, nxt = page_of(session, page, AccessEvent, AccessEvent.id, subject_id)
+    items = [AuditAccessOut(**AccessOut.fields_of(a), subject_id=a.subject_id) for a in rows]
     _log_subjects(ctx, session, who, {a.subject_id for a in rows}, "access_log")
     session.commit()
     return Page[AuditAccessOut](items=items, next_cursor=nxt)

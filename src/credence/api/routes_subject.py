@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from credence.api.auth import Principal
 from credence.api.deps import (
@@ -27,6 +26,7 @@ from credence.api.deps import (
     access,
     day_in_range,
     lock_for_read,
+    page_of,
     paged,
     role,
 )
@@ -123,6 +123,18 @@ class AccessOut(BaseModel):
     purpose: str
     what: str
 
+    @classmethod
+    def fields_of(cls, event: AccessEvent) -> dict[str, Any]:
+        """This model's fields of a stored access event."""
+        return {
+            "id": event.id,
+            "at": event.at.isoformat(),
+            "actor": event.actor,
+            "role": event.role,
+            "purpose": event.purpose,
+            "what": event.what,
+        }
+
 
 class ObjectionIn(BaseModel):
     """An objection: the record, why it is wrong, and references to the evidence."""
@@ -163,16 +175,7 @@ def _own_rows(
     ctx: Ctx, session: Db, who: Principal, page: PageQuery, model: Any, what: str
 ) -> tuple[list[Any], str | None]:
     """One page of the subject's own rows of ``model`` by id; the read logged and committed."""
-    lock_for_read(session)
-    rows = list(
-        session.scalars(
-            select(model)
-            .where(model.subject_id == _sid(who), model.id > page.int_cursor())
-            .order_by(model.id)
-            .limit(page.limit + 1)
-        )
-    )
-    rows, nxt = paged(rows, page, lambda r: r.id)
+    rows, nxt = page_of(session, page, model, model.id, _sid(who))
     _log(ctx, session, who, what)
     session.commit()
     return rows, nxt
@@ -269,17 +272,7 @@ def my_measures(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Measu
 def my_accesses(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[AccessOut]:
     """Who read the subject's data, in what role, why, and what they read."""
     rows, nxt = _own_rows(ctx, session, who, page, AccessEvent, "access_log")
-    items = [
-        AccessOut(
-            id=a.id,
-            at=a.at.isoformat(),
-            actor=a.actor,
-            role=a.role,
-            purpose=a.purpose,
-            what=a.what,
-        )
-        for a in rows
-    ]
+    items = [AccessOut(**AccessOut.fields_of(a)) for a in rows]
     return Page[AccessOut](items=items, next_cursor=nxt)
 
 
