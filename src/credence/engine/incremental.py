@@ -265,11 +265,11 @@ def score_incremental(
             and hi <= date.fromisoformat(until)
             and source.fingerprint() == state.get("source")
         )
+        ids: set[str] = set()
         if on_agenda:
-            ids = _due(con, as_of, hi, calendar)
-            fresh = _score_from_agenda(con, policy, source, as_of, known_at, ids)
+            fresh = _score_from_agenda(con, policy, source, as_of, known_at)
             # None only if the agenda lacked a due subject (not expected): the files answer.
-            on_agenda = fresh is not None or not ids
+            on_agenda = fresh is not None
         if not on_agenda:
             ids = _due(con, as_of, hi, calendar)
             ids |= _new_in_data(policy, source, state, d0, hi, calendar)
@@ -386,29 +386,21 @@ def _score_from_agenda(
     source: BatchSource,
     as_of: date,
     known_at: date,
-    due: set[str],
 ) -> BatchResult | None:
-    """Score the ``due`` subjects from the agenda's head; None if one of them is not on it."""
-    if not due:
-        return None
+    """Score the subjects due by tonight from the agenda's head; None if it lacks one of them."""
     hi = max(as_of, known_at)
-    # Kept for the night: the rescored subjects are filed again from these rows.
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE credence_night_records AS "
-        f"SELECT * FROM {STATE}.agenda_records WHERE due <= ?",
-        [hi],
-    )
+    found = con.execute(f"SELECT count(*) FROM {STATE}.assessments WHERE due <= ?", [hi])
+    due = int(found.fetchone()[0])  # type: ignore[index]
+    if not due:
+        return BatchResult(policy.id, "", as_of, known_at, 0, 0, {}, 0.0, table=None)
+    records = source.con.table("agenda_records", database=(STATE, "main"))
     status = None
     if source.status is not None:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE credence_night_status AS "
-            f"SELECT * FROM {STATE}.agenda_status WHERE due <= ?",
-            [hi],
-        )
-        status = source.con.table("credence_night_status").drop("due", "_subject")
+        s = source.con.table("agenda_status", database=(STATE, "main"))
+        status = s.filter(s.due <= hi).drop("due", "_subject")
     night = BatchSource(
         source.con,
-        source.con.table("credence_night_records").drop("due"),
+        records.filter(records.due <= hi).drop("due"),
         status,
         status_order=source.status_order,
         not_null=source.not_null,
@@ -416,9 +408,19 @@ def _score_from_agenda(
     )
     fresh = score_batch(policy, night, as_of, known_at, calendar=True)
     assert fresh.table is not None
-    if set(fresh.table.column("subject_id").to_pylist()) != due:
+    if fresh.table.num_rows != due:
         return None
-    return fresh
+    # As many as are due, and none of the due missing: the very subjects that are due.
+    con.register("credence_scored", fresh.table.select(["subject_id"]))
+    try:
+        missing = con.execute(
+            f"SELECT count(*) FROM {STATE}.assessments WHERE due <= ? "
+            "AND subject_id NOT IN (SELECT subject_id FROM credence_scored)",
+            [hi],
+        ).fetchone()
+    finally:
+        con.unregister("credence_scored")
+    return fresh if missing is not None and missing[0] == 0 else None
 
 
 def _new_in_data(
@@ -521,7 +523,11 @@ def _replace(
 
 
 def _file_again(con: duckdb.DuckDBPyConnection, any_fresh: bool, hi: date, until: date) -> None:
-    """Take the night's subjects off the agenda's head and file them under their new days."""
+    """Take the night's subjects off the agenda's head and file them under their new days.
+
+    A new day by ``hi`` (a record that starts to count after as_of but by known_at) is filed
+    under the day after ``hi``: the head is removed after the refiled rows are written.
+    """
     has_status = bool(
         con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? "
@@ -529,28 +535,31 @@ def _file_again(con: duckdb.DuckDBPyConnection, any_fresh: bool, hi: date, until
             [STATE],
         ).fetchone()[0]  # type: ignore[index]
     )
-    con.execute(f"DELETE FROM {STATE}.agenda_records WHERE due <= ?", [hi])
-    if has_status:
-        con.execute(f"DELETE FROM {STATE}.agenda_status WHERE due <= ?", [hi])
     if any_fresh:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE credence_night_due AS "
-            f"SELECT subject_id, {_DUE} AS due FROM fresh WHERE {_DUE} <= ?",
-            [until],
+            f"SELECT subject_id, greatest({_DUE}, ?::DATE + 1) AS due FROM fresh "
+            f"WHERE {_DUE} <= ?",
+            [hi, until],
         )
         con.execute(
-            f"INSERT INTO {STATE}.agenda_records SELECT n.* EXCLUDE (due), d.due "
-            "FROM credence_night_records n JOIN credence_night_due d USING (subject_id) "
-            "ORDER BY d.due"
+            f"INSERT INTO {STATE}.agenda_records SELECT a.* EXCLUDE (due), d.due "
+            f"FROM {STATE}.agenda_records a JOIN credence_night_due d USING (subject_id) "
+            "WHERE a.due <= ? ORDER BY d.due",
+            [hi],
         )
         if has_status:
             con.execute(
-                f"INSERT INTO {STATE}.agenda_status SELECT n.* EXCLUDE (due, _subject), d.due, "
-                "n._subject FROM credence_night_status n "
-                "JOIN credence_night_due d ON n._subject = d.subject_id ORDER BY d.due"
+                f"INSERT INTO {STATE}.agenda_status SELECT a.* EXCLUDE (due, _subject), "
+                f"d.due, a._subject FROM {STATE}.agenda_status a "
+                "JOIN credence_night_due d ON a._subject = d.subject_id "
+                "WHERE a.due <= ? ORDER BY d.due",
+                [hi],
             )
-    for temp in ("credence_night_records", "credence_night_status", "credence_night_due"):
-        con.execute(f"DROP TABLE IF EXISTS temp.{temp}")
+        con.execute("DROP TABLE IF EXISTS temp.credence_night_due")
+    con.execute(f"DELETE FROM {STATE}.agenda_records WHERE due <= ?", [hi])
+    if has_status:
+        con.execute(f"DELETE FROM {STATE}.agenda_status WHERE due <= ?", [hi])
 
 
 def _grades(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
