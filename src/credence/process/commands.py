@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from credence.store.commands import ActorOpt, DataOpt, NowOpt, _actor, _fail, _now, _open, _session
+
+if TYPE_CHECKING:
+    from credence.policy.load import PolicySet
 
 out = Console(soft_wrap=True)
 
@@ -34,7 +37,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(measures_app, name="measures")
 
 
-def _policy(name: str) -> object:
+def _policy(name: str) -> PolicySet:
     from credence.errors import CredenceError
     from credence.policy import library
 
@@ -67,12 +70,10 @@ def process_run(
     """Issue due notices, apply measures whose notice ran out, lift and rescind; idempotent."""
     from credence.errors import CredenceError
     from credence.policy.lint import lint
-    from credence.policy.load import PolicySet
     from credence.process.outbox import FileSender
     from credence.process.run import run
 
     pol = _policy(policy)
-    assert isinstance(pol, PolicySet)
     if profile not in ("default", "eu"):
         raise typer.BadParameter("use default or eu", param_hint="--profile")
     errors = [f for f in lint(pol, "eu" if profile == "eu" else "default") if f.severity == "error"]
@@ -165,11 +166,9 @@ def objection_file(
     now: NowOpt = None,
 ) -> None:
     """File an objection: the record is contested until a reviewer decides or time runs out."""
-    from credence.policy.load import PolicySet
     from credence.process.objections import file_objection
 
     pol = _policy(policy)
-    assert isinstance(pol, PolicySet)
     with _session(data) as (store, session):
         o = file_objection(
             session,
@@ -198,11 +197,9 @@ def objection_evidence(
     now: NowOpt = None,
 ) -> None:
     """Add evidence to an open objection (extends its review deadline once)."""
-    from credence.policy.load import PolicySet
     from credence.process.objections import add_evidence
 
     pol = _policy(policy)
-    assert isinstance(pol, PolicySet)
     with _session(data) as (store, session):
         o = add_evidence(
             session,
