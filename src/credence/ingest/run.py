@@ -393,18 +393,24 @@ def _sqlite_subjects(rows: int) -> str:
 
 
 def _sqlite_params(table: Any, stamp: str, group: int) -> tuple[list[tuple[Any, ...]], list[Any]]:
-    """The values of a batch as :func:`_sqlite_insert` binds them, ``group`` rows a statement.
-
-    Each statement's values are the slices of one Python list per column, concatenated (no
-    object per row); returns the full groups and the values of the last, shorter group.
-    """
+    """The values of a batch as :func:`_sqlite_insert` binds them, ``group`` rows a statement."""
     import pyarrow.compute as pc
 
     columns = [
         (pc.fill_null(table.column(c), "") if c in SQLITE_OPTIONAL else table.column(c)).to_pylist()
         for c in SQLITE_BOUND
     ]
-    n = table.num_rows
+    return _grouped(columns, stamp, group)
+
+
+def _grouped(
+    columns: list[list[Any]], stamp: str, group: int
+) -> tuple[list[tuple[Any, ...]], list[Any]]:
+    """Values for statements of ``group`` rows each: per statement, the slice of every column
+    in turn, then the stamp (no object per row). The full groups, and the values of the last,
+    shorter group (empty when there is none).
+    """
+    n = len(columns[0]) if columns else 0
     full = n - n % group
     groups = []
     for start in range(0, full, group):
@@ -786,17 +792,12 @@ class _Writer:
             )
             return
         # Many rows a statement, as for the records (see SQLITE_GROUP).
-        ordered = sorted(sids)
         group = SQLITE_GROUP * 4
-        full = len(ordered) - len(ordered) % group
-        if full:
-            conn.exec_driver_sql(
-                _sqlite_subjects(group),
-                [(*ordered[i : i + group], stamp) for i in range(0, full, group)],
-            )
-        if full < len(ordered):
-            rest = ordered[full:]
-            conn.exec_driver_sql(_sqlite_subjects(len(rest)), (*rest, stamp))
+        groups, rest = _grouped([sorted(sids)], stamp, group)
+        if groups:
+            conn.exec_driver_sql(_sqlite_subjects(group), groups)
+        if rest:
+            conn.exec_driver_sql(_sqlite_subjects(len(rest) - 1), tuple(rest))
 
     def _copy_subjects(self, conn: Connection, sids: list[str], stamp: str) -> bool:
         """``COPY`` new subjects; False (and nothing written) when one of them is stored already.
