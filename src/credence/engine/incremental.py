@@ -69,8 +69,10 @@ STATE_DB = "state.duckdb"
 # the source is on DuckDB (so that one query can join the files and the state).
 STATE = "credence_state"
 AGENDA_DAYS = 7
-# A stored row's day: the first day its result can change (records or stage steps).
+# A stored row's day: the first day its result can change (records or stage steps); without a
+# calendar, only its stage steps fall due.
 _DUE = "least(CAST(next_change AS DATE), next_stage_day)"
+_STAGE_DUE = "next_stage_day"
 # Restamped on export: every stored row is valid at the last run's dates.
 _STAMPS = ("as_of", "known_at")
 
@@ -281,9 +283,13 @@ def score_incremental(
                 else None
             )
         table = fresh.table if fresh is not None and fresh.table is not None else None
-        kept = date.fromisoformat(until) if on_agenda and until is not None else None
-        body = _state_body(policy, source, as_of, known_at, calendar, kept)
-        _replace(con, sorted(ids), table, body, hi if on_agenda else None, kept)
+        head = (
+            _Head(hi, date.fromisoformat(until), source.status is not None)
+            if on_agenda and until is not None
+            else None
+        )
+        body = _state_body(policy, source, as_of, known_at, calendar, head.until if head else None)
+        _replace(con, sorted(ids), table, body, head)
         if not on_agenda and agenda:
             _refill(con, source, hi + timedelta(days=agenda_days))
         grades = _grades(con)
@@ -312,7 +318,7 @@ def _full_run(
     try:
         full = score_batch(policy, source, as_of, known_at, output=tmp, calendar=calendar)
         no_calendar = "" if calendar else ", NULL::DATE AS next_change"
-        due = _DUE if calendar else "next_stage_day"
+        due = _DUE if calendar else _STAGE_DUE
         con.execute("BEGIN")
         con.execute(f"DROP TABLE IF EXISTS {STATE}.assessments")
         con.execute(f"DROP TABLE IF EXISTS {STATE}.agenda_records")
@@ -481,23 +487,32 @@ def _store_delta(source: BatchSource, since: date, until: date) -> ir.Table:
     return reduce(lambda a, b: a.union(b, distinct=False), parts).distinct()
 
 
+@dataclass(frozen=True)
+class _Head:
+    """A night read from the agenda: its head (due by ``hi``), the agenda's end, and whether
+    it holds status histories (it does when the source has them)."""
+
+    hi: date
+    until: date
+    status: bool
+
+
 def _replace(
     con: duckdb.DuckDBPyConnection,
     ids: Sequence[str],
     fresh: pa.Table | None,
     body: str,
-    agenda_hi: date | None = None,
-    agenda_until: date | None = None,
+    head: _Head | None = None,
 ) -> None:
     """Replace the rows of ``ids`` with ``fresh`` and record the run, in one transaction.
 
-    With ``agenda_hi``, the night's records came from the agenda's head: that head is removed
-    and each rescored subject filed again under its new day, if it falls by ``agenda_until``.
+    With ``head``, the night's records came from the agenda's head: that head is removed and
+    each rescored subject filed again under its new day, if it falls by the agenda's end.
     """
     con.execute("BEGIN")
-    if agenda_hi is not None:
+    if head is not None:
         # The night's subjects are exactly the rows due by then (checked before scoring).
-        con.execute(f"DELETE FROM {STATE}.assessments WHERE due <= ?", [agenda_hi])
+        con.execute(f"DELETE FROM {STATE}.assessments WHERE due <= ?", [head.hi])
     elif ids:
         con.register("touched", pa.table({"subject_id": pa.array(ids, pa.string())}))
         con.execute(
@@ -508,13 +523,13 @@ def _replace(
         stored = fresh.drop_columns(list(_STAMPS))
         con.register("fresh", stored)
         names = ", ".join(f'"{c}"' for c in stored.column_names)
-        due = _DUE if "next_change" in stored.column_names else "next_stage_day"
+        due = _DUE if "next_change" in stored.column_names else _STAGE_DUE
         con.execute(
             f"INSERT INTO {STATE}.assessments ({names}, due) "
             f"SELECT {names}, {due} FROM fresh ORDER BY {due} NULLS LAST"
         )
-    if agenda_hi is not None and agenda_until is not None:
-        _file_again(con, fresh is not None and fresh.num_rows > 0, agenda_hi, agenda_until)
+    if head is not None:
+        _file_again(con, fresh is not None and fresh.num_rows > 0, head)
     if fresh is not None and fresh.num_rows:
         con.unregister("fresh")
     con.execute(f"DELETE FROM {STATE}.run")
@@ -522,19 +537,13 @@ def _replace(
     con.execute("COMMIT")
 
 
-def _file_again(con: duckdb.DuckDBPyConnection, any_fresh: bool, hi: date, until: date) -> None:
+def _file_again(con: duckdb.DuckDBPyConnection, any_fresh: bool, head: _Head) -> None:
     """Take the night's subjects off the agenda's head and file them under their new days.
 
     A new day by ``hi`` (a record that starts to count after as_of but by known_at) is filed
     under the day after ``hi``: the head is removed after the refiled rows are written.
     """
-    has_status = bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? "
-            "AND table_name = 'agenda_status'",
-            [STATE],
-        ).fetchone()[0]  # type: ignore[index]
-    )
+    hi, until = head.hi, head.until
     if any_fresh:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE credence_night_due AS "
@@ -548,7 +557,7 @@ def _file_again(con: duckdb.DuckDBPyConnection, any_fresh: bool, hi: date, until
             "WHERE a.due <= ? ORDER BY d.due",
             [hi],
         )
-        if has_status:
+        if head.status:
             con.execute(
                 f"INSERT INTO {STATE}.agenda_status SELECT a.* EXCLUDE (due, _subject), "
                 f"d.due, a._subject FROM {STATE}.agenda_status a "
@@ -558,7 +567,7 @@ def _file_again(con: duckdb.DuckDBPyConnection, any_fresh: bool, hi: date, until
             )
         con.execute("DROP TABLE IF EXISTS temp.credence_night_due")
     con.execute(f"DELETE FROM {STATE}.agenda_records WHERE due <= ?", [hi])
-    if has_status:
+    if head.status:
         con.execute(f"DELETE FROM {STATE}.agenda_status WHERE due <= ?", [hi])
 
 
