@@ -69,11 +69,17 @@ def app_from_env() -> object:
 
     from credence.api.app import create_app
     from credence.policy import library
+    from credence.store.checkpoints import WalCheckpointer
     from credence.store.db import open_store
 
     policy = library.resolve(os.environ["CREDENCE_API_POLICY"])
     public = bool(os.environ.get("CREDENCE_API_PUBLIC_GRADE"))
-    app = create_app(open_store(), policy, public_grade=public, web=True)
+    store = open_store()
+    app = create_app(store, policy, public_grade=public, web=True)
+    if store.is_sqlite:
+        # Checkpoints off the request path (see credence.store.checkpoints); the thread ends
+        # with the worker process.
+        WalCheckpointer.serving(store.engine, lock=app.state.credence.serial)
     # What start-up made (modules, the policy, the routes) lives as long as the server: moved out
     # of the collector's reach, the full collections that every request's garbage triggers now
     # and then stop walking it (they were the latency tail: 130 ms p99 -> 60 ms).
