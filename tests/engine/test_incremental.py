@@ -200,3 +200,30 @@ def test_nights_within_the_agenda_read_it_and_a_night_past_it_refills_it(tmp_pat
         assert _rows(got) == _rows(full.path), night
     scores = {sid: row["score"] for sid, row in _rows(got).items()}
     assert scores == {"ann": 1000, "bob": 1000, "cat": 1030}
+
+
+def test_a_subject_filed_again_is_read_from_the_agenda_on_its_next_day(tmp_path: Path) -> None:
+    """Dan is rescored on the 2nd, filed again under the 5th, and read from the agenda again;
+    the rows of the nights already taken are not read twice (else the night would fall back to
+    the files)."""
+    policy = load_policy("src/credence/policy/library/city-merit.yaml")
+    day = date(2027, 3, 1)
+    arrears = "financial.utility_arrears"
+    recs = [
+        _rec("d1", "dan", arrears, date(2026, 3, 2)),
+        _rec("d2", "dan", arrears, date(2026, 3, 5)),
+        _rec("a1", "ann", arrears, date(2026, 3, 4)),
+    ]
+    source = _parquet_source(recs, tmp_path)
+    folder = tmp_path / "state"
+    assert score_incremental(policy, source, day, day, folder, agenda_days=7).full
+    for offset, rescored in ((2, 1), (3, 0), (4, 1), (5, 1), (6, 0)):
+        night = date(2027, 3, offset)
+        inc = score_incremental(policy, source, night, night, folder, agenda_days=7)
+        assert (inc.reason, inc.rescored) == ("from the agenda", rescored), night
+        full = score_batch(policy, source, night, night, output=tmp_path / "full.parquet")
+        assert full.path is not None
+        got = export_result(folder, tmp_path / "inc.parquet")
+        assert _rows(got) == _rows(full.path), night
+    scores = {sid: row["score"] for sid, row in _rows(got).items()}
+    assert scores == {"ann": 1000, "dan": 1000}

@@ -146,6 +146,7 @@ def _state_body(
     known_at: date,
     calendar: bool,
     agenda_until: date | None = None,
+    agenda_from: date | None = None,
 ) -> str:
     return json.dumps(
         {
@@ -157,6 +158,7 @@ def _state_body(
             "identity": source.identity,
             "calendar": calendar,
             "agenda_until": agenda_until.isoformat() if agenda_until else None,
+            "agenda_from": agenda_from.isoformat() if agenda_from else None,
         }
     )
 
@@ -268,8 +270,10 @@ def score_incremental(
             and source.fingerprint() == state.get("source")
         )
         ids: set[str] = set()
+        taken = state.get("agenda_from")
+        after = date.fromisoformat(taken) if on_agenda and taken else None
         if on_agenda:
-            fresh = _score_from_agenda(con, policy, source, as_of, known_at)
+            fresh = _score_from_agenda(con, policy, source, as_of, known_at, after)
             # None only if the agenda lacked a due subject (not expected): the files answer.
             on_agenda = fresh is not None
         if not on_agenda:
@@ -284,11 +288,19 @@ def score_incremental(
             )
         table = fresh.table if fresh is not None and fresh.table is not None else None
         head = (
-            _Head(hi, date.fromisoformat(until), source.status is not None)
+            _Head(hi, date.fromisoformat(until), source.status is not None, after)
             if on_agenda and until is not None
             else None
         )
-        body = _state_body(policy, source, as_of, known_at, calendar, head.until if head else None)
+        body = _state_body(
+            policy,
+            source,
+            as_of,
+            known_at,
+            calendar,
+            head.until if head else None,
+            head.hi if head else None,
+        )
         _replace(con, sorted(ids), table, body, head)
         if not on_agenda and agenda:
             _refill(con, source, hi + timedelta(days=agenda_days))
@@ -381,6 +393,7 @@ def _refill(con: duckdb.DuckDBPyConnection, source: BatchSource, until: date) ->
     state = _read_state(con)
     assert state is not None
     state["agenda_until"] = until.isoformat()
+    state["agenda_from"] = None
     con.execute(f"DELETE FROM {STATE}.run")
     con.execute(f"INSERT INTO {STATE}.run VALUES (?)", [json.dumps(state)])
     con.execute("COMMIT")
@@ -392,8 +405,12 @@ def _score_from_agenda(
     source: BatchSource,
     as_of: date,
     known_at: date,
+    after: date | None,
 ) -> BatchResult | None:
-    """Score the subjects due by tonight from the agenda's head; None if it lacks one of them."""
+    """Score the subjects due by tonight from the agenda's head; None if it lacks one of them.
+
+    Rows due by ``after`` were taken by earlier nights (and stay until the next refill).
+    """
     hi = max(as_of, known_at)
     found = con.execute(f"SELECT count(*) FROM {STATE}.assessments WHERE due <= ?", [hi])
     due = int(found.fetchone()[0])  # type: ignore[index]
@@ -403,10 +420,10 @@ def _score_from_agenda(
     status = None
     if source.status is not None:
         s = source.con.table("agenda_status", database=(STATE, "main"))
-        status = s.filter(s.due <= hi).drop("due", "_subject")
+        status = s.filter(_tonight(s.due, hi, after)).drop("due", "_subject")
     night = BatchSource(
         source.con,
-        records.filter(records.due <= hi).drop("due"),
+        records.filter(_tonight(records.due, hi, after)).drop("due"),
         status,
         status_order=source.status_order,
         not_null=source.not_null,
@@ -427,6 +444,11 @@ def _score_from_agenda(
     finally:
         con.unregister("credence_scored")
     return fresh if missing is not None and missing[0] == 0 else None
+
+
+def _tonight(due: ir.DateValue, hi: date, after: date | None) -> ir.BooleanValue:
+    """The agenda's rows filed for tonight: due by ``hi``, after the nights already taken."""
+    return due <= hi if after is None else (due > after) & (due <= hi)
 
 
 def _new_in_data(
@@ -489,12 +511,18 @@ def _store_delta(source: BatchSource, since: date, until: date) -> ir.Table:
 
 @dataclass(frozen=True)
 class _Head:
-    """A night read from the agenda: its head (due by ``hi``), the agenda's end, and whether
-    it holds status histories (it does when the source has them)."""
+    """A night read from the agenda: its head (due by ``hi``, after ``after``), the agenda's
+    end, and whether it holds status histories (it does when the source has them)."""
 
     hi: date
     until: date
     status: bool
+    after: date | None = None
+
+    def rows(self, alias: str = "a") -> str:
+        """SQL for the agenda's rows of this night (``alias.due`` in the head)."""
+        lower = f"{alias}.due > DATE '{self.after.isoformat()}' AND " if self.after else ""
+        return f"{lower}{alias}.due <= DATE '{self.hi.isoformat()}'"
 
 
 def _replace(
@@ -538,10 +566,12 @@ def _replace(
 
 
 def _file_again(con: duckdb.DuckDBPyConnection, any_fresh: bool, head: _Head) -> None:
-    """Take the night's subjects off the agenda's head and file them under their new days.
+    """File the night's subjects again under their new days, after the agenda's head.
 
     A new day by ``hi`` (a record that starts to count after as_of but by known_at) is filed
-    under the day after ``hi``: the head is removed after the refiled rows are written.
+    under the day after ``hi``. The head itself stays where it is, and later nights read only
+    the rows after it: deleting it cost more than the rest of the night's writes, as the
+    commit's checkpoint then rewrote the emptied row groups. The next refill drops it.
     """
     hi, until = head.hi, head.until
     if any_fresh:
@@ -554,21 +584,16 @@ def _file_again(con: duckdb.DuckDBPyConnection, any_fresh: bool, head: _Head) ->
         con.execute(
             f"INSERT INTO {STATE}.agenda_records SELECT a.* EXCLUDE (due), d.due "
             f"FROM {STATE}.agenda_records a JOIN credence_night_due d USING (subject_id) "
-            "WHERE a.due <= ? ORDER BY d.due",
-            [hi],
+            f"WHERE {head.rows()} ORDER BY d.due",
         )
         if head.status:
             con.execute(
                 f"INSERT INTO {STATE}.agenda_status SELECT a.* EXCLUDE (due, _subject), "
                 f"d.due, a._subject FROM {STATE}.agenda_status a "
                 "JOIN credence_night_due d ON a._subject = d.subject_id "
-                "WHERE a.due <= ? ORDER BY d.due",
-                [hi],
+                f"WHERE {head.rows()} ORDER BY d.due",
             )
         con.execute("DROP TABLE IF EXISTS temp.credence_night_due")
-    con.execute(f"DELETE FROM {STATE}.agenda_records WHERE due <= ?", [hi])
-    if head.status:
-        con.execute(f"DELETE FROM {STATE}.agenda_status WHERE due <= ?", [hi])
 
 
 def _grades(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
