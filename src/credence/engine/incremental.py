@@ -357,10 +357,17 @@ def _due(con: duckdb.DuckDBPyConnection, as_of: date, hi: date, calendar: bool) 
     """Subjects whose calendar or pending stage step falls due by this run."""
     if calendar:
         # A stage step due after as_of but by known_at is looked at early: still exact.
-        query, day = f"SELECT subject_id FROM {STATE}.assessments WHERE due <= ?", hi
+        query = f"SELECT subject_id FROM {STATE}.assessments WHERE due <= {_day(hi)}"
     else:
-        query, day = f"SELECT subject_id FROM {STATE}.assessments WHERE next_stage_day <= ?", as_of
-    return {r[0] for r in con.execute(query, [day]).fetchall()}
+        query = f"SELECT subject_id FROM {STATE}.assessments WHERE next_stage_day <= {_day(as_of)}"
+    return {r[0] for r in con.execute(query).fetchall()}
+
+
+def _day(day: date) -> str:
+    """A date as a SQL literal: DuckDB skips row groups by their smallest and largest day only
+    for a constant known when it plans the query, not for a parameter (0.17 s against 3 ms
+    for a night's count at 10M subjects)."""
+    return f"DATE '{day.isoformat()}'"
 
 
 def _record_key(columns: Sequence[str]) -> str:
@@ -375,10 +382,9 @@ def _refill(con: duckdb.DuckDBPyConnection, source: BatchSource, until: date) ->
     con.execute("BEGIN")
     con.execute(
         f"CREATE OR REPLACE TABLE {STATE}.agenda_records AS "
-        f"WITH d AS (SELECT subject_id, due FROM {STATE}.assessments WHERE due <= ?), "
+        f"WITH d AS (SELECT subject_id, due FROM {STATE}.assessments WHERE due <= {_day(until)}), "
         f"r AS ({recs}) "
-        "SELECT r.*, d.due FROM r JOIN d ON r.subject_id = d.subject_id ORDER BY d.due",
-        [until],
+        "SELECT r.*, d.due FROM r JOIN d ON r.subject_id = d.subject_id ORDER BY d.due"
     )
     if source.status is not None:
         status = ibis.to_sql(source.status, dialect="duckdb")
@@ -412,7 +418,7 @@ def _score_from_agenda(
     Rows due by ``after`` were taken by earlier nights (and stay until the next refill).
     """
     hi = max(as_of, known_at)
-    found = con.execute(f"SELECT count(*) FROM {STATE}.assessments WHERE due <= ?", [hi])
+    found = con.execute(f"SELECT count(*) FROM {STATE}.assessments WHERE due <= {_day(hi)}")
     due = int(found.fetchone()[0])  # type: ignore[index]
     if not due:
         return BatchResult(policy.id, "", as_of, known_at, 0, 0, {}, 0.0, table=None)
@@ -437,9 +443,8 @@ def _score_from_agenda(
     con.register("credence_scored", fresh.table.select(["subject_id"]))
     try:
         missing = con.execute(
-            f"SELECT count(*) FROM {STATE}.assessments WHERE due <= ? "
-            "AND subject_id NOT IN (SELECT subject_id FROM credence_scored)",
-            [hi],
+            f"SELECT count(*) FROM {STATE}.assessments WHERE due <= {_day(hi)} "
+            "AND subject_id NOT IN (SELECT subject_id FROM credence_scored)"
         ).fetchone()
     finally:
         con.unregister("credence_scored")
@@ -521,8 +526,8 @@ class _Head:
 
     def rows(self, alias: str = "a") -> str:
         """SQL for the agenda's rows of this night (``alias.due`` in the head)."""
-        lower = f"{alias}.due > DATE '{self.after.isoformat()}' AND " if self.after else ""
-        return f"{lower}{alias}.due <= DATE '{self.hi.isoformat()}'"
+        lower = f"{alias}.due > {_day(self.after)} AND " if self.after else ""
+        return f"{lower}{alias}.due <= {_day(self.hi)}"
 
 
 def _replace(
@@ -540,7 +545,7 @@ def _replace(
     con.execute("BEGIN")
     if head is not None:
         # The night's subjects are exactly the rows due by then (checked before scoring).
-        con.execute(f"DELETE FROM {STATE}.assessments WHERE due <= ?", [head.hi])
+        con.execute(f"DELETE FROM {STATE}.assessments WHERE due <= {_day(head.hi)}")
     elif ids:
         con.register("touched", pa.table({"subject_id": pa.array(ids, pa.string())}))
         con.execute(
