@@ -4,8 +4,10 @@ reference evaluator for every subject, and subjects that cannot be affected are 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,6 +102,30 @@ def test_only_subjects_that_can_reach_a_clamp_are_replayed() -> None:
     got = {r["subject_id"]: comparable(r) for r in result.table.to_pylist()}
     want = reference_rows(policy, recs, date(2026, 6, 1), date(2026, 6, 1), con)
     assert got == {k: comparable(v) for k, v in want.items()}
+
+
+def test_a_written_result_has_its_flagged_rows_replaced(tmp_path: Path) -> None:
+    """Parquet out: the flagged rows (found by the file's statistics, then read) are replayed."""
+    policy = load_policy(f"{LIBRARY}/licence-demerit.yaml")
+    day = date(2026, 3, 1)
+    recs = [
+        _rec("a1", "light", "traffic.offence_minor", day),
+        _rec("b1", "heavy", "traffic.offence_criminal", day),
+        _rec("b2", "heavy", "traffic.offence_criminal", day + timedelta(days=1)),
+    ]
+    con = connect("duckdb")
+    as_of = date(2026, 6, 1)
+    out = tmp_path / "out.parquet"
+    result = score_batch(policy, source_from_records(con, recs), as_of, as_of, output=out)
+    assert (result.subjects, result.replayed) == (2, 1)
+    rows = {r["subject_id"]: r for r in pq.read_table(out).to_pylist()}
+    assert {k: r["replayed"] for k, r in rows.items()} == {"light": False, "heavy": True}
+    want = reference_rows(policy, recs, as_of, as_of, con)
+    assert {k: comparable(r) for k, r in rows.items()} == {
+        k: comparable(v) for k, v in want.items()
+    }
+    light = score_batch(policy, source_from_records(con, recs[:1]), as_of, as_of, output=out)
+    assert (light.subjects, light.replayed) == (1, 0)
 
 
 def test_a_policy_without_history_replays_nobody() -> None:
