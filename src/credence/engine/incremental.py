@@ -203,6 +203,11 @@ def _attached(
     path = str(folder / STATE_DB).replace("'", "''")
     con.execute(f"DETACH DATABASE IF EXISTS {STATE}")
     con.execute(f"ATTACH '{path}' AS {STATE}")
+    # A night deletes its subjects' old rows from the head of the stored result; DuckDB's vacuum
+    # then rewrote those row groups at every commit (0.3 s of a 2 s night at 10M subjects).
+    # The deleted rows are left behind instead, and each refill rewrites the table (_compact).
+    vacuum = con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()
+    con.execute("SET max_vacuum_tasks = 0")
     try:
         con.execute(f"CREATE TABLE IF NOT EXISTS {STATE}.run (body VARCHAR)")
         yield con
@@ -210,6 +215,8 @@ def _attached(
         with suppress(duckdb.Error):
             con.execute("ROLLBACK")
         con.execute(f"DETACH DATABASE IF EXISTS {STATE}")
+        if vacuum is not None:
+            con.execute(f"SET max_vacuum_tasks = {int(vacuum[0])}")
         if own:
             con.close()
 
@@ -303,6 +310,7 @@ def score_incremental(
         )
         _replace(con, sorted(ids), table, body, head)
         if not on_agenda and agenda:
+            _compact(con)
             _refill(con, source, hi + timedelta(days=agenda_days))
         grades = _grades(con)
         return IncrementalResult(
@@ -374,6 +382,16 @@ def _record_key(columns: Sequence[str]) -> str:
     """SQL for a raw record row's id, as :meth:`BatchSource.normalised` derives it."""
     derived = "source || ':' || source_record_id"
     return f"coalesce(record_id, {derived})" if "record_id" in columns else derived
+
+
+def _compact(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite the stored result without the rows the nights deleted, in order of day again."""
+    con.execute("BEGIN")
+    con.execute(
+        f"CREATE OR REPLACE TABLE {STATE}.assessments AS "
+        f"SELECT * FROM {STATE}.assessments ORDER BY due NULLS LAST"
+    )
+    con.execute("COMMIT")
 
 
 def _refill(con: duckdb.DuckDBPyConnection, source: BatchSource, until: date) -> None:
