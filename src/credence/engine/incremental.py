@@ -288,7 +288,13 @@ def score_incremental(
             ids |= _new_in_data(policy, source, state, d0, hi, calendar)
             fresh = (
                 score_batch(
-                    policy, source, as_of, known_at, subjects=sorted(ids), calendar=calendar
+                    policy,
+                    source,
+                    as_of,
+                    known_at,
+                    subjects=sorted(ids),
+                    calendar=calendar,
+                    ordered=False,
                 )
                 if ids
                 else None
@@ -453,7 +459,7 @@ def _score_from_agenda(
         not_null=source.not_null,
         identity=source.identity,
     )
-    fresh = score_batch(policy, night, as_of, known_at, calendar=True)
+    fresh = score_batch(policy, night, as_of, known_at, calendar=True, ordered=False)
     assert fresh.table is not None
     if fresh.table.num_rows != due:
         return None
