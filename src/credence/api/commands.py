@@ -64,6 +64,7 @@ def serve(
 
 def app_from_env() -> object:
     """The application, built from the environment that ``serve`` set (uvicorn factory)."""
+    import atexit
     import gc
     import os
 
@@ -77,9 +78,10 @@ def app_from_env() -> object:
     store = open_store()
     app = create_app(store, policy, public_grade=public, web=True)
     if store.is_sqlite:
-        # Checkpoints off the request path (see credence.store.checkpoints); the thread ends
-        # with the worker process.
-        WalCheckpointer.serving(store.engine, lock=app.state.credence.serial)
+        # Checkpoints off the request path (see credence.store.checkpoints), stopped with one
+        # last pass when the worker process exits.
+        checkpoints = WalCheckpointer.serving(store.engine, lock=app.state.credence.serial)
+        atexit.register(checkpoints.stop)
     # What start-up made (modules, the policy, the routes) lives as long as the server: moved out
     # of the collector's reach, the full collections that every request's garbage triggers now
     # and then stop walking it (they were the latency tail: 130 ms p99 -> 60 ms).
