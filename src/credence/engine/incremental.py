@@ -47,7 +47,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import reduce
@@ -203,11 +203,6 @@ def _attached(
     path = str(folder / STATE_DB).replace("'", "''")
     con.execute(f"DETACH DATABASE IF EXISTS {STATE}")
     con.execute(f"ATTACH '{path}' AS {STATE}")
-    # A night deletes its subjects' old rows from the head of the stored result; DuckDB's vacuum
-    # then rewrote those row groups at every commit (0.3 s of a 2 s night at 10M subjects).
-    # The deleted rows are left behind instead, and each refill rewrites the table (_compact).
-    vacuum = con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()
-    con.execute("SET max_vacuum_tasks = 0")
     try:
         con.execute(f"CREATE TABLE IF NOT EXISTS {STATE}.run (body VARCHAR)")
         yield con
@@ -215,8 +210,6 @@ def _attached(
         with suppress(duckdb.Error):
             con.execute("ROLLBACK")
         con.execute(f"DETACH DATABASE IF EXISTS {STATE}")
-        if vacuum is not None:
-            con.execute(f"SET max_vacuum_tasks = {int(vacuum[0])}")
         if own:
             con.close()
 
@@ -314,7 +307,8 @@ def score_incremental(
             head.until if head else None,
             head.hi if head else None,
         )
-        _replace(con, sorted(ids), table, body, head)
+        with _no_vacuum(con) if head is not None else nullcontext():
+            _replace(con, sorted(ids), table, body, head)
         if not on_agenda and agenda:
             _compact(con)
             _refill(con, source, hi + timedelta(days=agenda_days))
@@ -388,6 +382,24 @@ def _record_key(columns: Sequence[str]) -> str:
     """SQL for a raw record row's id, as :meth:`BatchSource.normalised` derives it."""
     derived = "source || ':' || source_record_id"
     return f"coalesce(record_id, {derived})" if "record_id" in columns else derived
+
+
+@contextmanager
+def _no_vacuum(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """No vacuum at the commits within: for an agenda night, whose refill compacts instead.
+
+    A night deletes its subjects' old rows from the head of the stored result, and DuckDB's
+    vacuum then rewrote those row groups at the commit (0.3 s of a 2 s night at 10M subjects).
+    They are left behind instead until the next refill rewrites the table (``_compact``);
+    sources without an agenda keep the vacuum, as nothing else would compact their table.
+    """
+    setting = con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()
+    con.execute("SET max_vacuum_tasks = 0")
+    try:
+        yield
+    finally:
+        if setting is not None:
+            con.execute(f"SET max_vacuum_tasks = {int(setting[0])}")
 
 
 def _compact(con: duckdb.DuckDBPyConnection) -> None:
