@@ -227,3 +227,6 @@ def test_a_subject_filed_again_is_read_from_the_agenda_on_its_next_day(tmp_path:
         assert _rows(got) == _rows(full.path), night
     scores = {sid: row["score"] for sid, row in _rows(got).items()}
     assert scores == {"ann": 1000, "dan": 1000}
+    # The vacuum was off only for the agenda nights' writes: the caller's setting is back.
+    setting = source.con.raw_sql("SELECT current_setting('max_vacuum_tasks')").fetchone()
+    assert setting == (100,)
