@@ -98,3 +98,19 @@ def test_only_a_sqlite_file_takes_a_checkpointer() -> None:
     engine = make_engine("sqlite://")
     with pytest.raises(ValueError, match="SQLite file"):
         WalCheckpointer.serving(engine)
+
+
+def test_a_failing_pass_does_not_end_the_thread(tmp_path: Path) -> None:
+    """Nothing else would checkpoint the server's WAL: the thread logs the error and goes on."""
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"not a database" * 512)
+    checkpointer = WalCheckpointer(broken, interval=0.005)
+    checkpointer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while checkpointer.failures < 3:
+            assert time.monotonic() < deadline, "the thread stopped checkpointing"
+            time.sleep(0.01)
+    finally:
+        checkpointer.stop()
+    assert checkpointer.passes == 0

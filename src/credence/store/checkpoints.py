@@ -7,9 +7,10 @@ about ten times a second, and every request queued behind such a commit: it was 
 latency tail. A serving process instead turns automatic checkpoints off on its own connections
 and lets this thread copy the WAL in the background (PASSIVE: it never blocks a reader or a
 writer). A passive checkpoint rarely catches up with a busy writer, and a WAL is only rewound by a
-commit that finds it wholly copied, so past ``restart_frames`` the thread takes the serving
-process's own write lock for a second pass, which copies the few frames written since the
-first; the next commit then starts the WAL from its beginning again. (SQLite's RESTART
+commit that finds it wholly copied, so past ``restart_frames`` the thread runs a few more
+passes, each copying what came in during the last, and then one under the serving process's own
+write lock, which copies the few frames left; the next commit then starts the WAL from its
+beginning again. (SQLite's RESTART
 checkpoint does the same, but its writers wait in the busy handler's sleeps of growing length,
 which put the tail back; it remains the fallback when the WAL keeps growing anyway.)
 Durability is unchanged: a commit is as safe as before (``synchronous=NORMAL``), and a
@@ -18,12 +19,15 @@ checkpoint never loses a committed transaction.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, event
+
+log = logging.getLogger(__name__)
 
 
 class Lock(Protocol):
@@ -53,6 +57,7 @@ class WalCheckpointer:
         self.restart_frames = restart_frames
         self.passes = 0
         self.restarts = 0
+        self.failures = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -85,10 +90,19 @@ class WalCheckpointer:
         connection = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         try:
             while not self._stop.wait(self.interval):
-                self.checkpoint(connection)
-            self.checkpoint(connection)
+                self._guarded(connection)
+            self._guarded(connection)
         finally:
             connection.close()
+
+    def _guarded(self, connection: sqlite3.Connection) -> None:
+        # A pass that fails (a disk error, a lock held past the timeout) must not end the
+        # thread: without it nothing would checkpoint the server's WAL again.
+        try:
+            self.checkpoint(connection)
+        except sqlite3.Error as exc:
+            self.failures += 1
+            log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
 
     def checkpoint(self, connection: sqlite3.Connection | None = None) -> tuple[int, int]:
         """One pass, and a catch-up under the lock when the WAL is long; (frames, copied)."""
