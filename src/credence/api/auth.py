@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -27,6 +28,9 @@ from credence.store.db import Store
 from credence.store.keys import Keys
 from credence.store.schema import PrincipalRow
 
+# Fields of a remembered key: (principal, its key hash, verified until, checked until).
+_VERIFIED_UNTIL: Final = 2
+_CHECKED_UNTIL: Final = 3
 # The columns _PRINCIPAL reads: id, name, role, scope, key_hash, disabled.
 _PrincipalRow = Row[int, str, str, str | None, str, bool]
 
@@ -142,6 +146,11 @@ def disable_principal(
     session.flush()
 
 
+def _digest(key: str) -> str:
+    """What a key is remembered by (never the key itself)."""
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+
+
 def principal_id_of(key: str) -> int | None:
     """The principal id a key names, or None when the key is not of our form."""
     if not key.startswith(KEY_PREFIX):
@@ -181,22 +190,20 @@ class Authenticator:
 
     def remembered(self, key: str) -> Principal | None:
         """The principal of a key verified and checked lately, else None (cheap, no I/O)."""
-        digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and hit[3] > time.monotonic():
-            return hit[0]
-        return None
+        return self._cached(key, _CHECKED_UNTIL)
 
     def verified(self, key: str) -> Principal | None:
         """The principal of a key verified lately, even if its disabled-check is due (no I/O).
 
         Such a key may be used only after :meth:`confirm` (or :meth:`authenticate`) says so.
         """
-        digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+        return self._cached(key, _VERIFIED_UNTIL)
+
+    def _cached(self, key: str, until: Literal[2, 3]) -> Principal | None:
+        """The remembered principal of a key while the entry's ``until`` field lies ahead."""
         with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and hit[2] > time.monotonic():
+            hit = self._cache.get(_digest(key))
+        if hit is not None and hit[until] > time.monotonic():
             return hit[0]
         return None
 
@@ -207,7 +214,7 @@ class Authenticator:
         key hash (remembered as checked now), else None, and then only :meth:`authenticate` can
         tell (a disabled principal, a new key, a verification that ran out).
         """
-        digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+        digest = _digest(key)
         now = time.monotonic()
         pid = principal_id_of(key)
         if pid is None:
@@ -227,7 +234,7 @@ class Authenticator:
         hit = self.remembered(key)
         if hit is not None:
             return hit
-        digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+        digest = _digest(key)
         now = time.monotonic()
         pid = principal_id_of(key)
         if pid is None:
