@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -365,7 +366,7 @@ SQLITE_GROUP = 100
 
 
 def _sqlite_insert(prefix: str, source: str, run_id: int, rows: int) -> str:
-    """An INSERT of ``rows`` records whose values come column by column (see _sqlite_params).
+    """An INSERT of ``rows`` records whose values come column by column (see _sqlite_columns).
 
     Row ``k`` binds ``?{k+1}`` (the source record id), ``?{rows+k+1}`` (the subject id) and so
     on, one block of ``rows`` numbers per column of :data:`SQLITE_BOUND`; the last number is
@@ -392,15 +393,29 @@ def _sqlite_subjects(rows: int) -> str:
     return f"INSERT OR IGNORE INTO subjects (subject_id, kind, created_at) VALUES {values}"
 
 
-def _sqlite_params(table: Any, stamp: str, group: int) -> tuple[list[tuple[Any, ...]], list[Any]]:
-    """The values of a batch as :func:`_sqlite_insert` binds them, ``group`` rows a statement."""
+def _sqlite_columns(table: Any) -> list[list[Any]]:
+    """The values of a batch as :func:`_sqlite_insert` binds them, one list per column."""
     import pyarrow.compute as pc
 
-    columns = [
+    return [
         (pc.fill_null(table.column(c), "") if c in SQLITE_OPTIONAL else table.column(c)).to_pylist()
         for c in SQLITE_BOUND
     ]
-    return _grouped(columns, stamp, group)
+
+
+def _insert_grouped(
+    conn: Connection,
+    columns: list[list[Any]],
+    stamp: str,
+    group: int,
+    statement: Callable[[int], str],
+) -> None:
+    """Insert the rows of ``columns`` ``group`` a statement (``statement(n)`` inserts ``n``)."""
+    groups, rest = _grouped(columns, stamp, group)
+    if groups:
+        conn.exec_driver_sql(statement(group), groups)
+    if rest:
+        conn.exec_driver_sql(statement(len(columns[0]) % group), tuple(rest))
 
 
 def _grouped(
@@ -792,12 +807,7 @@ class _Writer:
             )
             return
         # Many rows a statement, as for the records (see SQLITE_GROUP).
-        group = SQLITE_GROUP * 4
-        groups, rest = _grouped([sorted(sids)], stamp, group)
-        if groups:
-            conn.exec_driver_sql(_sqlite_subjects(group), groups)
-        if rest:
-            conn.exec_driver_sql(_sqlite_subjects(len(rest) - 1), tuple(rest))
+        _insert_grouped(conn, [sorted(sids)], stamp, SQLITE_GROUP * 4, _sqlite_subjects)
 
     def _copy_subjects(self, conn: Connection, sids: list[str], stamp: str) -> bool:
         """``COPY`` new subjects; False (and nothing written) when one of them is stored already.
@@ -859,17 +869,15 @@ class _Writer:
         # and a reader holding it to build these objects stalls the writer each time (this way
         # was faster in 5 of 6 alternating 1M-row runs on the shared machine, one row a
         # statement). Many rows a statement (SQLITE_GROUP), bound column by column.
-        groups, rest = _sqlite_params(new, stamp, SQLITE_GROUP)
         prefix = _sql_text(self.source + ":")
         source = _sql_text(self.source)
-        if groups:
-            sql = _sqlite_insert(prefix, source, int(self.run_id), SQLITE_GROUP)
-            conn.exec_driver_sql(sql, groups)
-        if rest:
-            rows = (len(rest) - 1) // len(SQLITE_BOUND)
-            conn.exec_driver_sql(
-                _sqlite_insert(prefix, source, int(self.run_id), rows), tuple(rest)
-            )
+        _insert_grouped(
+            conn,
+            _sqlite_columns(new),
+            stamp,
+            SQLITE_GROUP,
+            partial(_sqlite_insert, prefix, source, int(self.run_id)),
+        )
 
     def _many(
         self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
