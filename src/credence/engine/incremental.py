@@ -263,20 +263,27 @@ def score_incremental(
         d0 = date.fromisoformat(state["as_of"])
         until = state.get("agenda_until")
         fresh: BatchResult | None = None
-        on_agenda = (
+        ids: set[str] = set()
+        # Set while the night is read from the agenda.
+        head: _Head | None = None
+        if (
             agenda
             and until is not None
             and hi <= date.fromisoformat(until)
             and source.fingerprint() == state.get("source")
-        )
-        ids: set[str] = set()
-        taken = state.get("agenda_from")
-        after = date.fromisoformat(taken) if on_agenda and taken else None
-        if on_agenda:
-            fresh = _score_from_agenda(con, policy, source, as_of, known_at, after)
-            # None only if the agenda lacked a due subject (not expected): the files answer.
-            on_agenda = fresh is not None
-        if not on_agenda:
+        ):
+            taken = state.get("agenda_from")
+            head = _Head(
+                hi,
+                date.fromisoformat(until),
+                source.status is not None,
+                date.fromisoformat(taken) if taken else None,
+            )
+            fresh = _score_from_agenda(con, policy, source, as_of, known_at, head)
+            if fresh is None:
+                # The agenda lacked a due subject (not expected): the files answer.
+                head = None
+        if head is None:
             ids = _due(con, as_of, hi, calendar)
             ids |= _new_in_data(policy, source, state, d0, hi, calendar)
             fresh = (
@@ -293,11 +300,6 @@ def score_incremental(
                 else None
             )
         table = fresh.table if fresh is not None and fresh.table is not None else None
-        head = (
-            _Head(hi, date.fromisoformat(until), source.status is not None, after)
-            if on_agenda and until is not None
-            else None
-        )
         body = _state_body(
             policy,
             source,
@@ -309,13 +311,13 @@ def score_incremental(
         )
         with _no_vacuum(con) if head is not None else nullcontext():
             _replace(con, sorted(ids), table, body, head)
-        if not on_agenda and agenda:
+        if head is None and agenda:
             _compact(con)
             _refill(con, source, hi + timedelta(days=agenda_days))
         grades = _grades(con)
         return IncrementalResult(
             False,
-            "from the agenda" if on_agenda else "incremental",
+            "from the agenda" if head is not None else "incremental",
             sum(grades.values()),
             table.num_rows if table is not None else 0,
             fresh.replayed if fresh is not None else 0,
@@ -447,13 +449,10 @@ def _score_from_agenda(
     source: BatchSource,
     as_of: date,
     known_at: date,
-    after: date | None,
+    head: _Head,
 ) -> BatchResult | None:
-    """Score the subjects due by tonight from the agenda's head; None if it lacks one of them.
-
-    Rows due by ``after`` were taken by earlier nights (and stay until the next refill).
-    """
-    hi = max(as_of, known_at)
+    """Score the subjects due by tonight from the agenda's head; None if it lacks one of them."""
+    hi = head.hi
     found = con.execute(f"SELECT count(*) FROM {STATE}.assessments WHERE due <= {_day(hi)}")
     due = int(found.fetchone()[0])  # type: ignore[index]
     if not due:
@@ -462,10 +461,10 @@ def _score_from_agenda(
     status = None
     if source.status is not None:
         s = source.con.table("agenda_status", database=(STATE, "main"))
-        status = s.filter(_tonight(s.due, hi, after)).drop("due", "_subject")
+        status = s.filter(head.tonight(s.due)).drop("due", "_subject")
     night = BatchSource(
         source.con,
-        records.filter(_tonight(records.due, hi, after)).drop("due"),
+        records.filter(head.tonight(records.due)).drop("due"),
         status,
         status_order=source.status_order,
         not_null=source.not_null,
@@ -485,11 +484,6 @@ def _score_from_agenda(
     finally:
         con.unregister("credence_scored")
     return fresh if missing is not None and missing[0] == 0 else None
-
-
-def _tonight(due: ir.DateValue, hi: date, after: date | None) -> ir.BooleanValue:
-    """The agenda's rows filed for tonight: due by ``hi``, after the nights already taken."""
-    return due <= hi if after is None else (due > after) & (due <= hi)
 
 
 def _new_in_data(
@@ -552,13 +546,18 @@ def _store_delta(source: BatchSource, since: date, until: date) -> ir.Table:
 
 @dataclass(frozen=True)
 class _Head:
-    """A night read from the agenda: its head (due by ``hi``, after ``after``), the agenda's
-    end, and whether it holds status histories (it does when the source has them)."""
+    """A night read from the agenda: its head (due by ``hi``, after ``after``, the day through
+    which earlier nights took their rows, which stay until the next refill), the agenda's end,
+    and whether it holds status histories (it does when the source has them)."""
 
     hi: date
     until: date
     status: bool
     after: date | None = None
+
+    def tonight(self, due: ir.DateValue) -> ir.BooleanValue:
+        """The agenda's rows of this night, as a filter on their ``due`` column."""
+        return due <= self.hi if self.after is None else (due > self.after) & (due <= self.hi)
 
     def rows(self, alias: str = "a") -> str:
         """SQL for the agenda's rows of this night (``alias.due`` in the head)."""
@@ -575,9 +574,11 @@ def _replace(
 ) -> None:
     """Replace the rows of ``ids`` with ``fresh`` and record the run, in one transaction.
 
-    With ``head``, the night's records came from the agenda's head: that head is removed and
-    each rescored subject filed again under its new day, if it falls by the agenda's end.
+    With ``head``, the night's records came from the agenda's head: the stored rows due by
+    then are replaced, and each rescored subject is filed again in the agenda under its new
+    day, if it falls by the agenda's end.
     """
+    any_fresh = fresh is not None and fresh.num_rows > 0
     con.execute("BEGIN")
     if head is not None:
         # The night's subjects are exactly the rows due by then (checked before scoring).
@@ -588,7 +589,7 @@ def _replace(
             f"DELETE FROM {STATE}.assessments WHERE subject_id IN (SELECT subject_id FROM touched)"
         )
         con.unregister("touched")
-    if fresh is not None and fresh.num_rows:
+    if fresh is not None and any_fresh:
         stored = fresh.drop_columns(list(_STAMPS))
         con.register("fresh", stored)
         names = ", ".join(f'"{c}"' for c in stored.column_names)
@@ -598,8 +599,8 @@ def _replace(
             f"SELECT {names}, {due} FROM fresh ORDER BY {due} NULLS LAST"
         )
     if head is not None:
-        _file_again(con, fresh is not None and fresh.num_rows > 0, head)
-    if fresh is not None and fresh.num_rows:
+        _file_again(con, any_fresh, head)
+    if any_fresh:
         con.unregister("fresh")
     con.execute(f"DELETE FROM {STATE}.run")
     con.execute(f"INSERT INTO {STATE}.run VALUES (?)", [body])
