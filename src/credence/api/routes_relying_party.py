@@ -23,9 +23,9 @@ from credence.api.reads import assess
 from credence.store.schema import ListEntry, MeasureRow
 
 router = APIRouter(tags=["relying_party"], responses=ERRORS)
-# Built once (these run on every status query); the lists and measures are expanding params.
-# No IN list of the public ones: an expanding parameter is rendered again on every execution,
-# and a subject is on few lists; the public ones are picked out here.
+# Built once (these run on every status query). No IN list of the public lists and measures:
+# an expanding parameter is rendered again on every execution, and a subject is on few lists;
+# the public ones are picked out here.
 _LISTED = select(ListEntry.list_id, ListEntry.entered_on).where(
     ListEntry.subject_id == bindparam("sid"),
     ListEntry.policy_id == bindparam("policy"),
