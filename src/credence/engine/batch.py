@@ -730,10 +730,7 @@ def score_batch(
             table = pa.concat_tables([table.filter(pc.invert(mask)), replayed(marked)])
     if ordered:
         table = table.sort_by("subject_id")
-    grades = {
-        item["values"]: int(item["counts"])
-        for item in table.column("grade").value_counts().to_pylist()
-    }
+    grades = dict(_grade_counts(table.column("grade")))
     return BatchResult(
         policy.id,
         plan.version.version,
@@ -852,11 +849,14 @@ def _grades_of_parquet(path: Path) -> tuple[dict[str, int], int]:
     n = 0
     f = pq.ParquetFile(str(path))
     for batch in f.iter_batches(columns=["grade"], batch_size=1_000_000):
-        vc = batch.column(0).value_counts()
-        for item in vc.to_pylist():
-            counts[item["values"]] += item["counts"]
+        counts.update(_grade_counts(batch.column(0)))
         n += batch.num_rows
     return dict(counts), n
+
+
+def _grade_counts(grades: pa.Array | pa.ChunkedArray) -> Counter[str]:
+    """How many rows have each grade."""
+    return Counter({item["values"]: item["counts"] for item in grades.value_counts().to_pylist()})
 
 
 def grade_table(grades: dict[str, int], policy: PolicySet, as_of: date) -> list[tuple[str, int]]:
