@@ -111,7 +111,9 @@ def generate(folder: Path, subjects: int, records: int, seed: int) -> tuple[Path
 
 # The hand-written queries encode city-merit at AS_OF by hand: nothing before 1 January 2026
 # counts (no rule was in force); version 2026.2 is in force; traffic violations before 1 July
-# 2026 were -5 for a year, now -3 for six months (lex mitior).
+# 2026 were -5 for a year, now -3 for six months (lex mitior). r and v are read twice (all
+# records, and the traffic records that compete within an act): NOT MATERIALIZED keeps DuckDB
+# from writing every record to a temporary table first (4.1 s against 3.2 s at 10M records).
 SQL = """
 WITH last AS (
   SELECT record_id, status FROM (
@@ -119,14 +121,14 @@ WITH last AS (
            row_number() OVER (PARTITION BY record_id ORDER BY seq DESC) AS n
     FROM read_parquet('{st}') WHERE CAST("at" AS DATE) <= DATE '{d}'
   ) WHERE n = 1
-), r AS (
+), r AS NOT MATERIALIZED (
   SELECT r.subject_id, r.record_id, r.kind, r.occurred_on, r.effective_on, r.amount,
          (CAST(r.recorded_at AS DATE) <= DATE '{d}' AND r.effective_on <= DATE '{d}'
           AND r.occurred_on <= DATE '{d}' AND r.occurred_on >= DATE '2026-01-01'
           AND coalesce(l.status, 'active') NOT IN
               ('overturned', 'revoked', 'corrected_by', 'lapsed', 'contested')) AS ok
   FROM read_parquet('{rec}') r LEFT JOIN last l USING (record_id)
-), v AS (
+), v AS NOT MATERIALIZED (
   SELECT subject_id, record_id, occurred_on, kind,
     CASE WHEN NOT ok THEN NULL
       WHEN kind = 'civic.traffic_violation' THEN

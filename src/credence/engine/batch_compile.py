@@ -207,57 +207,24 @@ class _Compiler:
     # --- the plan ---------------------------------------------------------------------------
 
     def plan(self, records: ir.Table, status: ir.Table, calendar: bool = False) -> Plan:
-        now, d, k = self.now, ibis.literal(self.as_of), ibis.literal(self.known_at)
-        if calendar:
-            records = self.with_next_event(records, status)
+        now, k = self.now, ibis.literal(self.known_at)
         last = status.filter(status.on <= k)
         last = last.mutate(
             _n=ibis.row_number().over(group_by=last.record_id, order_by=ibis.desc(last.seq))
         )
         last = last.filter(last._n == 0).select(_rid=last.record_id, st=last.status)
-        t = self.with_kind_code(records.left_join(last, records.record_id == last._rid))
-        start = t.occurred_on if now.count_from is CountFrom.OCCURRED else t.effective_on
-        excluded = list(VOID_STATUSES) + (["contested"] if now.contest.suspends else [])
-        # Every record stays in the plan (a record that does not count has NULL points), so
-        # that one aggregation sees every subject, counted or not.
-        present = (
-            (t.recorded_on <= k)
-            & (t.effective_on <= k)
-            & (start <= d)
-            & ~t.st.fill_null("active").isin(excluded)
+        grouped = self.grouped_kinds()
+        v = self.valued_records(
+            self.with_next_event(records, status) if calendar else records, last, calendar
         )
-        pts_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
-        cat_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
-        grp_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
-        for kind, begin, until, then, rule in self.branches():
-            cond = (t.kc == self.kind_code[kind]) & (t.occurred_on >= ibis.literal(begin))
-            if until is not None:
-                cond = cond & (t.occurred_on < ibis.literal(until))
-            pts, cat = self.valued(then, rule, t)
-            pts_cases.append((cond, pts))
-            cat_cases.append((cond, cat))
-            if rule.same_act_group:
-                grp_cases.append((cond, _lit_int(self.group_index[rule.same_act_group])))
-        null = ibis.null("int64")
-        pts = ibis.cases(*pts_cases, else_=null) if pts_cases else null
-        cat = ibis.cases(*cat_cases, else_=null) if cat_cases else null
-        cols: dict[str, ir.Value] = {
-            "subject_id": t.subject_id,
-            "kc": t.kc,
-            "pts": ibis.ifelse(present, pts, null).cast("int64"),
-            "cat": cat.cast("int64"),
-        }
-        if grp_cases:
-            cols |= {
-                "record_id": t.record_id,
-                "occurred_on": t.occurred_on,
-                "grp": ibis.cases(*grp_cases, else_=null).cast("int64"),
-            }
-        if calendar:
-            cols["ev"] = t.next_event
-        v = t.select(**cols)
-        if grp_cases:
-            v = _same_act(v)
+        if grouped:
+            # The records of grouped kinds are read a second time rather than split off the
+            # first pass: a plan that used the first pass twice would have DuckDB materialise
+            # it (every record, spilled at scale) and push both branches' filters into it.
+            rival = self.valued_records(records.filter(records.kind.isin(grouped)), last, False)
+            v = _same_act(v, rival, calendar)
+        else:
+            v = v.mutate(fk=v.kc)
 
         cats = category_names(now)
         aggs: dict[str, ir.Value] = {
@@ -300,6 +267,57 @@ class _Compiler:
             lists=tuple(lst.id for lst in now.lists),
             replay_possible=bool(flag_aggs),
         )
+
+    def grouped_kinds(self) -> list[str]:
+        """The kinds some version groups into same-act groups (their records compete)."""
+        return sorted({kind for kind, _, _, _, rule in self.branches() if rule.same_act_group})
+
+    def valued_records(self, records: ir.Table, last: ir.Table, calendar: bool) -> ir.Table:
+        """Per record: subject, kind code, points (NULL if it does not count), category, and
+        its same-act group (``grp``, with ``record_id`` and ``occurred_on`` for ranking) and
+        next event (``ev``) where the policy and ``calendar`` call for them."""
+        now, d, k = self.now, ibis.literal(self.as_of), ibis.literal(self.known_at)
+        t = self.with_kind_code(records.left_join(last, records.record_id == last._rid))
+        start = t.occurred_on if now.count_from is CountFrom.OCCURRED else t.effective_on
+        excluded = list(VOID_STATUSES) + (["contested"] if now.contest.suspends else [])
+        # Every record stays in the plan (a record that does not count has NULL points), so
+        # that one aggregation sees every subject, counted or not.
+        present = (
+            (t.recorded_on <= k)
+            & (t.effective_on <= k)
+            & (start <= d)
+            & ~t.st.fill_null("active").isin(excluded)
+        )
+        pts_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
+        cat_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
+        grp_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
+        for kind, begin, until, then, rule in self.branches():
+            cond = (t.kc == self.kind_code[kind]) & (t.occurred_on >= ibis.literal(begin))
+            if until is not None:
+                cond = cond & (t.occurred_on < ibis.literal(until))
+            pts, cat = self.valued(then, rule, t)
+            pts_cases.append((cond, pts))
+            cat_cases.append((cond, cat))
+            if rule.same_act_group:
+                grp_cases.append((cond, _lit_int(self.group_index[rule.same_act_group])))
+        null = ibis.null("int64")
+        pts = ibis.cases(*pts_cases, else_=null) if pts_cases else null
+        cat = ibis.cases(*cat_cases, else_=null) if cat_cases else null
+        cols: dict[str, ir.Value] = {
+            "subject_id": t.subject_id,
+            "kc": t.kc,
+            "pts": ibis.ifelse(present, pts, null).cast("int64"),
+            "cat": cat.cast("int64"),
+        }
+        if grp_cases:
+            cols |= {
+                "record_id": t.record_id,
+                "occurred_on": t.occurred_on,
+                "grp": ibis.cases(*grp_cases, else_=null).cast("int64"),
+            }
+        if calendar:
+            cols["ev"] = t.next_event
+        return t.select(**cols)
 
     # --- when the result can next change ---------------------------------------------------
 
@@ -366,7 +384,7 @@ class _Compiler:
         ladders = self.clamping_ladders()
         aggs: dict[str, ir.Value] = {}
         if credits:
-            aggs["_credits"] = v.kc.count(where=v.kc.isin(self.codes(credits)))
+            aggs["_credits"] = v.fk.count(where=v.fk.isin(self.codes(credits)))
         for n, version in enumerate(ladders):
             for cat in version.categories:
                 worst = self.worst_points(version, cat.id, v)
@@ -430,7 +448,7 @@ class _Compiler:
         if not worst:
             return None
         cases = [
-            (records.kc == self.kind_code[kind], _lit_int(p)) for kind, p in sorted(worst.items())
+            (records.fk == self.kind_code[kind], _lit_int(p)) for kind, p in sorted(worst.items())
         ]
         return ibis.cases(*cases, else_=_lit_int(0))
 
@@ -448,32 +466,35 @@ def _banded(points: BandedPoints, amount: ir.DecimalValue) -> ir.IntegerValue:
     return ibis.cases(*cases, else_=ibis.null("int64"))
 
 
-def _same_act(v: ir.Table) -> ir.Table:
+def _same_act(v: ir.Table, rival: ir.Table, calendar: bool) -> ir.Table:
     """Of counted records of one act (same group, same day), keep only the heaviest.
 
-    Ties go to the lowest record id. Only records that count compete, and only they pass
-    through the window; the others bypass it unchanged, which keeps the window small.
+    ``v`` holds every record and ``rival`` those of grouped kinds, both valued. Ties go to the
+    lowest record id. Every record keeps its row from ``v``, with its points only if it is not
+    in a group (so the replay flags and the calendar still see it, through ``fk`` and ``ev``);
+    the winners come from ``rival`` with their points and ``fk`` of -1, so that nothing but
+    the points is counted twice.
     """
-    compete = v.filter(v.grp.notnull() & v.pts.notnull())
+    compete = rival.filter(rival.grp.notnull() & rival.pts.notnull())
     ranked = compete.mutate(
         _n=ibis.row_number().over(
             group_by=[compete.subject_id, compete.grp, compete.occurred_on],
             order_by=[ibis.desc(compete.pts.abs()), compete.record_id],
         )
     )
-    # Losers keep their row (with NULL points): the replay flag still has to see them.
-    extra = ["ev"] if "ev" in v.columns else []
-    ranked = ranked.select(
+    tail: dict[str, ir.Value] = {"ev": ibis.null("date")} if calendar else {}
+    winners = ranked.filter(ranked._n == 0).select(
+        "subject_id", "kc", "pts", "cat", fk=_lit_int(-1), **tail
+    )
+    rest = v.select(
         "subject_id",
         "kc",
-        pts=ibis.ifelse(ranked._n == 0, ranked.pts, ibis.null("int64")),
-        cat=ranked.cat,
-        **{c: ranked[c] for c in extra},
+        pts=ibis.ifelse(v.grp.isnull(), v.pts, ibis.null("int64")),
+        cat=v.cat,
+        fk=v.kc,
+        **({"ev": v.ev} if calendar else {}),
     )
-    rest = v.filter(v.grp.isnull() | v.pts.isnull()).select(
-        "subject_id", "kc", "pts", "cat", *extra
-    )
-    return rest.union(ranked, distinct=False)
+    return rest.union(winners, distinct=False)
 
 
 def _clip(value: ir.IntegerValue, low: int | None, high: int | None) -> ir.IntegerValue:
