@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -230,3 +231,34 @@ def test_a_subject_filed_again_is_read_from_the_agenda_on_its_next_day(tmp_path:
     # The vacuum was off only for the agenda nights' writes: the caller's setting is back.
     setting = source.con.raw_sql("SELECT current_setting('max_vacuum_tasks')").fetchone()
     assert setting == (100,)
+
+
+def test_the_agenda_keeps_only_records_that_may_still_change_a_result(tmp_path: Path) -> None:
+    """Of Ann's four records the agenda keeps the arrears that expire on the 4th (an event to
+    come) and the award that still counts; the arrears from before the policy and those that
+    expired in January can change nothing again. Each night still equals a full rescore."""
+    policy = load_policy("src/credence/policy/library/city-merit.yaml")
+    day = date(2027, 3, 1)
+    arrears = "financial.utility_arrears"  # counts for a year from the day it occurred
+    recs = [
+        _rec("a0", "ann", arrears, date(2025, 6, 1)),  # before the policy: never counts
+        _rec("a1", "ann", arrears, date(2026, 3, 4)),  # expires 4 March, within the agenda
+        _rec("a2", "ann", "civic.award", date(2026, 5, 1)),  # counts until May 2029
+        _rec("a3", "ann", arrears, date(2026, 1, 10)),  # expired on 10 January 2027
+    ]
+    source = _parquet_source(recs, tmp_path)
+    folder = tmp_path / "state"
+    assert score_incremental(policy, source, day, day, folder, agenda_days=7).full
+    con = duckdb.connect(str(folder / "state.duckdb"), read_only=True)
+    kept = con.execute("SELECT record_id FROM agenda_records ORDER BY record_id").fetchall()
+    con.close()
+    assert kept == [("a1",), ("a2",)]
+    for offset, rescored in ((2, 0), (4, 1), (5, 0)):
+        night = date(2027, 3, offset)
+        inc = score_incremental(policy, source, night, night, folder, agenda_days=7)
+        assert (inc.reason, inc.rescored) == ("from the agenda", rescored), night
+        full = score_batch(policy, source, night, night, output=tmp_path / "full.parquet")
+        assert full.path is not None
+        got = export_result(folder, tmp_path / "inc.parquet")
+        assert _rows(got) == _rows(full.path), night
+    assert _rows(got)["ann"]["score"] == 1030

@@ -171,6 +171,9 @@ class BatchSource:
     files: tuple[Path, ...] | None = None
     # Where the data come from (resolved paths, the store); None where that is unknown.
     identity: str | None = None
+    # Where a subject's full records are read for the timeline replay, when these tables hold
+    # only part of them (an incremental night's agenda); None: these tables.
+    history: BatchSource | None = None
 
     def fingerprint(self) -> str | None:
         """Changes whenever one of the files changes; None where that cannot be told."""
@@ -275,6 +278,8 @@ class BatchSource:
         """The full records of ``subjects`` (for the timeline replay), with their histories."""
         if not subjects:
             return {}
+        if self.history is not None:
+            return self.history.records_of(subjects, known_at)
         wanted = ibis.memtable(pa.table({"_sid": pa.array(sorted(subjects), pa.string())}))
         r = self.records
         if self.ingested_column:
@@ -821,6 +826,7 @@ def _restricted(source: BatchSource, subjects: Sequence[str]) -> BatchSource:
         not_null=source.not_null,
         files=source.files,
         identity=source.identity,
+        history=source.history,
     )
 
 

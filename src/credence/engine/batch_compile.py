@@ -326,44 +326,90 @@ class _Compiler:
         change a result without any new data (incremental rescoring's calendar).
 
         The candidates are the days it starts to count, becomes known, changes status (a change
-        already in the data but dated later) or expires under any version's rule for its kind.
-        Expiry is ``anchor + duration`` in the backend's calendar arithmetic (months first,
-        clamped to the month's end, then days), which is DuckDB's and PostgreSQL's rule and the
-        reference evaluator's (:func:`credence.dates.add_duration`).
+        already in the data but dated later) or expires under a rule that can value it: the
+        rule of its stretch and the rule in force at as_of (lex mitior weighs only those two
+        until another version comes into force, which rescores everyone), and for a credit
+        kind every version's rule, as the timeline replay decides credits. Expiry is
+        ``anchor + duration`` in the backend's calendar arithmetic (months first, clamped to
+        the month's end, then days), which is DuckDB's and PostgreSQL's rule and the reference
+        evaluator's (:func:`credence.dates.add_duration`).
         """
         after = ibis.literal(self.as_of)
         later = status.filter(status.on > after)
         later = later.group_by(_sid=later.record_id).aggregate(_st_next=later.on.min())
         t = records.left_join(later, records.record_id == later._sid)
-        candidates: list[ir.DateValue] = [
-            t.occurred_on,
-            t.effective_on,
-            t.recorded_on,
-            t._st_next,
+
+        def upcoming(day: ir.DateValue) -> ir.DateValue:
+            return ibis.ifelse(day > after, day, ibis.null("date"))
+
+        def ends(rule: Rule) -> ir.DateValue | None:
+            if rule.expires_after is None:
+                return None
+            dur = rule.expires_after
+            months = dur.years * 12 + dur.months
+            anchor = t.occurred_on if rule.expiry_from is CountFrom.OCCURRED else t.effective_on
+            day = anchor
+            if months:
+                day = day + ibis.interval(months=months)
+            if dur.days:
+                day = day + ibis.interval(days=dur.days)
+            return upcoming(day.cast("date"))
+
+        credit_kinds = {c.kind for v in self.policy.versions for c in v.credits}
+        expiries: list[tuple[ir.BooleanValue, ir.DateValue]] = []
+        for kind, begin, until, _, rule in self.branches():
+            if kind in credit_kinds:
+                continue
+            cond = (t.kind == kind) & (t.occurred_on >= ibis.literal(begin))
+            if until is not None:
+                cond = cond & (t.occurred_on < ibis.literal(until))
+            rule_now = self.now.rule_for(kind)
+            days = [d for d in (ends(rule), ends(rule_now) if rule_now else None) if d is not None]
+            if days:
+                expiries.append((cond, reduce(lambda a, b: ibis.least(a, b), days)))
+        for kind in sorted(credit_kinds):
+            days = []
+            for version in self.policy.versions:
+                credit = version.rule_for(kind)
+                day = ends(credit) if credit is not None else None
+                if day is not None:
+                    days.append(day)
+            if days:
+                expiries.append((t.kind == kind, reduce(lambda a, b: ibis.least(a, b), days)))
+        candidates = [
+            upcoming(t.occurred_on),
+            upcoming(t.effective_on),
+            upcoming(t.recorded_on),
+            upcoming(t._st_next),
         ]
-        seen: set[tuple[str, str, int, int]] = set()
-        for version in self.policy.versions:
-            for rule in _rules(version):
-                if rule.expires_after is None:
-                    continue
-                dur = rule.expires_after
-                months = dur.years * 12 + dur.months
-                key = (rule.kind, rule.expiry_from.value, months, dur.days)
-                if key in seen:
-                    continue
-                seen.add(key)
-                anchor = t.occurred_on if rule.expiry_from is CountFrom.OCCURRED else t.effective_on
-                ends = anchor
-                if months:
-                    ends = ends + ibis.interval(months=months)
-                if dur.days:
-                    ends = ends + ibis.interval(days=dur.days)
-                candidates.append(
-                    ibis.ifelse(t.kind == rule.kind, ends.cast("date"), ibis.null("date"))
-                )
-        upcoming = [ibis.ifelse(c > after, c, ibis.null("date")) for c in candidates]
-        nxt = reduce(lambda a, b: ibis.least(a, b), upcoming)
+        if expiries:
+            candidates.append(ibis.cases(*expiries, else_=ibis.null("date")))
+        nxt = reduce(lambda a, b: ibis.least(a, b), candidates)
         return t.mutate(next_event=nxt).drop("_sid", "_st_next")
+
+    def may_matter(self, records: ir.Table, status: ir.Table) -> ir.Table:
+        """``records`` without those that can no longer change any result, from as_of on.
+
+        A record stays if it has an event to come (``with_next_event``), if its points under
+        the rules that can value it are not yet gone (expired, or given way to a milder rule;
+        whether it counts yet is not asked), or if it is of a credit kind (the replay flags
+        count those whatever their points). Neither can come back before another version comes
+        into force. A policy whose stage ladders can clamp keeps every record, as its replay
+        flag weighs each record's worst value.
+        """
+        if self.clamping_ladders():
+            return records
+        t = self.with_next_event(records, status)
+        credits = sorted({c.kind for v in self.policy.versions for c in v.credits})
+        keep: ir.BooleanValue = t.next_event.notnull()
+        if credits:
+            keep = keep | t.kind.isin(credits)
+        for kind, begin, until, then, rule in self.branches():
+            cond = (t.kind == kind) & (t.occurred_on >= ibis.literal(begin))
+            if until is not None:
+                cond = cond & (t.occurred_on < ibis.literal(until))
+            keep = keep | (cond & self.valued(then, rule, t)[0].notnull())
+        return t.filter(keep).drop("next_event")
 
     # --- who needs the timeline replay ------------------------------------------------------
 
@@ -550,6 +596,13 @@ def _grade(version: PolicyVersion, score: ir.IntegerValue) -> ir.StringValue:
     cases = [(score <= g.max, ibis.literal(g.grade)) for g in bands[:-1]]
     last = ibis.literal(bands[-1].grade)
     return ibis.cases(*cases, else_=last) if cases else last
+
+
+def lasting_records(
+    policy: PolicySet, records: ir.Table, status: ir.Table, as_of: date, known_at: date
+) -> ir.Table:
+    """The normalised ``records`` that may still change a result on or after ``as_of``."""
+    return _Compiler(policy, as_of, known_at).may_matter(records, status)
 
 
 def compile_plan(

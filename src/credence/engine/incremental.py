@@ -60,7 +60,7 @@ import ibis.expr.types as ir  # type: ignore[import-untyped]
 import pyarrow as pa
 
 from credence.engine.batch import BatchResult, BatchSource, score_batch, scratch_dir
-from credence.engine.batch_compile import expiry_threshold
+from credence.engine.batch_compile import expiry_threshold, lasting_records
 from credence.policy.load import PolicySet
 from credence.policy.model import CountFrom
 
@@ -69,6 +69,10 @@ STATE_DB = "state.duckdb"
 # the source is on DuckDB (so that one query can join the files and the state).
 STATE = "credence_state"
 AGENDA_DAYS = 7
+# How the agenda holds its records: 2 = normalised, only those that may still change a result,
+# and a bare row (subject and day) for a due subject left with none. A state with another
+# layout reads its next night from the files and refills the agenda.
+AGENDA_LAYOUT = 2
 # A stored row's day: the first day its result can change (records or stage steps); without a
 # calendar, only its stage steps fall due.
 _DUE = "least(CAST(next_change AS DATE), next_stage_day)"
@@ -159,6 +163,7 @@ def _state_body(
             "calendar": calendar,
             "agenda_until": agenda_until.isoformat() if agenda_until else None,
             "agenda_from": agenda_from.isoformat() if agenda_from else None,
+            "agenda_layout": AGENDA_LAYOUT,
         }
     )
 
@@ -247,7 +252,7 @@ def score_incremental(
         if reason is not None:
             full = _full_run(con, policy, source, as_of, known_at, calendar)
             if agenda:
-                _refill(con, source, hi + timedelta(days=agenda_days))
+                _refill(con, policy, source, as_of, known_at, hi + timedelta(days=agenda_days))
             grades = _grades(con)
             return IncrementalResult(
                 True,
@@ -269,15 +274,13 @@ def score_incremental(
         if (
             agenda
             and until is not None
+            and state.get("agenda_layout") == AGENDA_LAYOUT
             and hi <= date.fromisoformat(until)
             and source.fingerprint() == state.get("source")
         ):
             taken = state.get("agenda_from")
             head = _Head(
-                hi,
-                date.fromisoformat(until),
-                source.status is not None,
-                date.fromisoformat(taken) if taken else None,
+                hi, date.fromisoformat(until), date.fromisoformat(taken) if taken else None
             )
             fresh = _score_from_agenda(con, policy, source, as_of, known_at, head)
             if fresh is None:
@@ -313,7 +316,7 @@ def score_incremental(
             _replace(con, sorted(ids), table, body, head)
         if head is None and agenda:
             _compact(con)
-            _refill(con, source, hi + timedelta(days=agenda_days))
+            _refill(con, policy, source, as_of, known_at, hi + timedelta(days=agenda_days))
         grades = _grades(con)
         return IncrementalResult(
             False,
@@ -380,12 +383,6 @@ def _day(day: date) -> str:
     return f"DATE '{day.isoformat()}'"
 
 
-def _record_key(columns: Sequence[str]) -> str:
-    """SQL for a raw record row's id, as :meth:`BatchSource.normalised` derives it."""
-    derived = "source || ':' || source_record_id"
-    return f"coalesce(record_id, {derived})" if "record_id" in columns else derived
-
-
 @contextmanager
 def _no_vacuum(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """No vacuum at the commits within: for an agenda night, whose refill compacts instead.
@@ -414,30 +411,59 @@ def _compact(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("COMMIT")
 
 
-def _refill(con: duckdb.DuckDBPyConnection, source: BatchSource, until: date) -> None:
-    """Copy the records of every subject due by ``until`` into the agenda, in order of day."""
-    recs = ibis.to_sql(source.records, dialect="duckdb")
+def _refill(
+    con: duckdb.DuckDBPyConnection,
+    policy: PolicySet,
+    source: BatchSource,
+    as_of: date,
+    known_at: date,
+    until: date,
+) -> None:
+    """Fill the agenda with the records of every subject due by ``until``, in order of day.
+
+    Only records that may still change a result from as_of on are kept
+    (:func:`~credence.engine.batch_compile.lasting_records`: at 100M records about a third
+    have expired for good or precede every rule), normalised, so that the nights read fewer
+    rows; a due subject left with none gets a bare row, so that it is still scored. The
+    status changes of the kept records go to ``agenda_status``.
+    """
+    recs, status = source.normalised(known_at)
+    stored = source.con.table("assessments", database=(STATE, "main"))
+    due = stored.filter(stored.due <= ibis.literal(until)).select("subject_id", "due")
+    lasting = lasting_records(policy, recs.join(due, "subject_id"), status, as_of, known_at)
+    rows = lasting.select(
+        "subject_id",
+        "record_id",
+        "kind",
+        "occurred_on",
+        "effective_on",
+        recorded_at=lasting.recorded_on.cast("timestamp"),
+        amount=lasting.amount,
+        due=lasting.due,
+    )
+    changes = status.select("record_id", "seq", "status", at=status.on.cast("timestamp"))
     con.execute("BEGIN")
     con.execute(
         f"CREATE OR REPLACE TABLE {STATE}.agenda_records AS "
-        f"WITH d AS (SELECT subject_id, due FROM {STATE}.assessments WHERE due <= {_day(until)}), "
-        f"r AS ({recs}) "
-        "SELECT r.*, d.due FROM r JOIN d ON r.subject_id = d.subject_id ORDER BY d.due"
+        f"SELECT * FROM ({ibis.to_sql(rows, dialect='duckdb')}) ORDER BY due"
     )
-    if source.status is not None:
-        status = ibis.to_sql(source.status, dialect="duckdb")
-        key = _record_key(source.records.columns)
-        con.execute(
-            f"CREATE OR REPLACE TABLE {STATE}.agenda_status AS "
-            f"WITH a AS (SELECT {key} AS _rid, subject_id, due FROM {STATE}.agenda_records), "
-            f"s AS ({status}) "
-            "SELECT s.*, a.due, a.subject_id AS _subject FROM s JOIN a ON s.record_id = a._rid "
-            "ORDER BY a.due"
-        )
+    con.execute(
+        f"INSERT INTO {STATE}.agenda_records (subject_id, due) "
+        f"SELECT subject_id, due FROM {STATE}.assessments WHERE due <= {_day(until)} "
+        f"AND subject_id NOT IN (SELECT subject_id FROM {STATE}.agenda_records) ORDER BY due"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {STATE}.agenda_status AS "
+        f"WITH a AS (SELECT record_id, subject_id, due FROM {STATE}.agenda_records "
+        f"WHERE record_id IS NOT NULL), s AS ({ibis.to_sql(changes, dialect='duckdb')}) "
+        "SELECT s.*, a.due, a.subject_id AS _subject FROM s JOIN a USING (record_id) "
+        "ORDER BY a.due"
+    )
     state = _read_state(con)
     assert state is not None
     state["agenda_until"] = until.isoformat()
     state["agenda_from"] = None
+    state["agenda_layout"] = AGENDA_LAYOUT
     con.execute(f"DELETE FROM {STATE}.run")
     con.execute(f"INSERT INTO {STATE}.run VALUES (?)", [json.dumps(state)])
     con.execute("COMMIT")
@@ -458,17 +484,15 @@ def _score_from_agenda(
     if not due:
         return BatchResult(policy.id, "", as_of, known_at, 0, 0, {}, 0.0, table=None)
     records = source.con.table("agenda_records", database=(STATE, "main"))
-    status = None
-    if source.status is not None:
-        s = source.con.table("agenda_status", database=(STATE, "main"))
-        status = s.filter(head.tonight(s.due)).drop("due", "_subject")
+    s = source.con.table("agenda_status", database=(STATE, "main"))
     night = BatchSource(
         source.con,
         records.filter(head.tonight(records.due)).drop("due"),
-        status,
-        status_order=source.status_order,
-        not_null=source.not_null,
+        s.filter(head.tonight(s.due)).drop("due", "_subject"),
+        # Normalised already; a bare row has only its subject, and its NULLs count nothing.
+        not_null=frozenset({"record_id", "effective_on", "recorded_at"}),
         identity=source.identity,
+        history=source,
     )
     fresh = score_batch(policy, night, as_of, known_at, calendar=True, ordered=False)
     assert fresh.table is not None
@@ -547,12 +571,11 @@ def _store_delta(source: BatchSource, since: date, until: date) -> ir.Table:
 @dataclass(frozen=True)
 class _Head:
     """A night read from the agenda: its head (due by ``hi``, after ``after``, the day through
-    which earlier nights took their rows, which stay until the next refill), the agenda's end,
-    and whether it holds status histories (it does when the source has them)."""
+    which earlier nights took their rows, which stay until the next refill) and the agenda's
+    end."""
 
     hi: date
     until: date
-    status: bool
     after: date | None = None
 
     def tonight(self, due: ir.DateValue) -> ir.BooleanValue:
@@ -628,13 +651,12 @@ def _file_again(con: duckdb.DuckDBPyConnection, any_fresh: bool, head: _Head) ->
             f"FROM {STATE}.agenda_records a JOIN credence_night_due d USING (subject_id) "
             f"WHERE {head.rows()} ORDER BY d.due",
         )
-        if head.status:
-            con.execute(
-                f"INSERT INTO {STATE}.agenda_status SELECT a.* EXCLUDE (due, _subject), "
-                f"d.due, a._subject FROM {STATE}.agenda_status a "
-                "JOIN credence_night_due d ON a._subject = d.subject_id "
-                f"WHERE {head.rows()} ORDER BY d.due",
-            )
+        con.execute(
+            f"INSERT INTO {STATE}.agenda_status SELECT a.* EXCLUDE (due, _subject), "
+            f"d.due, a._subject FROM {STATE}.agenda_status a "
+            "JOIN credence_night_due d ON a._subject = d.subject_id "
+            f"WHERE {head.rows()} ORDER BY d.due",
+        )
         con.execute("DROP TABLE IF EXISTS temp.credence_night_due")
 
 
