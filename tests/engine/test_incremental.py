@@ -216,6 +216,7 @@ def test_a_subject_filed_again_is_read_from_the_agenda_on_its_next_day(tmp_path:
         _rec("a1", "ann", arrears, date(2026, 3, 4)),
     ]
     source = _parquet_source(recs, tmp_path)
+    source.con.raw_sql("SET threads = 3")
     folder = tmp_path / "state"
     assert score_incremental(policy, source, day, day, folder, agenda_days=7).full
     for offset, rescored in ((2, 1), (3, 0), (4, 1), (5, 1), (6, 0)):
@@ -231,6 +232,8 @@ def test_a_subject_filed_again_is_read_from_the_agenda_on_its_next_day(tmp_path:
     # The vacuum was off only for the agenda nights' writes: the caller's setting is back.
     setting = source.con.raw_sql("SELECT current_setting('max_vacuum_tasks')").fetchone()
     assert setting == (100,)
+    # So is the thread count, which was one for their inserts.
+    assert source.con.raw_sql("SELECT current_setting('threads')").fetchone() == (3,)
 
 
 def test_the_agenda_keeps_only_records_that_may_still_change_a_result(tmp_path: Path) -> None:

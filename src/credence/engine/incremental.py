@@ -401,6 +401,22 @@ def _no_vacuum(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             con.execute(f"SET max_vacuum_tasks = {int(setting[0])}")
 
 
+@contextmanager
+def _one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB thread within: for a night's insert of its rows into the stored result.
+
+    With more, each thread compresses and writes row groups of its own for the same hundred
+    thousand rows (0.07 s against 0.04 s for 120k rows at 10M subjects).
+    """
+    setting = con.execute("SELECT current_setting('threads')").fetchone()
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        if setting is not None:
+            con.execute(f"SET threads = {int(setting[0])}")
+
+
 def _compact(con: duckdb.DuckDBPyConnection) -> None:
     """Rewrite the stored result without the rows the nights deleted, in order of day again."""
     con.execute("BEGIN")
@@ -617,10 +633,11 @@ def _replace(
         con.register("fresh", stored)
         names = ", ".join(f'"{c}"' for c in stored.column_names)
         due = _DUE if "next_change" in stored.column_names else _STAGE_DUE
-        con.execute(
-            f"INSERT INTO {STATE}.assessments ({names}, due) "
-            f"SELECT {names}, {due} FROM fresh ORDER BY {due} NULLS LAST"
-        )
+        with _one_thread(con) if head is not None else nullcontext():
+            con.execute(
+                f"INSERT INTO {STATE}.assessments ({names}, due) "
+                f"SELECT {names}, {due} FROM fresh ORDER BY {due} NULLS LAST"
+            )
     if head is not None:
         _file_again(con, any_fresh, head)
     if any_fresh:
