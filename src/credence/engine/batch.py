@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from credence.engine.assessment import Assessment
 from credence.engine.batch_compile import (
     AMOUNT_TYPE,
+    EXPIRY_COLUMNS,
     Plan,
     compile_plan,
     list_column,
@@ -222,6 +223,8 @@ class BatchSource:
             effective_on=effective,
             recorded_on=recorded,
             amount=amount,
+            # Days of expiry an incremental agenda computed when it was filled.
+            **{c: r[c] for c in EXPIRY_COLUMNS if c in cols},
         )
         return recs, self._status(recs, known_at)
 

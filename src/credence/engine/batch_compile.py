@@ -36,6 +36,9 @@ from credence.policy.model import BandedPoints, CountFrom, PolicyVersion, Rule
 from credence.records import VOID
 
 VOID_STATUSES = tuple(sorted(s.value for s in VOID))
+# A record's days of expiry under the rules that can value it, earlier first, as the incremental
+# agenda stores them (computed once when it is filled, not every night).
+EXPIRY_COLUMNS = ("_expires_first", "_expires_last")
 AMOUNT_TYPE = "decimal(38, 10)"
 # Integer arithmetic that a backend may route through a double must stay below 2**53 to be exact.
 _EXACT_LIMIT = 2**52
@@ -343,31 +346,15 @@ class _Compiler:
             return ibis.ifelse(day > after, day, ibis.null("date"))
 
         def ends(rule: Rule) -> ir.DateValue | None:
-            if rule.expires_after is None:
-                return None
-            dur = rule.expires_after
-            months = dur.years * 12 + dur.months
-            anchor = t.occurred_on if rule.expiry_from is CountFrom.OCCURRED else t.effective_on
-            day = anchor
-            if months:
-                day = day + ibis.interval(months=months)
-            if dur.days:
-                day = day + ibis.interval(days=dur.days)
-            return upcoming(day.cast("date"))
+            day = self.expiry(rule, t)
+            return None if day is None else upcoming(day)
 
-        credit_kinds = {c.kind for v in self.policy.versions for c in v.credits}
+        if EXPIRY_COLUMNS[0] in t.columns:
+            first, last = t[EXPIRY_COLUMNS[0]], t[EXPIRY_COLUMNS[1]]
+        else:
+            first, last = self.expiry_days(t)
         expiries: list[tuple[ir.BooleanValue, ir.DateValue]] = []
-        for kind, begin, until, _, rule in self.branches():
-            if kind in credit_kinds:
-                continue
-            cond = (t.kind == kind) & (t.occurred_on >= ibis.literal(begin))
-            if until is not None:
-                cond = cond & (t.occurred_on < ibis.literal(until))
-            rule_now = self.now.rule_for(kind)
-            days = [d for d in (ends(rule), ends(rule_now) if rule_now else None) if d is not None]
-            if days:
-                expiries.append((cond, reduce(lambda a, b: ibis.least(a, b), days)))
-        for kind in sorted(credit_kinds):
+        for kind in sorted(self.credit_kinds()):
             days = []
             for version in self.policy.versions:
                 credit = version.rule_for(kind)
@@ -376,16 +363,59 @@ class _Compiler:
                     days.append(day)
             if days:
                 expiries.append((t.kind == kind, reduce(lambda a, b: ibis.least(a, b), days)))
+        ruled = ibis.least(upcoming(first), upcoming(last))
         candidates = [
             upcoming(t.occurred_on),
             upcoming(t.effective_on),
             upcoming(t.recorded_on),
             upcoming(t._st_next),
         ]
-        if expiries:
-            candidates.append(ibis.cases(*expiries, else_=ibis.null("date")))
+        candidates.append(ibis.cases(*expiries, else_=ruled) if expiries else ruled)
         nxt = reduce(lambda a, b: ibis.least(a, b), candidates)
         return t.mutate(next_event=nxt).drop("_sid", "_st_next")
+
+    def credit_kinds(self) -> set[str]:
+        """The kinds some version has a credit for."""
+        return {c.kind for v in self.policy.versions for c in v.credits}
+
+    def expiry(self, rule: Rule, t: ir.Table) -> ir.DateValue | None:
+        """The day the record expires under ``rule`` (None: never)."""
+        if rule.expires_after is None:
+            return None
+        dur = rule.expires_after
+        months = dur.years * 12 + dur.months
+        day = t.occurred_on if rule.expiry_from is CountFrom.OCCURRED else t.effective_on
+        if months:
+            day = day + ibis.interval(months=months)
+        if dur.days:
+            day = day + ibis.interval(days=dur.days)
+        return day.cast("date")
+
+    def expiry_days(self, t: ir.Table) -> tuple[ir.DateValue, ir.DateValue]:
+        """Per record (not of a credit kind), the days it expires under the rule of its
+        stretch and under the rule in force at as_of, the earlier first (NULL for none)."""
+        credits = self.credit_kinds()
+        firsts: list[tuple[ir.BooleanValue, ir.DateValue]] = []
+        lasts: list[tuple[ir.BooleanValue, ir.DateValue]] = []
+        for kind, begin, until, _, rule in self.branches():
+            if kind in credits:
+                continue
+            cond = (t.kind == kind) & (t.occurred_on >= ibis.literal(begin))
+            if until is not None:
+                cond = cond & (t.occurred_on < ibis.literal(until))
+            rule_now = self.now.rule_for(kind)
+            days = [self.expiry(rule, t)] + ([self.expiry(rule_now, t)] if rule_now else [])
+            known = [d for d in days if d is not None]
+            if len(known) == 2:
+                firsts.append((cond, ibis.least(*known)))
+                lasts.append((cond, ibis.greatest(*known)))
+            elif known:
+                firsts.append((cond, known[0]))
+        none = ibis.null("date")
+        return (
+            ibis.cases(*firsts, else_=none) if firsts else none,
+            ibis.cases(*lasts, else_=none) if lasts else none,
+        )
 
     def may_matter(self, records: ir.Table, status: ir.Table) -> ir.Table:
         """``records`` without those that can no longer change any result, from as_of on.
@@ -397,6 +427,8 @@ class _Compiler:
         into force. A policy whose stage ladders can clamp keeps every record, as its replay
         flag weighs each record's worst value.
         """
+        first, last = self.expiry_days(records)
+        records = records.mutate(**dict(zip(EXPIRY_COLUMNS, (first, last), strict=True)))
         if self.clamping_ladders():
             return records
         t = self.with_next_event(records, status)
@@ -601,7 +633,8 @@ def _grade(version: PolicyVersion, score: ir.IntegerValue) -> ir.StringValue:
 def lasting_records(
     policy: PolicySet, records: ir.Table, status: ir.Table, as_of: date, known_at: date
 ) -> ir.Table:
-    """The normalised ``records`` that may still change a result on or after ``as_of``."""
+    """The normalised ``records`` that may still change a result on or after ``as_of``, with
+    their days of expiry (:data:`EXPIRY_COLUMNS`)."""
     return _Compiler(policy, as_of, known_at).may_matter(records, status)
 
 

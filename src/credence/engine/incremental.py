@@ -60,7 +60,7 @@ import ibis.expr.types as ir  # type: ignore[import-untyped]
 import pyarrow as pa
 
 from credence.engine.batch import BatchResult, BatchSource, score_batch, scratch_dir
-from credence.engine.batch_compile import expiry_threshold, lasting_records
+from credence.engine.batch_compile import EXPIRY_COLUMNS, expiry_threshold, lasting_records
 from credence.policy.load import PolicySet
 from credence.policy.model import CountFrom
 
@@ -69,10 +69,10 @@ STATE_DB = "state.duckdb"
 # the source is on DuckDB (so that one query can join the files and the state).
 STATE = "credence_state"
 AGENDA_DAYS = 7
-# How the agenda holds its records: 2 = normalised, only those that may still change a result,
-# and a bare row (subject and day) for a due subject left with none. A state with another
-# layout reads its next night from the files and refills the agenda.
-AGENDA_LAYOUT = 2
+# How the agenda holds its records: 3 = normalised, only those that may still change a result,
+# with their days of expiry, and a bare row (subject and day) for a due subject left with none.
+# A state with another layout reads its next night from the files and refills the agenda.
+AGENDA_LAYOUT = 3
 # A stored row's day: the first day its result can change (records or stage steps); without a
 # calendar, only its stage steps fall due.
 _DUE = "least(CAST(next_change AS DATE), next_stage_day)"
@@ -438,10 +438,11 @@ def _refill(
     """Fill the agenda with the records of every subject due by ``until``, in order of day.
 
     Only records that may still change a result from as_of on are kept
-    (:func:`~credence.engine.batch_compile.lasting_records`: at 100M records about a third
-    have expired for good or precede every rule), normalised, so that the nights read fewer
-    rows; a due subject left with none gets a bare row, so that it is still scored. The
-    status changes of the kept records go to ``agenda_status``.
+    (:func:`~credence.engine.batch_compile.lasting_records`; at 10M subjects a night's head
+    held 39% fewer records), normalised and with their days of expiry, so that the nights
+    read fewer rows and do no calendar arithmetic; a due subject left with none gets a bare
+    row, so that it is still scored. The status changes of the kept records go to
+    ``agenda_status``.
     """
     recs, status = source.normalised(known_at)
     stored = source.con.table("assessments", database=(STATE, "main"))
@@ -455,6 +456,7 @@ def _refill(
         "effective_on",
         recorded_at=lasting.recorded_on.cast("timestamp"),
         amount=lasting.amount,
+        **{c: lasting[c] for c in EXPIRY_COLUMNS},
         due=lasting.due,
     )
     changes = status.select("record_id", "seq", "status", at=status.on.cast("timestamp"))
