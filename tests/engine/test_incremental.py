@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -265,3 +266,28 @@ def test_the_agenda_keeps_only_records_that_may_still_change_a_result(tmp_path: 
         got = export_result(folder, tmp_path / "inc.parquet")
         assert _rows(got) == _rows(full.path), night
     assert _rows(got)["ann"]["score"] == 1030
+
+
+def test_an_agenda_of_another_layout_is_refilled_before_it_is_read(tmp_path: Path) -> None:
+    """A state written by an earlier release holds its agenda another way: its next night takes
+    the records from the files and refills the agenda, which the night after reads."""
+    policy = load_policy("src/credence/policy/library/city-merit.yaml")
+    day = date(2027, 3, 1)
+    recs = [_rec("a1", "ann", "financial.utility_arrears", date(2026, 3, 4))]
+    source = _parquet_source(recs, tmp_path)
+    folder = tmp_path / "state"
+    assert score_incremental(policy, source, day, day, folder, agenda_days=7).full
+    con = duckdb.connect(str(folder / "state.duckdb"))
+    body = json.loads(con.execute("SELECT body FROM run").fetchone()[0])  # type: ignore[index]
+    body["agenda_layout"] = 2
+    con.execute("UPDATE run SET body = ?", [json.dumps(body)])
+    con.close()
+    reasons = []
+    for offset in (2, 3, 4):
+        night = date(2027, 3, offset)
+        inc = score_incremental(policy, source, night, night, folder, agenda_days=7)
+        reasons.append((inc.reason, inc.rescored))
+        full = score_batch(policy, source, night, night, output=tmp_path / "full.parquet")
+        assert full.path is not None
+        assert _rows(export_result(folder, tmp_path / "inc.parquet")) == _rows(full.path)
+    assert reasons == [("incremental", 0), ("from the agenda", 0), ("from the agenda", 1)]
