@@ -204,6 +204,21 @@ def test_nights_within_the_agenda_read_it_and_a_night_past_it_refills_it(tmp_pat
     assert scores == {"ann": 1000, "bob": 1000, "cat": 1030}
 
 
+def _agenda_nights(policy, source, folder: Path, tmp: Path, nights) -> dict[str, dict[str, object]]:
+    """Run each (day of March 2027, subjects rescored) night: read from the agenda, rescoring
+    that many, each equal to a full rescore; the last night's rows by subject."""
+    got: dict[str, dict[str, object]] = {}
+    for offset, rescored in nights:
+        night = date(2027, 3, offset)
+        inc = score_incremental(policy, source, night, night, folder, agenda_days=7)
+        assert (inc.reason, inc.rescored) == ("from the agenda", rescored), night
+        full = score_batch(policy, source, night, night, output=tmp / "full.parquet")
+        assert full.path is not None
+        got = _rows(export_result(folder, tmp / "inc.parquet"))
+        assert got == _rows(full.path), night
+    return got
+
+
 def test_a_subject_filed_again_is_read_from_the_agenda_on_its_next_day(tmp_path: Path) -> None:
     """Dan is rescored on the 2nd, filed again under the 5th, and read from the agenda again;
     the rows of the nights already taken are not read twice (else the night would fall back to
@@ -220,15 +235,8 @@ def test_a_subject_filed_again_is_read_from_the_agenda_on_its_next_day(tmp_path:
     source.con.raw_sql("SET threads = 3")
     folder = tmp_path / "state"
     assert score_incremental(policy, source, day, day, folder, agenda_days=7).full
-    for offset, rescored in ((2, 1), (3, 0), (4, 1), (5, 1), (6, 0)):
-        night = date(2027, 3, offset)
-        inc = score_incremental(policy, source, night, night, folder, agenda_days=7)
-        assert (inc.reason, inc.rescored) == ("from the agenda", rescored), night
-        full = score_batch(policy, source, night, night, output=tmp_path / "full.parquet")
-        assert full.path is not None
-        got = export_result(folder, tmp_path / "inc.parquet")
-        assert _rows(got) == _rows(full.path), night
-    scores = {sid: row["score"] for sid, row in _rows(got).items()}
+    got = _agenda_nights(policy, source, folder, tmp_path, ((2, 1), (3, 0), (4, 1), (5, 1), (6, 0)))
+    scores = {sid: row["score"] for sid, row in got.items()}
     assert scores == {"ann": 1000, "dan": 1000}
     # The vacuum was off only for the agenda nights' writes: the caller's setting is back.
     setting = source.con.raw_sql("SELECT current_setting('max_vacuum_tasks')").fetchone()
@@ -257,15 +265,8 @@ def test_the_agenda_keeps_only_records_that_may_still_change_a_result(tmp_path: 
     kept = con.execute("SELECT record_id FROM agenda_records ORDER BY record_id").fetchall()
     con.close()
     assert kept == [("a1",), ("a2",)]
-    for offset, rescored in ((2, 0), (4, 1), (5, 0)):
-        night = date(2027, 3, offset)
-        inc = score_incremental(policy, source, night, night, folder, agenda_days=7)
-        assert (inc.reason, inc.rescored) == ("from the agenda", rescored), night
-        full = score_batch(policy, source, night, night, output=tmp_path / "full.parquet")
-        assert full.path is not None
-        got = export_result(folder, tmp_path / "inc.parquet")
-        assert _rows(got) == _rows(full.path), night
-    assert _rows(got)["ann"]["score"] == 1030
+    got = _agenda_nights(policy, source, folder, tmp_path, ((2, 0), (4, 1), (5, 0)))
+    assert got["ann"]["score"] == 1030
 
 
 def test_an_agenda_of_another_layout_is_refilled_before_it_is_read(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import reduce
@@ -384,7 +384,18 @@ def _day(day: date) -> str:
 
 
 @contextmanager
-def _no_vacuum(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def _setting(con: duckdb.DuckDBPyConnection, name: str, value: int) -> Iterator[None]:
+    """DuckDB's integer setting ``name`` at ``value`` within; the caller's is restored."""
+    before = con.execute(f"SELECT current_setting('{name}')").fetchone()
+    con.execute(f"SET {name} = {value}")
+    try:
+        yield
+    finally:
+        if before is not None:
+            con.execute(f"SET {name} = {int(before[0])}")
+
+
+def _no_vacuum(con: duckdb.DuckDBPyConnection) -> AbstractContextManager[None]:
     """No vacuum at the commits within: for an agenda night, whose refill compacts instead.
 
     A night deletes its subjects' old rows from the head of the stored result, and DuckDB's
@@ -392,29 +403,16 @@ def _no_vacuum(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     They are left behind instead until the next refill rewrites the table (``_compact``);
     sources without an agenda keep the vacuum, as nothing else would compact their table.
     """
-    setting = con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()
-    con.execute("SET max_vacuum_tasks = 0")
-    try:
-        yield
-    finally:
-        if setting is not None:
-            con.execute(f"SET max_vacuum_tasks = {int(setting[0])}")
+    return _setting(con, "max_vacuum_tasks", 0)
 
 
-@contextmanager
-def _one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def _one_thread(con: duckdb.DuckDBPyConnection) -> AbstractContextManager[None]:
     """One DuckDB thread within: for a night's insert of its rows into the stored result.
 
     With more, each thread compresses and writes row groups of its own for the same hundred
     thousand rows (0.07 s against 0.04 s for 120k rows at 10M subjects).
     """
-    setting = con.execute("SELECT current_setting('threads')").fetchone()
-    con.execute("SET threads = 1")
-    try:
-        yield
-    finally:
-        if setting is not None:
-            con.execute(f"SET threads = {int(setting[0])}")
+    return _setting(con, "threads", 1)
 
 
 def _compact(con: duckdb.DuckDBPyConnection) -> None:
