@@ -137,9 +137,13 @@ class _Compiler:
         """The integer codes of ``kinds``."""
         return sorted({self.kind_code[k] for k in kinds})
 
-    def with_kind_code(self, t: ir.Table) -> ir.Table:
-        """``t`` with ``kc``, the integer code of its kind."""
-        cases = [(t.kind == k, _lit_int(i)) for k, i in self.kind_code.items()]
+    def with_kind_code(self, t: ir.Table, kinds: set[str] | None = None) -> ir.Table:
+        """``t`` with ``kc``, the integer code of its kind (of ``kinds`` only, if given)."""
+        cases = [
+            (t.kind == k, _lit_int(i))
+            for k, i in self.kind_code.items()
+            if kinds is None or k in kinds
+        ]
         return t.mutate(kc=ibis.cases(*cases, else_=_lit_int(-1)) if cases else _lit_int(-1))
 
     # --- one record -------------------------------------------------------------------------
@@ -224,7 +228,9 @@ class _Compiler:
             # The records of grouped kinds are read a second time rather than split off the
             # first pass: a plan that used the first pass twice would have DuckDB materialise
             # it (every record, spilled at scale) and push both branches' filters into it.
-            rival = self.valued_records(records.filter(records.kind.isin(grouped)), last, False)
+            rival = self.valued_records(
+                records.filter(records.kind.isin(grouped)), last, False, set(grouped)
+            )
             v = _same_act(v, rival, calendar)
         else:
             v = v.mutate(fk=v.kc)
@@ -275,12 +281,15 @@ class _Compiler:
         """The kinds some version groups into same-act groups (their records compete)."""
         return sorted({kind for kind, _, _, _, rule in self.branches() if rule.same_act_group})
 
-    def valued_records(self, records: ir.Table, last: ir.Table, calendar: bool) -> ir.Table:
+    def valued_records(
+        self, records: ir.Table, last: ir.Table, calendar: bool, kinds: set[str] | None = None
+    ) -> ir.Table:
         """Per record: subject, kind code, points (NULL if it does not count), category, and
         its same-act group (``grp``, with ``record_id`` and ``occurred_on`` for ranking) and
-        next event (``ev``) where the policy and ``calendar`` call for them."""
+        next event (``ev``) where the policy and ``calendar`` call for them. With ``kinds``,
+        the records are of those kinds only, and only their rules are compiled."""
         now, d, k = self.now, ibis.literal(self.as_of), ibis.literal(self.known_at)
-        t = self.with_kind_code(records.left_join(last, records.record_id == last._rid))
+        t = self.with_kind_code(records.left_join(last, records.record_id == last._rid), kinds)
         start = t.occurred_on if now.count_from is CountFrom.OCCURRED else t.effective_on
         excluded = list(VOID_STATUSES) + (["contested"] if now.contest.suspends else [])
         # Every record stays in the plan (a record that does not count has NULL points), so
@@ -295,6 +304,8 @@ class _Compiler:
         cat_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
         grp_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
         for kind, begin, until, then, rule in self.branches():
+            if kinds is not None and kind not in kinds:
+                continue
             cond = (t.kc == self.kind_code[kind]) & (t.occurred_on >= ibis.literal(begin))
             if until is not None:
                 cond = cond & (t.occurred_on < ibis.literal(until))
