@@ -306,9 +306,7 @@ class _Compiler:
         for kind, begin, until, then, rule in self.branches():
             if kinds is not None and kind not in kinds:
                 continue
-            cond = (t.kc == self.kind_code[kind]) & (t.occurred_on >= ibis.literal(begin))
-            if until is not None:
-                cond = cond & (t.occurred_on < ibis.literal(until))
+            cond = _stretch(t.kc == self.kind_code[kind], t.occurred_on, begin, until)
             pts, cat = self.valued(then, rule, t)
             pts_cases.append((cond, pts))
             cat_cases.append((cond, cat))
@@ -411,9 +409,7 @@ class _Compiler:
         for kind, begin, until, _, rule in self.branches():
             if kind in credits:
                 continue
-            cond = (t.kind == kind) & (t.occurred_on >= ibis.literal(begin))
-            if until is not None:
-                cond = cond & (t.occurred_on < ibis.literal(until))
+            cond = _stretch(t.kind == kind, t.occurred_on, begin, until)
             rule_now = self.now.rule_for(kind)
             days = [self.expiry(rule, t)] + ([self.expiry(rule_now, t)] if rule_now else [])
             known = [d for d in days if d is not None]
@@ -443,14 +439,12 @@ class _Compiler:
         if self.clamping_ladders():
             return records
         t = self.with_next_event(records, status)
-        credits = sorted({c.kind for v in self.policy.versions for c in v.credits})
+        credits = sorted(self.credit_kinds())
         keep: ir.BooleanValue = t.next_event.notnull()
         if credits:
             keep = keep | t.kind.isin(credits)
         for kind, begin, until, then, rule in self.branches():
-            cond = (t.kind == kind) & (t.occurred_on >= ibis.literal(begin))
-            if until is not None:
-                cond = cond & (t.occurred_on < ibis.literal(until))
+            cond = _stretch(t.kind == kind, t.occurred_on, begin, until)
             keep = keep | (cond & self.valued(then, rule, t)[0].notnull())
         return t.filter(keep).drop("next_event")
 
@@ -469,7 +463,7 @@ class _Compiler:
         Credits are decided by the replay, so a subject with a record of a credit kind is
         replayed too. Both look at every record of the subject, whether it counts today or not.
         """
-        credits = sorted({c.kind for ver in self.policy.versions for c in ver.credits})
+        credits = sorted(self.credit_kinds())
         ladders = self.clamping_ladders()
         aggs: dict[str, ir.Value] = {}
         if credits:
@@ -544,6 +538,14 @@ class _Compiler:
 
 def _rules(version: PolicyVersion) -> list[Rule]:
     return [*version.rules, *version.credits]
+
+
+def _stretch(
+    kind: ir.BooleanValue, occurred: ir.DateValue, begin: date, until: date | None
+) -> ir.BooleanValue:
+    """A record of the kind ``kind`` tests, of an act within one rule's stretch [begin, until)."""
+    cond = kind & (occurred >= ibis.literal(begin))
+    return cond if until is None else cond & (occurred < ibis.literal(until))
 
 
 def _banded(points: BandedPoints, amount: ir.DecimalValue) -> ir.IntegerValue:
