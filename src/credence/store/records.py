@@ -9,7 +9,6 @@ reported something late. The evaluator then applies its own ``known_at`` to the 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -18,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credence.audit import chain
-from credence.audit.access import Access, log_read
-from credence.dates import end_of_day
+from credence.audit.access import Access
 from credence.errors import CredenceError
 from credence.policy.load import PolicySet
-from credence.records import VOID, Record, Status, StatusChange
+from credence.records import VOID, Record, Status
 from credence.store.keys import Keys
+from credence.store.reader import inputs_of, to_record
 from credence.store.schema import RecordStatus, StoredRecord, Subject
 
 
@@ -33,32 +32,6 @@ class RecordNotFound(CredenceError):
 
 class RecordStateError(CredenceError):
     """The record cannot change as asked (for instance, it is already void)."""
-
-
-def _cutoff(known_at: date | datetime | None) -> datetime | None:
-    if known_at is None:
-        return None
-    if isinstance(known_at, datetime):
-        return known_at if known_at.tzinfo else known_at.replace(tzinfo=UTC)
-    return end_of_day(known_at)
-
-
-def to_record(row: StoredRecord, history: list[RecordStatus]) -> Record:
-    """A stored row and its status rows as a :class:`credence.records.Record`."""
-    ordered = sorted(history, key=lambda s: (s.at, s.id))
-    return Record(
-        record_id=row.record_id,
-        source=row.source,
-        source_record_id=row.source_record_id,
-        subject_id=row.subject_id,
-        kind=row.kind,
-        occurred_on=row.occurred_on,
-        effective_on=row.effective_on,
-        recorded_at=row.recorded_at,
-        amount=row.amount,
-        evidence_ref=row.evidence_ref,
-        history=tuple(StatusChange(Status(s.status), s.at, s.ref) for s in ordered),
-    )
 
 
 def records_of(
@@ -73,33 +46,10 @@ def records_of(
     """The records of one subject as the store knew them at ``known_at`` (a logged read).
 
     A date means the end of that day (UTC); ``None`` means everything the store holds now.
+    The records of :func:`credence.store.reader.inputs_of`, which says what "known" means.
     """
-    cutoff = _cutoff(known_at)
-    stmt = select(StoredRecord).where(StoredRecord.subject_id == subject_id)
-    if cutoff is not None:
-        stmt = stmt.where(StoredRecord.ingested_at < cutoff)
-    rows = session.scalars(stmt.order_by(StoredRecord.record_id)).all()
-    history: dict[str, list[RecordStatus]] = defaultdict(list)
-    if rows:
-        hstmt = select(RecordStatus).where(
-            RecordStatus.record_id.in_(
-                select(StoredRecord.record_id).where(StoredRecord.subject_id == subject_id)
-            )
-        )
-        if cutoff is not None:
-            hstmt = hstmt.where(RecordStatus.logged_at < cutoff)
-        for s in session.scalars(hstmt):
-            history[s.record_id].append(s)
-    log_read(
-        session,
-        keys,
-        access,
-        subject_id,
-        "records",
-        at=now,
-        detail={"known_at": None if cutoff is None else cutoff.isoformat(), "count": len(rows)},
-    )
-    return [to_record(r, history[r.record_id]) for r in rows]
+    got = inputs_of(session, keys, [subject_id], known_at, access=access, now=now)
+    return got[subject_id].records
 
 
 def _load(session: Session, record_id: str) -> tuple[StoredRecord, list[RecordStatus]]:
