@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
@@ -15,10 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credence import __version__
+from credence import __version__, csvsafe
 from credence.engine.assessment import Assessment
 from credence.engine.reference import evaluate
 from credence.engine.spec import run_all
+from credence.engine.timeline import Decisions
 from credence.errors import CredenceError, RecordError
 from credence.ingest.formats import read_rows
 from credence.policy import library
@@ -130,7 +130,7 @@ def score(
         sys.stdout.write(json.dumps([_summary(a) for a in results], indent=2) + "\n")
     elif fmt == "csv":
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        writer = csvsafe.writer(buf, lineterminator="\n")
         writer.writerow(
             ["subject_id", "score", "grade", "policy_version", "as_of", "known_at", "lists"]
         )
@@ -192,21 +192,40 @@ def _distribution(version: PolicyVersion, results: list[Assessment]) -> None:
 @app.command()
 def explain(
     policy: PolicyOpt,
-    records: RecordsOpt,
     subject: Annotated[str, typer.Option(help="The subject to explain.")],
     as_of: AsOfOpt,
+    records: Annotated[
+        Path | None, typer.Option("--records", "-r", help="CSV, JSONL or Parquet file.")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Read the subject from this store instead of --records."),
+    ] = None,
+    purpose: Annotated[
+        str | None, typer.Option(help="With --data: why you read this subject's data (logged).")
+    ] = None,
     known_at: KnownOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Explain one subject's score: each contribution, its legal basis, expiry, what is ahead."""
     if fmt not in ("text", "json"):
         raise typer.BadParameter("use text or json", param_hint="--format")
+    if (records is None) == (data is None):
+        raise typer.BadParameter("give either --records or --data", param_hint="--records")
     pol = _policy(policy)
     day = _day(as_of, "--as-of")
-    good, bad = _records(records)
-    mine = [r for r in good if r.subject_id == subject]
+    known = _known(day, known_at)
+    bad: list[RecordError] = []
+    decisions = None
+    if records is not None:
+        good, bad = _records(records)
+        mine = [r for r in good if r.subject_id == subject]
+    else:
+        if not purpose:
+            raise typer.BadParameter("a read of the store needs --purpose", param_hint="--purpose")
+        mine, decisions = _stored(data, subject, pol, known, purpose)
     try:
-        a = evaluate(pol, mine, day, _known(day, known_at), subject_id=subject)
+        a = evaluate(pol, mine, day, known, subject_id=subject, decisions=decisions)
     except CredenceError as exc:
         err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(2) from None
@@ -216,6 +235,21 @@ def explain(
         out.print(render_explanation(a), highlight=False, markup=False)
     if bad:
         raise typer.Exit(1)
+
+
+def _stored(
+    data: Path | None, subject: str, pol: PolicySet, known: date, purpose: str
+) -> tuple[list[Record], Decisions]:
+    """A subject's inputs as the store knew them at the end of ``known`` (a logged read)."""
+    from credence.audit.access import Access
+    from credence.store.commands import _actor, _session
+    from credence.store.reader import inputs_of
+
+    access = Access(_actor(None), "operator", purpose)
+    with _session(data) as (store, session):
+        got = inputs_of(session, store.keys, [subject], known, access=access, policy_id=pol.id)
+        session.commit()
+    return got[subject].records, got[subject].decisions
 
 
 def render_explanation(a: Assessment) -> str:

@@ -495,15 +495,18 @@ def source_from_store(con: ibis.BaseBackend, database: str | None = None) -> Bat
     """The store's ``records`` and ``record_status`` tables, read where they live.
 
     What the store knew at K excludes records ingested, and status changes logged, after the
-    end of K; changes of one record are ordered by (at, id), as the store reads them.
+    end of K (the columns :data:`credence.store.reader.KNOWN_BY` names, the store reader's
+    meaning of "known at"); changes of one record are ordered by (at, id), as it reads them.
     """
+    from credence.store.reader import KNOWN_BY
+
     return BatchSource(
         con,
         con.table("records", database=database),
         con.table("record_status", database=database),
         identity=f"store:{database or ''}",
-        ingested_column="ingested_at",
-        logged_column="logged_at",
+        ingested_column=KNOWN_BY["records"],
+        logged_column=KNOWN_BY["record_status"],
         status_order=("at", "id"),
         # The store's columns are NOT NULL.
         not_null=frozenset(_DEFAULTED),
