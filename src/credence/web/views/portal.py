@@ -25,9 +25,8 @@ from credence.engine.reference import evaluate
 from credence.errors import CredenceError
 from credence.policy.load import PolicySet
 from credence.process.objections import OPEN, ObjectionError, add_evidence, file_objection
-from credence.process.state import decisions_of
 from credence.records import VOID, Record, Status
-from credence.store.records import records_of
+from credence.store.reader import SubjectInputs, inputs_of
 from credence.store.schema import ListEntry, MeasureRow, Notice, Objection, StoredRecord
 from credence.web import charts
 from credence.web.app import User, Web, WebError
@@ -60,11 +59,10 @@ def status_of(record: Record) -> Status:
 
 
 def assess(
-    policy: PolicySet, session: Session, records: list[Record], sid: str, day: date, known: date
+    policy: PolicySet, inputs: SubjectInputs, sid: str, day: date, known: date
 ) -> Assessment:
     """Evaluate with the notices served and sign-offs recorded, as the due-process run does."""
-    decisions = decisions_of(session, sid, policy.id)
-    return evaluate(policy, records, day, known, subject_id=sid, decisions=decisions)
+    return evaluate(policy, inputs.records, day, known, subject_id=sid, decisions=inputs.decisions)
 
 
 def month_starts(first: date, today: date, months: int = 12) -> list[date]:
@@ -86,8 +84,7 @@ def month_starts(first: date, today: date, months: int = 12) -> list[date]:
 
 def timeline_points(
     policy: PolicySet,
-    session: Session,
-    records: list[Record],
+    inputs: SubjectInputs,
     sid: str,
     today: date,
     now: Assessment,
@@ -95,7 +92,7 @@ def timeline_points(
     """The score at the start of each of the last twelve months, today, and the changes ahead."""
     first = policy.versions[0].effective_from
     points = [
-        charts.Point(d, assess(policy, session, records, sid, d, today).score)
+        charts.Point(d, assess(policy, inputs, sid, d, today).score)
         for d in month_starts(first, today)
         if d < today
     ]
@@ -119,9 +116,12 @@ def page_data(web: Web, user: User, session: Session) -> dict[str, Any]:
     access = Access(user.name, "subject", PURPOSE)
     today = web.today()
     policy = web.policy
-    records = records_of(session, web.store.keys, sid, access=access, now=web.now())
+    inputs = inputs_of(
+        session, web.store.keys, [sid], None, access=access, policy_id=policy.id, now=web.now()
+    )[sid]
+    records = inputs.records
     try:
-        a = assess(policy, session, records, sid, today, today)
+        a = assess(policy, inputs, sid, today, today)
     except CredenceError as exc:
         raise WebError(500, f"Your record cannot be evaluated: {exc}") from None
     version = policy.version_at(today) or policy.latest
@@ -131,7 +131,7 @@ def page_data(web: Web, user: User, session: Session) -> dict[str, Any]:
     gauge = charts.gauge(
         a.score, version.scale.min, version.scale.max, bands, a.grade, "Your score"
     )
-    points = timeline_points(policy, session, records, sid, today, a)
+    points = timeline_points(policy, inputs, sid, today, a)
     timeline = charts.timeline(
         points, version.scale.min, version.scale.max, title="Your score over time", today=today
     )
