@@ -4,7 +4,10 @@ Only rows whose every field has the plain form (ISO dates, ``...Z`` instants, pl
 surrounding spaces, no status columns) are taken here; every other row goes through
 :func:`credence.ingest.formats.parse_row`, so errors and edge cases keep exactly the reader's
 meaning. Arrow cannot report physical line numbers, so the fast path is only used for files in
-which a row is a line: no quote characters, no carriage returns, no blank lines.
+which a row is a line: no quote characters, no carriage returns, no blank lines. A file with a
+control character anywhere (:mod:`credence.ingest.text`) is read row by row too, where the
+field and line of each are reported; one with invalid UTF-8 is handed to the row reader at the
+first batch Arrow refuses.
 
 The rows taken here stay columnar: a :class:`Chunk` holds them as an Arrow table in the
 normalised text form of :class:`~credence.ingest.validate.Candidate` (see :data:`COLUMNS`), and
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from credence.ingest.formats import parse_row
+from credence.ingest.text import has_control_bytes
 from credence.ingest.validate import Candidate
 
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -82,6 +86,7 @@ class Prescan:
         self.quote = False
         self.cr = False
         self.blank = False
+        self.control = False
         self._tail = b""
         self._last = b""
 
@@ -92,6 +97,9 @@ class Prescan:
         self.lines += chunk.count(b"\n")
         self.quote = self.quote or b'"' in chunk
         self.cr = self.cr or b"\r" in chunk
+        self.control = (
+            self.control or has_control_bytes(chunk) or has_control_bytes(self._last + chunk[:1])
+        )
         window = self._tail + chunk
         # A line of only spaces is skipped by the reader but is a short row to Arrow.
         self.blank = self.blank or _BLANK_LINE.search(window) is not None
@@ -112,7 +120,7 @@ class Prescan:
     @property
     def fast(self) -> bool:
         """True when rows can be numbered by position (one row per line)."""
-        return not (self.quote or self.cr or self.blank)
+        return not (self.quote or self.cr or self.blank or self.control)
 
 
 def csv_chunks(path: Path, batch_rows: int) -> Iterator[Chunk]:

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from credence.dates import as_utc, parse_date, parse_instant
 from credence.errors import RecordError
+from credence.ingest.text import control_problem
 from credence.records import Record, Status, StatusChange
 
 COLUMNS = (
@@ -72,17 +73,64 @@ def read_rows(path: str | Path) -> Iterator[Row]:
         yield from _parquet_rows(p)
 
 
+def decoded_lines(handle: BinaryIO, bad: dict[int, str]) -> Iterator[str]:
+    """The lines of a UTF-8 file as text, split as ``open(newline="")`` splits them.
+
+    A line that is not valid UTF-8 is yielded with U+FFFD in place of its bad bytes, and its
+    number is put in ``bad`` with where the first bad byte is, so that the row it belongs to is
+    rejected and the rest of the file is still read.
+    """
+    number = 0
+    offset = 0
+    for chunk in handle:
+        pieces = chunk.splitlines(keepends=True) if b"\r" in chunk else (chunk,)
+        for piece in pieces:
+            number += 1
+            try:
+                text = piece.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad[number] = (
+                    f"is not valid UTF-8: byte 0x{piece[exc.start]:02x} at byte offset "
+                    f"{offset + exc.start} of the file ({exc.reason})"
+                )
+                text = piece.decode("utf-8", errors="replace")
+            offset += len(piece)
+            yield text
+
+
+def _undecodable(bad: dict[int, str], first: int, last: int) -> RecordError | None:
+    """The decoding error of a row on lines ``first..last``, if it has one."""
+    for number in range(first, last + 1):
+        if number in bad:
+            return RecordError(number, "row", bad[number])
+    return None
+
+
 def _csv_rows(path: Path) -> Iterator[Row]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
+    bad: dict[int, str] = {}
+    with path.open("rb") as handle:
+        reader = csv.reader(decoded_lines(handle, bad))
         header = next(reader, None)
         if header is None:
             return
+        if bad:
+            raise _undecodable(bad, 1, reader.line_num) or RecordError(1, "row", "bad header")
         header = [h.strip() for h in header]
         _check_header(header)
         start = reader.line_num + 1
-        for values in reader:
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                line, start = start, reader.line_num + 1
+                yield Row(line, None, (RecordError(line, "row", f"is not valid CSV: {exc}"),), {})
+                continue
             line, start = start, reader.line_num + 1
+            if bad and (err := _undecodable(bad, line, start - 1)) is not None:
+                yield Row(line, None, (err,), {})
+                continue
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(header):
@@ -96,8 +144,12 @@ def _csv_rows(path: Path) -> Iterator[Row]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[Row]:
-    with path.open(encoding="utf-8") as handle:
-        for line, text in enumerate(handle, start=1):
+    bad: dict[int, str] = {}
+    with path.open("rb") as handle:
+        for line, text in enumerate(decoded_lines(handle, bad), start=1):
+            if line in bad:
+                yield Row(line, None, (RecordError(line, "row", bad[line]),))
+                continue
             if not text.strip():
                 continue
             try:
@@ -140,9 +192,17 @@ def _check_header(header: list[str]) -> None:
 def parse_row(line: int, raw: Mapping[str, Any]) -> Row:
     """Validate one row's fields; every bad field is reported, not just the first."""
     errors: list[RecordError] = []
+    # A field with a control character is reported as such, and only so.
+    refused: set[str] = set()
+    for name, value in raw.items():
+        if isinstance(value, str) and (problem := control_problem(value)) is not None:
+            errors.append(RecordError(line, name, problem))
+            refused.add(name)
 
     def text(name: str, required: bool = False) -> str | None:
         value = raw.get(name)
+        if name in refused:
+            return None
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
                 errors.append(RecordError(line, name, "is required"))
@@ -151,6 +211,8 @@ def parse_row(line: int, raw: Mapping[str, Any]) -> Row:
 
     def day(name: str, required: bool = False) -> date | None:
         value = raw.get(name)
+        if name in refused:
+            return None
         if value is None or value == "":
             if required:
                 errors.append(RecordError(line, name, "is required"))
@@ -167,6 +229,8 @@ def parse_row(line: int, raw: Mapping[str, Any]) -> Row:
 
     def instant(name: str) -> datetime | None:
         value = raw.get(name)
+        if name in refused:
+            return None
         if value is None or value == "":
             return None
         if isinstance(value, datetime):
@@ -187,7 +251,7 @@ def parse_row(line: int, raw: Mapping[str, Any]) -> Row:
     effective = day("effective_on")
     recorded = instant("recorded_at")
     amount: Decimal | None = None
-    if raw.get("amount") not in (None, ""):
+    if raw.get("amount") not in (None, "") and "amount" not in refused:
         try:
             amount = Decimal(str(raw["amount"]).strip())
             if not amount.is_finite():
@@ -198,7 +262,7 @@ def parse_row(line: int, raw: Mapping[str, Any]) -> Row:
         errors.append(
             RecordError(line, "effective_on", f"{effective} is before occurred_on {occurred}")
         )
-    history = _history(line, raw, errors, instant)
+    history = () if refused & {"status", "status_history"} else _history(line, raw, errors, instant)
     if errors:
         return Row(line, None, tuple(errors), raw)
     assert source and source_record_id and subject_id and kind and occurred
@@ -242,6 +306,10 @@ def _history(
             errors.append(RecordError(line, "status_history", "must be a list of changes"))
             return ()
         for i, item in enumerate(items):
+            ref = item.get("ref") if isinstance(item, dict) else None
+            if isinstance(ref, str) and (problem := control_problem(ref)) is not None:
+                errors.append(RecordError(line, f"status_history[{i}].ref", problem))
+                continue
             try:
                 changes.append(
                     StatusChange(
