@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from credence.engine.reference import evaluate
 from credence.engine.tally import expiry_of
 from credence.policy import library
+from credence.policy.compiled import compile_policy
 from credence.policy.load import PolicySet
 from credence.records import Record
 from tests.strategies import eval_days, one_record, policies, records
@@ -90,8 +91,8 @@ def test_a_record_past_its_expiry_never_changes_a_score(
         recorded_at=base.recorded_at + shift,
         history=tuple(replace(h, at=h.at + shift) for h in base.history),
     )
-    for v in policy.versions:
-        rule = v.rule_for(extra.kind)
+    for v in compile_policy(policy).versions:
+        rule = v.rule(extra.kind)
         expires = expiry_of(extra, rule) if rule is not None else None
         assert rule is None or (expires is not None and expires <= day)
     known = day + timedelta(days=1000)

@@ -12,9 +12,9 @@ from datetime import date
 from credence.engine.assessment import Assessment, ChangeAhead, ListingState
 from credence.engine.lists import list_statuses
 from credence.engine.tally import Clamp, Tally, count_date, tally
-from credence.engine.timeline import Decisions, needs_replay, replay
+from credence.engine.timeline import Decisions, replay
 from credence.errors import EvaluationError
-from credence.policy.lint import unlawful
+from credence.policy.compiled import CompiledPolicy, compile_policy
 from credence.policy.load import PolicySet
 from credence.records import Record
 
@@ -40,9 +40,7 @@ def evaluate(
     known = known_at if known_at is not None else max(as_of, date.today())
     if known < as_of:
         raise EvaluationError(f"known_at {known} is before as_of {as_of}; it can never be")
-    problems = unlawful(policy)
-    if problems:
-        raise EvaluationError(f"policy {policy.id} is refused by the linter: {'; '.join(problems)}")
+    compiled = compile_policy(policy)  # linted once per loaded policy, not per evaluation
     items = list(records)
     subjects = {r.subject_id for r in items}
     if subject_id is not None:
@@ -63,15 +61,15 @@ def evaluate(
     credit_decisions: dict[str, str | None] = {}
     stage_state = None
     episodes: tuple[ListingState, ...] = ()
-    if needs_replay(policy) or (listings and any(v.lists for v in policy.versions)):
-        result = replay(policy, items, as_of, known, decisions, listings=listings)
+    if compiled.needs_replay or (listings and compiled.listed):
+        result = replay(compiled, items, as_of, known, decisions, listings=listings)
         clamps, credit_decisions, stage_state, episodes = (
             result.clamps,
             result.credit_decisions,
             result.stages,
             result.listings,
         )
-    now = tally(policy, items, as_of, known, credit_decisions, clamps)
+    now = tally(compiled, items, as_of, known, credit_decisions, clamps)
     return Assessment(
         subject_id=subject,
         policy_id=policy.id,
@@ -88,14 +86,16 @@ def evaluate(
         lists=list_statuses(version, now),
         stages=stage_state,
         changes_ahead=(
-            _ahead(policy, items, now, known, credit_decisions, clamps, horizon) if horizon else ()
+            _ahead(compiled, items, now, known, credit_decisions, clamps, horizon)
+            if horizon
+            else ()
         ),
         listings=episodes,
     )
 
 
 def _ahead(
-    policy: PolicySet,
+    policy: CompiledPolicy,
     records: list[Record],
     now: Tally,
     known: date,
@@ -104,7 +104,7 @@ def _ahead(
     horizon: int,
 ) -> tuple[ChangeAhead, ...]:
     """The next dates on which the score changes with no new records, and what it becomes."""
-    start = now.version
+    start = policy.of(now.version)
     reasons: dict[date, list[tuple[str, str]]] = {}
     today = now.as_of
     for c in now.contributions:
@@ -115,12 +115,12 @@ def _ahead(
             reasons.setdefault(clamp.expires_on, []).append(("clamp ends", clamp.stage))
     for r in records:
         if r.known_by(known):
-            begin = count_date(r, start.count_from)
+            begin = count_date(r, start)
             if begin > today:
                 reasons.setdefault(begin, []).append(("starts counting", r.record_id))
     for v in policy.versions:
         if v.effective_from > today:
-            reasons.setdefault(v.effective_from, []).append(("version in force", v.version))
+            reasons.setdefault(v.effective_from, []).append(("version in force", v.label))
     out: list[ChangeAhead] = []
     for day in sorted(reasons)[:horizon]:
         then = tally(policy, records, day, known, credit_decisions, clamps)

@@ -16,8 +16,8 @@ from math import floor
 
 from credence.engine.assessment import Adjustment, CategoryTotal, Contribution, NotCounted
 from credence.errors import EvaluationError
-from credence.policy.load import PolicySet
-from credence.policy.model import CountFrom, Credit, PolicyVersion, Rule
+from credence.policy.compiled import CompiledPolicy, CompiledRule, CompiledVersion
+from credence.policy.model import PolicyVersion
 from credence.records import VOID, Record, Status
 
 
@@ -49,54 +49,42 @@ class Tally:
     not_counted: tuple[NotCounted, ...]
 
 
-def count_date(record: Record, count_from: CountFrom) -> date:
-    """The day from which a record counts under a policy's ``count_from``."""
-    return record.occurred_on if count_from is CountFrom.OCCURRED else record.effective_on
+def count_date(record: Record, version: CompiledVersion) -> date:
+    """The day from which a record counts under the version's ``count_from``."""
+    return version.counts_from(record.occurred_on, record.effective_on)
 
 
-def expiry_of(record: Record, rule: Rule) -> date | None:
+def expiry_of(record: Record, rule: CompiledRule) -> date | None:
     """The first day on which a record no longer counts under ``rule`` (None: never)."""
-    if rule.expires_after is None:
-        return None
-    anchor = record.occurred_on if rule.expiry_from is CountFrom.OCCURRED else record.effective_on
-    return rule.expires_after.after(anchor)
+    return rule.expires_on(record.occurred_on, record.effective_on)
 
 
-def points_of(record: Record, rule: Rule) -> int | None:
-    """The points ``rule`` gives ``record``; None when a banded rule cannot place its amount."""
-    if isinstance(rule.points, int):
-        return rule.points
-    if record.amount is None:
-        return None
-    return rule.points.for_amount(record.amount)
-
-
-def presence(record: Record, version: PolicyVersion, as_of: date, known_at: date) -> str | None:
+def presence(record: Record, version: CompiledVersion, as_of: date, known_at: date) -> str | None:
     """Why a record is not present at (as_of, known_at) regardless of its rule, or None."""
     if not record.known_by(known_at):
         if record.recorded_at.date() > known_at:
             return f"not yet known on {known_at} (recorded {record.recorded_at.date()})"
         return f"not final by {known_at} (final on {record.effective_on})"
-    start = count_date(record, version.count_from)
+    start = count_date(record, version)
     if start > as_of:
         return f"counts from {start} ({version.count_from.value} date)"
     status = record.status_at(known_at)
     if status in VOID:
         return f"status {status.value}"
-    if status is Status.CONTESTED and version.contest.suspends:
+    if status is Status.CONTESTED and version.suspends_contested:
         return "suspended while contested"
     return None
 
 
 def value(
-    policy: PolicySet, version: PolicyVersion, record: Record, as_of: date, known_at: date
+    policy: CompiledPolicy, version: CompiledVersion, record: Record, as_of: date, known_at: date
 ) -> Contribution | NotCounted:
     """Semantic points 1 and 2: whether a record counts at ``as_of`` and for how much."""
     absent = presence(record, version, as_of, known_at)
     if absent:
         return NotCounted(record.record_id, record.kind, absent)
     then = policy.version_at(record.occurred_on)
-    rule_then = then.rule_for(record.kind) if then else None
+    rule_then = then.rule(record.kind) if then else None
     if then is None or rule_then is None:
         return NotCounted(
             record.record_id,
@@ -104,23 +92,21 @@ def value(
             f"no rule for {record.kind!r} was in force on {record.occurred_on} (no retroactivity)",
         )
     chosen, chosen_version, lenient = rule_then, then, False
-    pts_then, exp_then = points_of(record, rule_then), expiry_of(record, rule_then)
-    val_then = _worth(pts_then, exp_then, as_of)
-    if version.version != then.version:
-        rule_now = version.rule_for(record.kind)
-        if rule_now is None:
-            if version.better(0, val_then) == 0 and val_then != 0:
-                return NotCounted(
-                    record.record_id,
-                    record.kind,
-                    f"version {version.version} in force on {as_of} no longer scores "
-                    f"{record.kind!r} (more lenient law applies)",
-                )
-        else:
-            val_now = _worth(points_of(record, rule_now), expiry_of(record, rule_now), as_of)
-            if val_now != val_then and version.better(val_now, val_then) == val_now:
-                chosen, chosen_version, lenient = rule_now, version, True
-    points, expires = points_of(record, chosen), expiry_of(record, chosen)
+    if version.label != then.label:
+        rule_now = version.rule(record.kind)
+        val_then = _worth(record, rule_then, as_of)
+        val_now = None if rule_now is None else _worth(record, rule_now, as_of)
+        choice = policy.lenient_choice(version, rule_then, val_then, val_now)
+        if choice == "gone":
+            return NotCounted(
+                record.record_id,
+                record.kind,
+                f"version {version.label} in force on {as_of} no longer scores "
+                f"{record.kind!r} (more lenient law applies)",
+            )
+        if choice == "now" and rule_now is not None:
+            chosen, chosen_version, lenient = rule_now, version, True
+    points, expires = chosen.points_for(record.amount), expiry_of(record, chosen)
     if points is None:
         why = (
             "the record has no amount"
@@ -136,7 +122,7 @@ def value(
         source=record.source,
         category=chosen.category,
         points=points,
-        rule_version=chosen_version.version,
+        rule_version=chosen_version.label,
         legal_basis=chosen.legal_basis,
         occurred_on=record.occurred_on,
         effective_on=record.effective_on,
@@ -146,21 +132,16 @@ def value(
     )
 
 
-def _worth(points: int | None, expires: date | None, as_of: date) -> int:
+def _worth(record: Record, rule: CompiledRule, as_of: date) -> int:
+    """The record's value under ``rule`` at ``as_of`` (0 if unplaced or expired)."""
+    points, expires = rule.points_for(record.amount), expiry_of(record, rule)
     if points is None or (expires is not None and as_of >= expires):
         return 0
     return points
 
 
-def is_credit(policy: PolicySet, record: Record) -> bool:
-    """True when the version in force on the act's date treats this kind as a credit."""
-    then = policy.version_at(record.occurred_on)
-    rule = then.rule_for(record.kind) if then else None
-    return isinstance(rule, Credit)
-
-
 def tally(
-    policy: PolicySet,
+    policy: CompiledPolicy,
     records: Sequence[Record],
     as_of: date,
     known_at: date,
@@ -182,7 +163,7 @@ def tally(
         if record.recorded_at.date() > known_at:
             continue  # unknown at K: a reproduction of the past must not mention it
         result = value(policy, version, record, as_of, known_at)
-        if isinstance(result, Contribution) and is_credit(policy, record):
+        if isinstance(result, Contribution) and policy.is_credit(record.kind, record.occurred_on):
             if record.record_id not in decisions:
                 result = NotCounted(record.record_id, record.kind, "credit not yet decided")
             elif (refusal := decisions[record.record_id]) is not None:
@@ -193,11 +174,13 @@ def tally(
             skipped.append(result)
     counted, dropped = _same_act(policy, counted)
     skipped += dropped
-    return _total(version, as_of, counted, skipped, [c for c in clamps if c.active_at(as_of)])
+    return _total(
+        version.source, as_of, counted, skipped, [c for c in clamps if c.active_at(as_of)]
+    )
 
 
 def _same_act(
-    policy: PolicySet, counted: list[Contribution]
+    policy: CompiledPolicy, counted: list[Contribution]
 ) -> tuple[list[Contribution], list[NotCounted]]:
     """Of records reporting one act (same group, same day), only the heaviest counts."""
     groups = [_group_of(policy, c) for c in counted]
@@ -226,10 +209,9 @@ def _same_act(
     return kept, dropped
 
 
-def _group_of(policy: PolicySet, c: Contribution) -> str | None:
+def _group_of(policy: CompiledPolicy, c: Contribution) -> str | None:
     """The same-act group of the rule in force on the act's day."""
-    then = policy.version_at(c.occurred_on)
-    rule = then.rule_for(c.kind) if then else None
+    rule = policy.rule_then(c.kind, c.occurred_on)
     return rule.same_act_group if rule else None
 
 

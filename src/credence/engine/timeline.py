@@ -41,9 +41,10 @@ from credence.engine.assessment import (
     TimelineEvent,
 )
 from credence.engine.lists import list_statuses
-from credence.engine.tally import Clamp, Tally, count_date, expiry_of, is_credit, tally, value
+from credence.engine.tally import Clamp, Tally, count_date, expiry_of, tally, value
+from credence.policy.compiled import CompiledPolicy, CompiledVersion, compile_policy
 from credence.policy.load import PolicySet
-from credence.policy.model import Credit, ListDef, PolicyVersion, Stages
+from credence.policy.model import ListDef, PolicyVersion, Stages
 from credence.records import VOID, Record, Status
 
 
@@ -118,11 +119,6 @@ class Replay:
     listings: tuple[ListingState, ...] = ()
 
 
-def needs_replay(policy: PolicySet) -> bool:
-    """True when some version has stages or credits, whose effect depends on history."""
-    return any(v.stages is not None or v.credits for v in policy.versions)
-
-
 def reached_index(version: PolicyVersion, stages: Stages, score: int) -> int:
     """How many rungs of the ladder ``score`` has reached (0 for none)."""
     n = 0
@@ -134,7 +130,7 @@ def reached_index(version: PolicyVersion, stages: Stages, score: int) -> int:
 
 
 def replay(
-    policy: PolicySet,
+    policy: PolicySet | CompiledPolicy,
     records: Sequence[Record],
     as_of: date,
     known_at: date,
@@ -143,7 +139,8 @@ def replay(
     listings: bool = True,
 ) -> Replay:
     """Replay the subject's history up to ``as_of`` (see the module docstring)."""
-    replayer = _Replayer(policy, records, as_of, known_at, decisions or Decisions())
+    compiled = policy if isinstance(policy, CompiledPolicy) else compile_policy(policy)
+    replayer = _Replayer(compiled, records, as_of, known_at, decisions or Decisions())
     replayer.with_lists = listings
     return replayer.run()
 
@@ -151,7 +148,7 @@ def replay(
 class _Replayer:
     def __init__(
         self,
-        policy: PolicySet,
+        policy: CompiledPolicy,
         records: Sequence[Record],
         as_of: date,
         known_at: date,
@@ -162,7 +159,7 @@ class _Replayer:
         self.as_of = as_of
         self.known_at = known_at
         self.decisions = decisions
-        self.credits = [r for r in self.records if is_credit(policy, r)]
+        self.credits = [r for r in self.records if policy.is_credit(r.kind, r.occurred_on)]
         self.credit_decisions: dict[str, str | None] = {}
         self.clamps: list[Clamp] = []
         self.notices: list[_Notice] = []
@@ -182,8 +179,8 @@ class _Replayer:
             heapq.heappush(self.queue, day)
 
     def run(self) -> Replay:
-        staged = any(v.stages is not None for v in self.policy.versions)
-        listed = self.with_lists and any(v.lists for v in self.policy.versions)
+        staged = self.policy.staged
+        listed = self.with_lists and self.policy.listed
         # Without stages or listings only credits depend on history, and they can only be
         # decided on a day that concerns a credit record.
         for record in self.records if staged or listed else self.credits:
@@ -193,7 +190,7 @@ class _Replayer:
             for day in record.status_days():
                 self.push(day)
             for version in self.policy.versions:
-                rule = version.rule_for(record.kind)
+                rule = version.rule(record.kind)
                 if rule is not None:
                     self.push(expiry_of(record, rule))
         for version in self.policy.versions:
@@ -217,9 +214,10 @@ class _Replayer:
 
     def step(self, day: date) -> None:
         known = self.knows(day)
-        version = self.policy.version_at(day)
-        assert version is not None
-        self.decide_credits(day, known, version)
+        compiled = self.policy.version_at(day)
+        assert compiled is not None
+        version = compiled.source
+        self.decide_credits(day, known, compiled)
         if version.stages is not None:
             self.escalate(day, known, version, version.stages)
         if version.lists and self.with_lists:
@@ -267,7 +265,7 @@ class _Replayer:
         """Advance an open listing episode on ``day``."""
         if status.criteria_met:
             entry.evidence = status.evidence
-        voided = self.stopped_counting(entry.evidence, known, version)
+        voided = self.stopped_counting(entry.evidence, known, self.policy.of(version))
         if entry.status == "pending_notice":
             if not status.criteria_met:
                 entry.status, entry.removed_on = "withdrawn", day
@@ -307,7 +305,7 @@ class _Replayer:
         self.log(day, "removed from list", f"{entry.list_id}: {reason}")
 
     def listing_states(self) -> tuple[ListingState, ...]:
-        version = self.policy.version_at(self.as_of) or self.policy.latest
+        version = self.in_force()
         out = []
         for e in self.listings:
             lst = next((x for x in version.lists if x.id == e.list_id), None)
@@ -350,23 +348,21 @@ class _Replayer:
             )
         return tuple(out)
 
-    def decide_credits(self, day: date, known: date, version: PolicyVersion) -> None:
+    def decide_credits(self, day: date, known: date, version: CompiledVersion) -> None:
         pending = [c for c in self.credits if c.record_id not in self.credit_decisions]
         present = [
             c
             for c in pending
             if isinstance(value(self.policy, version, c, day, known), Contribution)
         ]
-        present.sort(key=lambda r: (count_date(r, version.count_from), r.record_id))
+        present.sort(key=lambda r: (count_date(r, version), r.record_id))
         for credit in present:
             self.credit_decisions[credit.record_id] = self.judge_credit(credit, known, version)
 
-    def judge_credit(self, credit: Record, known: date, version: PolicyVersion) -> str | None:
-        then = self.policy.version_at(credit.occurred_on)
-        assert then is not None
-        rule = then.rule_for(credit.kind)
-        assert isinstance(rule, Credit)
-        earned = count_date(credit, version.count_from)
+    def judge_credit(self, credit: Record, known: date, version: CompiledVersion) -> str | None:
+        rule = self.policy.rule_then(credit.kind, credit.occurred_on)
+        assert rule is not None and rule.credit
+        earned = count_date(credit, version)
         if rule.at_most is not None:
             start = rule.at_most.per.before(earned)
             used = [
@@ -374,7 +370,7 @@ class _Replayer:
                 for r in self.credits
                 if r.kind == credit.kind
                 and self.credit_decisions.get(r.record_id, "x") is None
-                and start < count_date(r, version.count_from) <= earned
+                and start < count_date(r, version) <= earned
                 and r.status_at(known) not in VOID
             ]
             if len(used) >= rule.at_most.count:
@@ -401,7 +397,7 @@ class _Replayer:
         return None
 
     def stopped_counting(
-        self, ids: Collection[str], known: date, version: PolicyVersion
+        self, ids: Collection[str], known: date, version: CompiledVersion
     ) -> list[str]:
         """Of ``ids``, the records whose status now keeps them from counting, as "id (status)"."""
         out = []
@@ -409,7 +405,7 @@ class _Replayer:
             if r.record_id not in ids:
                 continue
             status = r.status_at(known)
-            if status in VOID or (status is Status.CONTESTED and version.contest.suspends):
+            if status in VOID or (status is Status.CONTESTED and version.suspends_contested):
                 out.append(f"{r.record_id} ({status.value})")
         return out
 
@@ -417,7 +413,7 @@ class _Replayer:
         ladder = stages.ladder
         current = self.score(day, known)
         reached = reached_index(version, stages, current.score)
-        voided = self.stopped_counting(self.counted, known, version)
+        voided = self.stopped_counting(self.counted, known, self.policy.of(version))
         self.counted = {c.record_id for c in current.contributions}
         for i, stage in enumerate(ladder, start=1):
             notice = self.open.get(stage.id)
@@ -487,7 +483,7 @@ class _Replayer:
         self.last = (reached, effective)
 
     def rung(self, stage_id: str) -> int:
-        version = self.policy.version_at(self.as_of) or self.policy.latest
+        version = self.in_force()
         assert version.stages is not None
         ids = [s.id for s in version.stages.ladder]
         return ids.index(stage_id) + 1 if stage_id in ids else 0
@@ -577,11 +573,17 @@ class _Replayer:
         notice.status = "enforced"
         self.log(day, "measure in force", f"{measure_id} from {start} ({notice.key})")
 
+    def in_force(self) -> PolicyVersion:
+        """The version in force at the evaluation date (the latest if none yet)."""
+        found = self.policy.version_at(self.as_of) or self.policy.versions[-1]
+        return found.source
+
     def log(self, day: date, event: str, detail: str) -> None:
         self.events.append(TimelineEvent(day, event, detail))
 
     def stage_state(self) -> StageState | None:
-        version = self.policy.version_at(self.as_of)
+        found = self.policy.version_at(self.as_of)
+        version = found.source if found is not None else None
         if version is None or version.stages is None:
             return None
         ladder = version.stages.ladder

@@ -1,0 +1,339 @@
+"""The compiled policy: one typed description of what a loaded policy means, built once.
+
+A :class:`~credence.policy.load.PolicySet` is what the author wrote; a :class:`CompiledPolicy`
+is what it means: for every rule, the date a record counts from, the date its expiry runs from
+and the expiry date, the points it gives an amount, and the stretches of days over which one
+rule is in force for a kind; the lex mitior choice between two values; categories with caps,
+credits with their limits, stages with their skip behaviour, lists and measures. The linter
+runs once, when the policy is compiled.
+
+Every consumer derives from this one description: the reference evaluator interprets it, the
+Ibis plan and the incremental calendar are generated from it, and the lab's stepwise scorer
+reads its rules. The date and comparison helpers are written so that they apply unchanged to
+Python values and to Ibis column expressions (``a if from_occurred else b``, ``a > b``), which
+is how one definition serves both the interpreter and the generated plan.
+"""
+
+from __future__ import annotations
+
+import weakref
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from credence.dates import Duration
+from credence.errors import EvaluationError
+from credence.policy.lint import unlawful
+from credence.policy.load import PolicySet
+from credence.policy.model import (
+    CountFrom,
+    Credit,
+    CreditLimit,
+    ListDef,
+    Measure,
+    PolicyVersion,
+    Rule,
+    ScoreRange,
+    Stages,
+)
+
+T = TypeVar("T")
+
+
+def expiry_threshold(duration: Duration, as_of: date) -> date:
+    """The earliest anchor date whose expiry (anchor + duration) falls after ``as_of``.
+
+    ``anchor + duration`` is non-decreasing in the anchor, so "not expired at as_of" is exactly
+    ``anchor >= expiry_threshold(duration, as_of)``.
+
+    Anchors of 29 to 31 January all expire on 28 February with ``P1M`` (the month's last
+    day), so on 28 February only anchors from 1 February on still count:
+
+    >>> from credence.dates import parse_duration
+    >>> expiry_threshold(parse_duration("P1M"), date(2026, 2, 28))
+    datetime.date(2026, 2, 1)
+    >>> expiry_threshold(parse_duration("P1Y"), date(2025, 2, 28))
+    datetime.date(2024, 3, 1)
+    """
+    span = duration.years * 366 + duration.months * 31 + duration.days + 2
+    low, high = (as_of - timedelta(days=span)).toordinal(), as_of.toordinal() + 1
+    # Invariant: duration.after(low) <= as_of < duration.after(high).
+    while high - low > 1:
+        mid = (low + high) // 2
+        if duration.after(date.fromordinal(mid)) > as_of:
+            high = mid
+        else:
+            low = mid
+    return date.fromordinal(high)
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """One rule (or credit) of one version, with its dates and points decided."""
+
+    kind: str
+    category: str
+    fixed: int | None
+    bands: tuple[tuple[Decimal, int], ...]
+    expires_after: Duration | None
+    expiry_from: CountFrom
+    same_act_group: str | None
+    legal_basis: str | None
+    credit: bool
+    at_most: CreditLimit | None
+    score_range: ScoreRange | None
+    source: Rule
+
+    def points_for(self, amount: Decimal | None) -> int | None:
+        """The points for a record of ``amount``; None when a banded rule cannot place it."""
+        if self.fixed is not None:
+            return self.fixed
+        if amount is None:
+            return None
+        chosen: int | None = None
+        for at_least, points in self.bands:
+            if amount >= at_least:
+                chosen = points
+        return chosen
+
+    def expiry_anchor(self, occurred: T, effective: T) -> T:
+        """The date the expiry period runs from (``expiry_from``); values or columns."""
+        return occurred if self.expiry_from is CountFrom.OCCURRED else effective
+
+    def expires_on(self, occurred: date, effective: date) -> date | None:
+        """The first day on which a record no longer counts (None: never)."""
+        if self.expires_after is None:
+            return None
+        return self.expires_after.after(self.expiry_anchor(occurred, effective))
+
+    def alive_from(self, as_of: date) -> date | None:
+        """The earliest expiry anchor still counting at ``as_of`` (None: never expires)."""
+        if self.expires_after is None:
+            return None
+        return expiry_threshold(self.expires_after, as_of)
+
+    @property
+    def point_values(self) -> tuple[int, ...]:
+        """Every value this rule can award."""
+        return (self.fixed,) if self.fixed is not None else tuple(p for _, p in self.bands)
+
+
+@dataclass(frozen=True)
+class CompiledVersion:
+    """One version: its rules by kind and what decides presence, direction and lex mitior."""
+
+    label: str
+    effective_from: date
+    count_from: CountFrom
+    higher_is_better: bool
+    suspends_contested: bool
+    rules: Mapping[str, CompiledRule]
+    credits: tuple[CompiledRule, ...]
+    categories: tuple[str, ...]
+    lists: tuple[ListDef, ...]
+    measures: Mapping[str, Measure]
+    stages: Stages | None
+    source: PolicyVersion
+
+    def rule(self, kind: str) -> CompiledRule | None:
+        """The rule or credit for ``kind`` in this version."""
+        return self.rules.get(kind)
+
+    def counts_from(self, occurred: T, effective: T) -> T:
+        """The date from which a record counts (``count_from``); values or columns."""
+        return occurred if self.count_from is CountFrom.OCCURRED else effective
+
+    def strictly_better(self, a: Any, b: Any) -> Any:
+        """``a`` helps the subject more than ``b`` (lex mitior); values or columns."""
+        return a > b if self.higher_is_better else a < b
+
+    def unfavourable(self, value: Any) -> Any:
+        """``value`` harms the subject (it gives way to an abolished rule's zero)."""
+        return self.strictly_better(0, value)
+
+    @property
+    def clamps(self) -> bool:
+        """True when the ladder can clamp: on_skip clamp, earlier notices required, 2+ rungs."""
+        s = self.stages
+        return (
+            s is not None
+            and s.on_skip == "clamp"
+            and s.require_earlier_notices
+            and len(s.ladder) >= 2
+        )
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Days of acts [begin, until) over which one rule values a kind (consecutive versions
+    with an equal rule share one stretch: lex mitior compares rules, not version labels)."""
+
+    kind: str
+    begin: date
+    until: date | None
+    version: CompiledVersion
+    rule: CompiledRule
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A policy's meaning, compiled once: versions, rule stretches, credit and group kinds."""
+
+    id: str
+    versions: tuple[CompiledVersion, ...]
+    stretches: tuple[Stretch, ...]
+    kinds: frozenset[str]
+    credit_kinds: frozenset[str]
+    grouped_kinds: tuple[str, ...]
+    groups: tuple[str, ...]
+    needs_replay: bool
+    staged: bool
+    listed: bool
+    source: PolicySet
+    starts: tuple[date, ...]
+
+    def version_at(self, day: date) -> CompiledVersion | None:
+        """The version in force on ``day`` (the latest that started on or before it)."""
+        i = bisect_right(self.starts, day)
+        return self.versions[i - 1] if i else None
+
+    def of(self, version: PolicyVersion) -> CompiledVersion:
+        """The compiled form of one of this policy's versions."""
+        for v in self.versions:
+            if v.source is version:
+                return v
+        return next(v for v in self.versions if v.label == version.version)
+
+    def rule_then(self, kind: str, occurred: date) -> CompiledRule | None:
+        """The rule in force on the act's day (no retroactivity)."""
+        then = self.version_at(occurred)
+        return then.rule(kind) if then is not None else None
+
+    def is_credit(self, kind: str, occurred: date) -> bool:
+        """True when the version in force on the act's day treats ``kind`` as a credit."""
+        rule = self.rule_then(kind, occurred)
+        return rule is not None and rule.credit
+
+    def lenient_choice(
+        self, now: CompiledVersion, then_rule: CompiledRule, val_then: int, val_now: int | None
+    ) -> str:
+        """Lex mitior between the act's rule and the rule in force now (None: abolished).
+
+        ``then``: the act's rule stands; ``now``: the later, more lenient rule applies;
+        ``gone``: the kind is abolished and its unfavourable value gives way to zero.
+        """
+        if val_now is None:
+            return "gone" if val_then != 0 and now.unfavourable(val_then) else "then"
+        return "now" if now.strictly_better(val_now, val_then) else "then"
+
+
+def _rule(rule: Rule) -> CompiledRule:
+    fixed = rule.points if isinstance(rule.points, int) else None
+    bands = (
+        ()
+        if isinstance(rule.points, int)
+        else tuple((b.at_least, b.points) for b in rule.points.bands)
+    )
+    credit = isinstance(rule, Credit)
+    return CompiledRule(
+        kind=rule.kind,
+        category=rule.category,
+        fixed=fixed,
+        bands=bands,
+        expires_after=rule.expires_after,
+        expiry_from=rule.expiry_from,
+        same_act_group=rule.same_act_group,
+        legal_basis=rule.legal_basis,
+        credit=credit,
+        at_most=rule.at_most if isinstance(rule, Credit) else None,
+        score_range=rule.score_range if isinstance(rule, Credit) else None,
+        source=rule,
+    )
+
+
+def _version(v: PolicyVersion) -> CompiledVersion:
+    rules = {r.kind: _rule(r) for r in (*v.rules, *v.credits)}
+    return CompiledVersion(
+        label=v.version,
+        effective_from=v.effective_from,
+        count_from=v.count_from,
+        higher_is_better=v.higher_is_better,
+        suspends_contested=v.contest.suspends,
+        rules=rules,
+        credits=tuple(rules[c.kind] for c in v.credits),
+        categories=tuple(c.id for c in v.categories),
+        lists=tuple(v.lists),
+        measures={m.id: m for m in v.measures},
+        stages=v.stages,
+        source=v,
+    )
+
+
+def _stretches(versions: tuple[CompiledVersion, ...], kinds: frozenset[str]) -> tuple[Stretch, ...]:
+    out: list[Stretch] = []
+    for kind in sorted(kinds):
+        i = 0
+        while i < len(versions):
+            rule = versions[i].rule(kind)
+            j = i + 1
+            while j < len(versions) and _same(versions[j].rule(kind), rule):
+                j += 1
+            if rule is not None:
+                until = versions[j].effective_from if j < len(versions) else None
+                out.append(Stretch(kind, versions[i].effective_from, until, versions[i], rule))
+            i = j
+    return tuple(out)
+
+
+def _same(a: CompiledRule | None, b: CompiledRule | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.source == b.source
+
+
+_CACHE: dict[int, CompiledPolicy] = {}
+
+
+def compile_policy(policy: PolicySet, *, lint: bool = True) -> CompiledPolicy:
+    """The compiled meaning of ``policy``, built (and linted) once per loaded policy.
+
+    A policy with lint errors under the default profile is refused here, once, instead of on
+    every evaluation.
+    """
+    key = id(policy)
+    found = _CACHE.get(key)
+    if found is not None and found.source is policy:
+        return found
+    if lint:
+        problems = unlawful(policy)
+        if problems:
+            raise EvaluationError(
+                f"policy {policy.id} is refused by the linter: {'; '.join(problems)}"
+            )
+    versions = tuple(_version(v) for v in policy.versions)
+    kinds = frozenset(k for v in versions for k in v.rules)
+    stretches = _stretches(versions, kinds)
+    groups = tuple(
+        sorted({r.same_act_group for v in versions for r in v.rules.values() if r.same_act_group})
+    )
+    compiled = CompiledPolicy(
+        id=policy.id,
+        versions=versions,
+        stretches=stretches,
+        kinds=kinds,
+        credit_kinds=frozenset(c.kind for v in versions for c in v.credits),
+        grouped_kinds=tuple(sorted({s.kind for s in stretches if s.rule.same_act_group})),
+        groups=groups,
+        needs_replay=any(v.stages is not None or v.credits for v in versions),
+        staged=any(v.stages is not None for v in versions),
+        listed=any(v.lists for v in versions),
+        source=policy,
+        starts=tuple(v.effective_from for v in versions),
+    )
+    if lint:
+        _CACHE[key] = compiled
+        weakref.finalize(policy, _CACHE.pop, key, None)
+    return compiled
