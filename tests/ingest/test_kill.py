@@ -82,6 +82,15 @@ def test_killed_ingest_resumes_to_the_state_of_a_clean_run(
 
     rerun = subprocess.run(_command(path), env=backend.env(), capture_output=True, text=True)
     assert rerun.returncode == 1, rerun.stderr  # 1: some rows were quarantined
+    # The killed run could not close itself: the next start found its process gone.
+    assert "run 1 was left running by a process that is gone: marked interrupted" in rerun.stderr
+    assert backend.rows("SELECT id, status FROM ingest_runs ORDER BY id") == [
+        (1, "interrupted"),
+        (2, "done"),
+    ]
+    assert backend.rows("SELECT count(*) FROM audit_log WHERE action = 'ingest.interrupted'") == [
+        (1,)
+    ]
 
     clean_gen = open_backend(backend.name, tmp_path / "clean", SECRET)
     clean = next(clean_gen)
@@ -98,3 +107,31 @@ def test_killed_ingest_resumes_to_the_state_of_a_clean_run(
             assert verify(session, backend.keys).ok
     finally:
         clean_gen.close()
+
+
+def test_a_terminated_ingest_is_marked_interrupted_and_says_how_to_resume(
+    sqlite_backend: Backend, tmp_path: Path
+) -> None:
+    backend = sqlite_backend
+    path = write_csv(tmp_path / "big.csv", _rows())
+    stopped = subprocess.Popen(
+        [*_command(path), "--throttle", "0.05"],
+        env=backend.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while _count(backend) < 2 * BATCH and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stopped.send_signal(signal.SIGTERM)
+    _, stderr = stopped.communicate(timeout=60)
+    assert stopped.returncode == 130, stderr
+    assert "ingest interrupted: the run is marked interrupted" in stderr
+    assert f"run `credence ingest {path}` again with the same --source and --policy" in stderr
+    assert backend.rows("SELECT status FROM ingest_runs") == [("interrupted",)]
+    assert not list((backend.folder / "ingest-runs").iterdir())  # its lock file is gone
+    resumed = subprocess.run(_command(path), env=backend.env(), capture_output=True, text=True)
+    assert resumed.returncode == 1, resumed.stderr
+    assert "left running" not in resumed.stderr
+    assert len(records(backend)) == ROWS - len(range(0, ROWS, 997))

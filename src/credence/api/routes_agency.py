@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 
 from credence.api.auth import Principal
@@ -22,6 +22,7 @@ from credence.api.reads import record_view
 from credence.audit import chain
 from credence.audit.access import log_read
 from credence.ingest.formats import parse_row
+from credence.ingest.text import control_problem
 from credence.ingest.validate import Candidate, Validator
 from credence.records import VOID
 from credence.store.records import (
@@ -40,18 +41,33 @@ Agency = Annotated[Principal, Depends(role("agency"))]
 RecordId = Annotated[str, Path(min_length=3, max_length=300, description="source:source_record_id")]
 
 
+def _no_controls(value: object) -> object:
+    """Refuse text with a control character, by the check record files get (ingest/text.py)."""
+    if isinstance(value, str) and (problem := control_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A reported record's fields are checked by parse_row, as a file's rows are (control characters
+# included): here they are only bounded. A correction's by the same function, before pydantic.
+RecordName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+RecordText = Annotated[str, StringConstraints(max_length=2000)]
+CheckedName = Annotated[Name, BeforeValidator(_no_controls)]
+CheckedText = Annotated[Text, BeforeValidator(_no_controls)]
+
+
 class RecordIn(BaseModel):
     """One record reported by the calling agency's source."""
 
     model_config = ConfigDict(extra="forbid")
-    source_record_id: Annotated[Name, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
-    national_id: Name
-    kind: Name
+    source_record_id: RecordName
+    national_id: RecordName
+    kind: RecordName
     occurred_on: date
     effective_on: date | None = None
     recorded_at: datetime | None = Field(default=None, description="Default: now.")
     amount: Decimal | None = Field(default=None, max_digits=24, decimal_places=6)
-    evidence_ref: Text | None = None
+    evidence_ref: RecordText | None = None
 
 
 class Reported(BaseModel):
@@ -72,11 +88,11 @@ class Changes(BaseModel):
     """The corrected fields (at least one)."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Name | None = None
+    kind: CheckedName | None = None
     occurred_on: date | None = None
     effective_on: date | None = None
     amount: Decimal | None = Field(default=None, max_digits=24, decimal_places=6)
-    evidence_ref: Text | None = None
+    evidence_ref: CheckedText | None = None
 
 
 class CorrectIn(BaseModel):
@@ -85,7 +101,7 @@ class CorrectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[Text, Field(min_length=3)]
     changes: Changes
-    source_record_id: Name | None = None
+    source_record_id: CheckedName | None = None
 
 
 class Corrected(BaseModel):
@@ -147,7 +163,7 @@ def report(body: RecordIn, who: Agency, ctx: Ctx, session: Db) -> Reported:
         raise ApiProblem(
             409, f"record {candidate.key} was reported already", field="body.source_record_id"
         )
-    subject_id = ctx.store.keys.subject_id(body.national_id)
+    subject_id = ctx.store.keys.subject_id(row_record.subject_id)
     ensure_subject(session, subject_id, now)
     session.add(
         StoredRecord(

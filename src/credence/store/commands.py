@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -137,6 +138,7 @@ def ingest(
 
     from credence.errors import CredenceError
     from credence.ingest.run import ingest_file
+    from credence.ingest.runs import resume_hint
     from credence.policy import library
 
     try:
@@ -153,6 +155,8 @@ def ingest(
         transient=True,
     )
     task = progress.add_task(f"ingesting {file.name}", total=None)
+    # SIGTERM (a service stop) ends the run like Ctrl-C: closed as interrupted, not left running.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with progress:
             summary = ingest_file(
@@ -169,11 +173,26 @@ def ingest(
             )
     except CredenceError as exc:
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail(
+            f"ingest interrupted: the run is marked interrupted; {resume_hint(str(file))}", 130
+        ) from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         store.close()
+    for run_id in summary.interrupted:
+        err.print(
+            f"run {run_id} was left running by a process that is gone: marked interrupted",
+            highlight=False,
+            markup=False,
+        )
     _summary_table(summary)
     if summary.rejected:
         raise typer.Exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _summary_table(s: IngestSummary) -> None:
