@@ -21,6 +21,7 @@ TABLES = {
     "assessments",
     "audit_head",
     "audit_log",
+    "evidence_files",
     "identities",
     "ingest_runs",
     "list_entries",

@@ -33,7 +33,12 @@ from credence.api.deps import (
 from credence.api.problems import ERRORS, ApiProblem
 from credence.api.reads import assess, load_records, record_view
 from credence.audit.access import log_read
-from credence.process.objections import ObjectionError, add_evidence, file_objection
+from credence.process.objections import (
+    EvidenceNotFound,
+    ObjectionError,
+    add_evidence,
+    file_objection,
+)
 from credence.store.schema import AccessEvent, ListEntry, MeasureRow, Notice, Objection
 
 router = APIRouter(prefix="/me", tags=["subject"], responses=ERRORS)
@@ -303,6 +308,8 @@ def object_to(body: ObjectionIn, who: Subject, ctx: Ctx, session: Db) -> Objecti
             actor=who.name,
             now=ctx.now(),
         )
+    except EvidenceNotFound as exc:
+        raise ApiProblem(404, str(exc), field=f"body.evidence[{exc.index}]") from None
     except ObjectionError as exc:
         raise ApiProblem(409, str(exc), field="body.record_id") from None
     session.commit()
@@ -332,6 +339,8 @@ def more_evidence(
             actor=who.name,
             now=ctx.now(),
         )
+    except EvidenceNotFound as exc:
+        raise ApiProblem(404, str(exc), field=f"body.evidence[{exc.index}]") from None
     except ObjectionError as exc:
         raise ApiProblem(409, str(exc)) from None
     session.commit()

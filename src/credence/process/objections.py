@@ -7,7 +7,9 @@ by ``extension`` when the subject adds evidence. A missed deadline lapses the re
 
 from __future__ import annotations
 
+import hashlib
 import json
+import posixpath
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -20,13 +22,104 @@ from credence.policy.load import PolicySet
 from credence.records import VOID, Status
 from credence.store.keys import Keys
 from credence.store.records import set_status
-from credence.store.schema import Objection, ProcessEvent, RecordStatus, StoredRecord
+from credence.store.schema import (
+    EvidenceFile,
+    Objection,
+    ProcessEvent,
+    RecordStatus,
+    StoredRecord,
+)
 
 OPEN = ("filed", "under-review")
+# Uploaded evidence lives in the store's folder under this one; a reference inside it names a
+# file, which belongs to the subject and objection it was uploaded with.
+EVIDENCE_DIR = "evidence"
 
 
 class ObjectionError(CredenceError):
     """An objection cannot be filed or decided as asked."""
+
+
+class EvidenceNotFound(ObjectionError):
+    """A reference names an uploaded file that is not the objection's subject's (or none).
+
+    The message is the same whether the file is someone else's or does not exist, so that a
+    refusal tells nothing about other subjects' files.
+    """
+
+    def __init__(self, index: int) -> None:
+        super().__init__("no such uploaded evidence file of yours")
+        self.index = index
+
+
+def upload_ref(ref: str) -> str | None:
+    """The normalised path when ``ref`` names a file in the evidence folder, else None.
+
+    >>> upload_ref("./evidence/ab/../ab/f.pdf")
+    'evidence/ab/f.pdf'
+    >>> upload_ref("doc://court/123") is None
+    True
+    """
+    path = posixpath.normpath(ref.replace("\\", "/"))
+    return path if path.split("/", 1)[0] == EVIDENCE_DIR and path != EVIDENCE_DIR else None
+
+
+def record_upload(
+    session: Session, subject_id: str, ref: str, filename: str, data: bytes, at: datetime
+) -> EvidenceFile:
+    """Record a file just saved under ``ref`` as the subject's (its objection is set on attach)."""
+    row = EvidenceFile(
+        ref=ref,
+        subject_id=subject_id,
+        objection_id=None,
+        filename=filename[:300],
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_at=at,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _owned(
+    session: Session, subject_id: str, objection_id: int | None, refs: list[str]
+) -> tuple[list[str], list[EvidenceFile]]:
+    """The references (uploads normalised) and the upload rows; refuses one not the subject's.
+
+    An uploaded file may be attached only by its subject, and only to the objection it was sent
+    with (or, not yet attached, to the one being filed).
+    """
+    out, rows = [], []
+    for i, ref in enumerate(refs):
+        path = upload_ref(ref)
+        if path is None:
+            out.append(ref)
+            continue
+        row = session.scalar(select(EvidenceFile).where(EvidenceFile.ref == path))
+        if (
+            row is None
+            or row.subject_id != subject_id
+            or row.objection_id not in (None, objection_id)
+        ):
+            raise EvidenceNotFound(i)
+        out.append(path)
+        rows.append(row)
+    return out, rows
+
+
+def evidence_file(session: Session, o: Objection, ref: str) -> EvidenceFile | None:
+    """The uploaded file ``ref`` names, if it belongs to objection ``o`` and its subject."""
+    path = upload_ref(ref)
+    if path is None:
+        return None
+    return session.scalar(
+        select(EvidenceFile).where(
+            EvidenceFile.ref == path,
+            EvidenceFile.objection_id == o.id,
+            EvidenceFile.subject_id == o.subject_id,
+        )
+    )
 
 
 def _event(
@@ -91,6 +184,7 @@ def file_objection(
     )
     if open_one is not None:
         raise ObjectionError(f"objection {open_one} against {record_id} is still open")
+    refs, uploads = _owned(session, record.subject_id, None, list(evidence or []))
     version = policy.version_at(when.date()) or policy.latest
     deadline = version.contest.review_period.after(when.date())
     o = Objection(
@@ -99,13 +193,13 @@ def file_objection(
         status="new",
         filed_at=when,
         review_deadline=deadline,
-        body=json.dumps(
-            {"statement": statement, "evidence": list(evidence or []), "extended": False}
-        ),
+        body=json.dumps({"statement": statement, "evidence": refs, "extended": False}),
         created_at=when,
     )
     session.add(o)
     session.flush()
+    for row in uploads:
+        row.objection_id = o.id
     _event(session, keys, o, "filed", actor, when, {"deadline": deadline})
     _event(session, keys, o, "under-review", actor, when, {})
     set_status(
@@ -134,6 +228,9 @@ def add_evidence(
     """Add evidence; the first time, the review deadline is extended once."""
     when = now or datetime.now(UTC)
     o = _open(session, objection_id)
+    evidence, uploads = _owned(session, o.subject_id, o.id, evidence)
+    for row in uploads:
+        row.objection_id = o.id
     body = json.loads(o.body)
     body["evidence"] = [*body["evidence"], *evidence]
     detail: dict[str, Any] = {"evidence": evidence}

@@ -276,6 +276,21 @@ class Objection(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class EvidenceFile(Base):
+    """An uploaded evidence file and whose it is: the subject and objection it was sent with."""
+
+    __tablename__ = "evidence_files"
+    __table_args__ = (UniqueConstraint("ref", name="uq_evidence_files_ref"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref: Mapped[str] = mapped_column(String(300))
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    objection_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ProcessEvent(Base):
     """One state change of a notice, list entry, measure or objection (their full history)."""
 

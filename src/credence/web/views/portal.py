@@ -24,7 +24,15 @@ from credence.engine.assessment import Assessment
 from credence.engine.reference import evaluate
 from credence.errors import CredenceError
 from credence.policy.load import PolicySet
-from credence.process.objections import OPEN, ObjectionError, add_evidence, file_objection
+from credence.process.objections import (
+    EVIDENCE_DIR,
+    OPEN,
+    ObjectionError,
+    add_evidence,
+    evidence_file,
+    file_objection,
+    record_upload,
+)
 from credence.records import VOID, Record, Status
 from credence.store.reader import SubjectInputs, inputs_of
 from credence.store.schema import ListEntry, MeasureRow, Notice, Objection, StoredRecord
@@ -32,7 +40,6 @@ from credence.web import charts
 from credence.web.app import User, Web, WebError
 
 PURPOSE = "self-service: the subject viewing their own record"
-EVIDENCE_DIR = "evidence"
 MAX_STATEMENT = 5000
 
 
@@ -200,19 +207,28 @@ def _safe_name(filename: str) -> str:
     return cleaned[:100] or "evidence"
 
 
-def save_evidence(web: Web, sid: str, upload: Upload) -> str:
-    """Store an uploaded file under ``<data>/evidence/``; the reference is its relative path."""
+def save_evidence(web: Web, session: Session, sid: str, upload: Upload) -> str:
+    """Store an uploaded file under ``<data>/evidence/``, recorded as the subject's; its path.
+
+    The file is the subject's from now on: only they can attach it (to the objection it is
+    sent with), and a reviewer is served it only from that objection.
+    """
     folder = web.store.folder / EVIDENCE_DIR / sid[:16]
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{web.now():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}-{_safe_name(upload.filename)}"
     (folder / name).write_bytes(upload.data)
-    return f"{EVIDENCE_DIR}/{sid[:16]}/{name}"
+    ref = f"{EVIDENCE_DIR}/{sid[:16]}/{name}"
+    record_upload(session, sid, ref, upload.filename, upload.data, web.now())
+    return ref
 
 
-def evidence_path(web: Web, ref: str) -> Path | None:
-    """The stored file an evidence reference names, if it is one of the uploaded files."""
+def evidence_path(web: Web, session: Session, o: Objection, ref: str) -> Path | None:
+    """The stored file a reference of objection ``o`` names, if it was uploaded with ``o``."""
+    row = evidence_file(session, o, ref)
+    if row is None:
+        return None
     root = (web.store.folder / EVIDENCE_DIR).resolve()
-    path = (web.store.folder / ref).resolve()
+    path = (web.store.folder / row.ref).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         return None
     return path
@@ -284,7 +300,7 @@ def routes(web: Web) -> APIRouter:
             if record is None or record.subject_id != sid:
                 errors["record_id"] = "That record is not one of yours."
             else:
-                refs = [save_evidence(web, sid, upload)] if upload else []
+                refs = [save_evidence(web, session, sid, upload)] if upload else []
                 try:
                     o = file_objection(
                         session,
@@ -329,7 +345,7 @@ def routes(web: Web) -> APIRouter:
                 o = session.get(Objection, objection_id)
                 if o is None or o.subject_id != sid:
                     raise WebError(404, "No such objection of yours.")
-                ref = save_evidence(web, sid, upload)
+                ref = save_evidence(web, session, sid, upload)
                 try:
                     add_evidence(
                         session,

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from credence.audit.access import Access, log_read
-from credence.process.objections import OPEN, ObjectionError, decide
+from credence.process.objections import OPEN, ObjectionError, decide, evidence_file
 from credence.process.reviews import ReviewError, review_measure
 from credence.store.schema import MeasureRow, Objection, ProcessEvent, RecordStatus, StoredRecord
 from credence.web.app import User, Web, WebError
@@ -112,7 +112,7 @@ def objection_data(web: Web, user: User, session: Session, objection_id: int) ->
     )
     body = json.loads(o.body)
     evidence = [
-        {"ref": ref, "n": n, "file": evidence_path(web, ref) is not None}
+        {"ref": ref, "n": n, "file": evidence_path(web, session, o, ref) is not None}
         for n, ref in enumerate(body.get("evidence", []))
     ]
     version = web.policy.version_at(record.occurred_on) if record else None
@@ -237,11 +237,14 @@ def routes(web: Web) -> APIRouter:
             refs = json.loads(o.body).get("evidence", []) if o else []
             if o is None or not 0 <= n < len(refs):
                 raise WebError(404, "No such evidence.")
-            path = evidence_path(web, refs[n])
-            if path is None:
+            # Only a file uploaded with this objection is served, and its read is logged
+            # against the subject the file belongs to (which is the objection's).
+            row = evidence_file(session, o, refs[n])
+            path = evidence_path(web, session, o, refs[n]) if row is not None else None
+            if row is None or path is None:
                 raise WebError(404, "That evidence is a reference, not an uploaded file.")
             access = Access(user.name, "reviewer", f"review of objection {o.id}")
-            log_read(session, web.store.keys, access, o.subject_id, "evidence", at=web.now())
+            log_read(session, web.store.keys, access, row.subject_id, "evidence", at=web.now())
             session.commit()
         return FileResponse(path, filename=path.name, content_disposition_type="attachment")
 
