@@ -9,7 +9,6 @@ simulated years lie ahead of today.
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import sqlite3
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from credence import csvsafe
 from credence.ingest.formats import COLUMNS
 from credence.policy import library
 from credence.records import Record
@@ -176,7 +176,7 @@ def _write_reports_of_agencies(
     for source, recs in by_source.items():
         path = folder / f"{source}.csv"
         with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
+            writer = csvsafe.writer(handle, lineterminator="\n")
             writer.writerow(columns)
             for r in sorted(recs, key=lambda x: (x.recorded_at, x.source_record_id)):
                 # Decisions after the clock (objections decided later) have not happened yet.

@@ -8,7 +8,6 @@ re-reads every subject nor floods their access logs.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import statistics
@@ -23,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from credence import csvsafe
 from credence.audit.access import Access
 from credence.errors import CredenceError
 from credence.store.reader import inputs_of
@@ -216,7 +216,7 @@ def to_csv(table: Table) -> str:
     'a,b\\r\\n1,x\\r\\n'
     """
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csvsafe.writer(out)
     writer.writerow(table.columns)
     writer.writerows(table.rows)
     return out.getvalue()
