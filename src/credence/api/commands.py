@@ -31,6 +31,17 @@ def serve(
     public_grade: Annotated[
         bool, typer.Option(help="Let relying parties see the grade (a deployment choice).")
     ] = False,
+    audit_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Append a signed checkpoint of the audit head to this file on a schedule.",
+            envvar="CREDENCE_AUDIT_CHECKPOINT",
+            show_default=False,
+        ),
+    ] = None,
+    audit_checkpoint_every: Annotated[
+        float, typer.Option(help="Seconds between audit checkpoints.", min=0.1)
+    ] = 300.0,
     data: DataOpt = None,
 ) -> None:
     """Serve the HTTP API with uvicorn on the store (SQLite default or PostgreSQL)."""
@@ -49,6 +60,9 @@ def serve(
     # The factory runs in every worker, so the settings travel in the environment.
     os.environ["CREDENCE_API_POLICY"] = policy
     os.environ["CREDENCE_API_PUBLIC_GRADE"] = "1" if public_grade else ""
+    if audit_checkpoint is not None:
+        os.environ["CREDENCE_API_AUDIT_CHECKPOINT"] = str(audit_checkpoint.resolve())
+        os.environ["CREDENCE_API_AUDIT_CHECKPOINT_EVERY"] = str(audit_checkpoint_every)
     if data is not None:
         os.environ["CREDENCE_DATA"] = str(Path(data).resolve())
     uvicorn.run(
@@ -82,6 +96,19 @@ def app_from_env() -> object:
         # last pass when the worker process exits.
         checkpoints = WalCheckpointer.serving(store.engine, lock=app.state.credence.serial)
         atexit.register(checkpoints.stop)
+    if os.environ.get("CREDENCE_API_AUDIT_CHECKPOINT"):
+        # Signed checkpoints of the audit head outside the database (credence.audit.checkpoint),
+        # and a last one when the worker exits.
+        from credence.audit.checkpoint import HeadCheckpointer
+
+        anchor = HeadCheckpointer(
+            store.session,
+            store.keys,
+            path=Path(os.environ["CREDENCE_API_AUDIT_CHECKPOINT"]),
+            interval=float(os.environ.get("CREDENCE_API_AUDIT_CHECKPOINT_EVERY") or 300),
+        )
+        anchor.start()
+        atexit.register(anchor.stop)
     # What start-up made (modules, the policy, the routes) lives as long as the server: moved out
     # of the collector's reach, the full collections that every request's garbage triggers now
     # and then stop walking it (they were the latency tail: 130 ms p99 -> 60 ms).

@@ -352,19 +352,82 @@ def record_show(
     out.print(table)
 
 
-@audit_app.command("verify")
-def audit_verify(data: DataOpt = None) -> None:
-    """Walk the audit chain; name the first altered, deleted or inserted entry (exit 1)."""
-    from credence.audit.chain import verify
+CheckpointFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoint",
+        help="Checkpoint file (JSON lines), kept outside the database.",
+        envvar="CREDENCE_AUDIT_CHECKPOINT",
+        show_default=False,
+    ),
+]
+CheckpointUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--checkpoint-url",
+        help="A second database (SQLAlchemy URL) that keeps checkpoints too.",
+        envvar="CREDENCE_AUDIT_CHECKPOINT_URL",
+        show_default=False,
+    ),
+]
 
+
+@audit_app.command("verify")
+def audit_verify(
+    data: DataOpt = None,
+    checkpoint: CheckpointFileOpt = None,
+    checkpoint_url: CheckpointUrlOpt = None,
+) -> None:
+    """Walk the audit chain; name the first altered, deleted or inserted entry (exit 1).
+
+    With checkpoints, also refuse a chain shorter than, or different from, any of them.
+    """
+    from credence.audit.chain import verify
+    from credence.audit.checkpoint import (
+        Anchored,
+        Checkpoint,
+        CheckpointError,
+        ForgedCheckpoint,
+        check,
+        read_file,
+        read_store,
+    )
+
+    anchored: Anchored | None = None
     with _session(data) as (store, session):
         verdict = verify(session, store.keys)
-    if verdict.ok:
+        if verdict.ok and (checkpoint is not None or checkpoint_url is not None):
+            try:
+                found: list[Checkpoint] = []
+                if checkpoint is not None:
+                    found += read_file(checkpoint, store.keys)
+                if checkpoint_url is not None:
+                    found += read_store(checkpoint_url, store.keys)
+            except ForgedCheckpoint as exc:
+                raise _fail(f"audit checkpoints FORGED: {exc}", 1) from None
+            except CheckpointError as exc:
+                raise _fail(str(exc)) from None
+            anchored = check(session, found)
+    if verdict.ok and (anchored is None or anchored.ok):
         out.print(
             f"audit chain intact: {verdict.entries} entries, head {verdict.head_hash}",
             highlight=False,
         )
+        if anchored is not None:
+            latest = anchored.latest
+            tail = f", the latest at entry {latest.seq} (written {latest.at})" if latest else ""
+            out.print(
+                f"agrees with {anchored.checked} checkpoint(s){tail}",
+                highlight=False,
+            )
         return
+    if anchored is not None:
+        err.print(
+            f"audit chain REFUSED by checkpoint {anchored.seq}: {anchored.problem}",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(1)
     err.print(
         f"audit chain BROKEN at entry {verdict.seq}: {verdict.problem}: {verdict.message} "
         f"({verdict.entries} entries verified before it)",
@@ -375,13 +438,46 @@ def audit_verify(data: DataOpt = None) -> None:
 
 
 @audit_app.command("head")
-def audit_head(data: DataOpt = None) -> None:
-    """Print the chain's length and last hash, to keep outside the database as a witness."""
+def audit_head(
+    data: DataOpt = None,
+    checkpoint: CheckpointFileOpt = None,
+    checkpoint_url: CheckpointUrlOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Print the chain's length and last hash; with --checkpoint, append a signed checkpoint."""
     from credence.audit.chain import head_of
+    from credence.audit.checkpoint import (
+        CheckpointError,
+        append_to_file,
+        append_to_store,
+        take,
+    )
 
-    with _session(data) as (_, session):
-        seq, last = head_of(session)
-    out.print(f"{seq} {last}", highlight=False)
+    with _session(data) as (store, session):
+        if checkpoint is None and checkpoint_url is None:
+            seq, last = head_of(session)
+            out.print(f"{seq} {last}", highlight=False)
+            return
+        try:
+            cp = take(session, store.keys, _now(now))
+            if checkpoint is not None:
+                append_to_file(checkpoint, cp)
+            if checkpoint_url is not None:
+                append_to_store(checkpoint_url, cp)
+        except CheckpointError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"{checkpoint}: cannot write the checkpoint: {exc}") from None
+    out.print(f"{cp.seq} {cp.hash}", highlight=False)
+    where = " and ".join(
+        x
+        for x in (
+            str(checkpoint) if checkpoint else "",
+            "the checkpoint store" if checkpoint_url else "",
+        )
+        if x
+    )
+    out.print(f"checkpoint {cp.seq} (written {cp.at}) appended to {where}", highlight=False)
 
 
 def backup(
