@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -183,7 +186,7 @@ class Page(BaseModel, Generic[T]):
 
 @dataclass(frozen=True)
 class PageQuery:
-    """Keyset pagination: at most ``limit`` items after ``cursor``."""
+    """Keyset pagination: at most ``limit`` items after ``cursor`` (the key it stands for)."""
 
     limit: int
     cursor: str | None
@@ -203,8 +206,34 @@ async def page_query(
         str | None, Query(max_length=300, description="`next_cursor` of the previous page.")
     ] = None,
 ) -> PageQuery:
-    """The pagination parameters."""
-    return PageQuery(limit, cursor)
+    """The pagination parameters, the cursor read back into its key (400 if it is not one)."""
+    return PageQuery(limit, None if cursor is None else cursor_key(cursor))
+
+
+def _check(key: bytes) -> bytes:
+    return hashlib.sha256(key).digest()[:4]
+
+
+def cursor_of(key: object) -> str:
+    """The cursor handed out for ``key``: the key and a check, URL-safe base64.
+
+    A key on its own (a record id) cannot be told from any string, so ``cursor=zzz`` would
+    quietly answer an empty page; with the check, a cursor the API did not give is a 400.
+    """
+    raw = str(key).encode("utf-8")
+    return base64.urlsafe_b64encode(raw + _check(raw)).decode("ascii").rstrip("=")
+
+
+def cursor_key(cursor: str) -> str:
+    """The key a cursor from :func:`cursor_of` stands for; 400 naming ``query.cursor`` if none."""
+    try:
+        data = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        raw, check = data[:-4], data[-4:]
+        if len(data) >= 4 and check == _check(raw) and cursor.isascii():
+            return raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        pass
+    raise ApiProblem(400, "cursor is not one this endpoint gave", field="query.cursor")
 
 
 Paging = Annotated[PageQuery, Depends(page_query)]
@@ -216,7 +245,7 @@ def paged(
     """Cut a list fetched with ``limit + 1`` rows into a page and the next cursor."""
     if len(items) > q.limit:
         page = items[: q.limit]
-        return page, str(key(page[-1]))
+        return page, cursor_of(key(page[-1]))
     return items, None
 
 

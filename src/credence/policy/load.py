@@ -4,6 +4,11 @@ A policy file holds one version (``id``, ``version``, ``effective_from`` at the 
 under ``versions:``. In a multi-version file each version inherits the previous version's
 fields; ``rules`` and ``credits`` merge by ``kind`` (``remove_rules`` drops kinds), every other
 field is replaced whole. A folder holds one or more such files of the same policy.
+
+A policy file may come from someone hostile (the web lab takes uploads), so it is read with
+limits, each refused with a code and the line: :data:`MAX_BYTES` (CR101), no YAML aliases, which
+would let 348 bytes expand to billions of nodes (CR102), :data:`MAX_DEPTH` levels of nesting
+(CR103) and :data:`MAX_NODES` nodes (CR104).
 """
 
 from __future__ import annotations
@@ -26,6 +31,19 @@ from credence.policy.model import PolicyVersion, TestCase
 Path_ = tuple[str | int, ...]
 _MERGED = ("rules", "credits")
 _HEADER = ("id", "title", "description", "versions", "tests")
+
+MAX_BYTES = 1024 * 1024
+"""The largest policy file read; the biggest bundled policy is under 20 KiB."""
+MAX_DEPTH = 64
+"""The deepest nesting of mappings and lists; a policy needs fewer than 10 levels."""
+MAX_NODES = 200_000
+"""The most YAML nodes (scalars, lists, mappings) in one file."""
+LIMIT_CODES: dict[str, str] = {
+    "CR101": "policy file too large",
+    "CR102": "YAML alias",
+    "CR103": "nested too deep",
+    "CR104": "too many YAML nodes",
+}
 
 
 @dataclass(frozen=True)
@@ -109,8 +127,69 @@ class _Doc:
         return self.name
 
 
+class _Refused(Exception):
+    """A limit of :class:`_Limited` was crossed at ``mark``."""
+
+    def __init__(self, mark: Any, code: str, message: str) -> None:
+        self.mark = mark
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+class _Limited(yaml.SafeLoader):
+    """The safe loader, refusing aliases and counting nesting depth and nodes as it composes.
+
+    Refusing the alias event itself means that nothing ever expands one, and counting in
+    ``compose_node`` stops a deep or huge file after at most the limit's nodes were read.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """Compose one node within the limits (the parser's own method, bounded)."""
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(
+                event.start_mark,
+                "CR102",
+                f"YAML aliases are not allowed in a policy (*{event.anchor}): "
+                "write the value out where it is needed",
+            )
+        self._depth += 1
+        self._nodes += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(event.start_mark, "CR103", f"nested deeper than {MAX_DEPTH} levels")
+        if self._nodes > MAX_NODES:
+            raise _Refused(event.start_mark, "CR104", f"more than {MAX_NODES} YAML nodes")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _too_large(size: int, name: str, text: str = "") -> PolicyError:
+    line = text.encode("utf-8")[:MAX_BYTES].count(b"\n") + 1 if text else 1
+    return PolicyError(
+        name,
+        [
+            (
+                f"{name}:{line}:1",
+                f"CR101 error: the file is {size} bytes, more than the limit of {MAX_BYTES} "
+                "bytes for a policy",
+            )
+        ],
+    )
+
+
 def _read_file(path: Path) -> _Doc:
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise _too_large(size, str(path))
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(str(path), [("", f"cannot read: {exc}")]) from None
@@ -118,13 +197,24 @@ def _read_file(path: Path) -> _Doc:
 
 
 def _parse(text: str, name: str) -> _Doc:
+    size = len(text.encode("utf-8"))
+    if size > MAX_BYTES:
+        raise _too_large(size, name, text)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Limited(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
+    except _Refused as exc:
+        m = exc.mark
+        loc = f"{name}:{m.line + 1}:{m.column + 1}" if m else name
+        raise PolicyError(name, [(loc, f"{exc.code} error: {exc.message}")]) from None
+    except RecursionError:  # a backstop: the depth limit stops nesting long before this
+        loc = f"{name}:1:1"
+        msg = f"CR103 error: nested deeper than {MAX_DEPTH} levels"
+        raise PolicyError(name, [(loc, msg)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
