@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from credence.audit.access import Access
 from credence.audit.chain import verify
 from credence.ingest.run import ingest_file
-from credence.store.reader import inputs_of, read_rows, typed
+from credence.store.reader import cutoff, inputs_of, read_rows, typed
 from credence.store.records import revoke
-from credence.store.schema import AccessEvent
+from credence.store.schema import AccessEvent, RecordStatus, StoredRecord
 from tests.ingest.helpers import write_csv
-from tests.store.backends import Backend, policy_set
+from tests.store.backends import SECRET, Backend, open_backend, policy_set
 
 T1 = datetime(2026, 2, 1, 9, tzinfo=UTC)
 T2 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -77,3 +81,67 @@ def test_the_single_subject_rows_give_the_bulk_read_s_inputs(
             single = typed(raw, s.connection().dialect, seven, known)
             s.rollback()
         assert single == bulk[seven], known
+
+
+@pytest.fixture(scope="module")
+def history_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """A SQLite store whose records were ingested, and statuses logged, over several days."""
+    tmp = tmp_path_factory.mktemp("reader")
+    gen = open_backend("sqlite", tmp / "data", SECRET)
+    b = next(gen)
+    pol = policy_set()
+    for day in range(1, 8):
+        rows = [
+            ("police", f"F{day}-{n}", f"NID-{n}", "fine", f"2025-0{day}-01", "", "", "", "", "", "")
+            for n in range(day % 3 + 1)
+        ]
+        when = datetime(2026, 2, day, 9, tzinfo=UTC)
+        ingest_file(b.store, write_csv(tmp / f"{day}.csv", rows), source="police", policy=pol,
+                    actor="loader", now=when)  # fmt: skip
+        if day % 2 == 0:
+            with b.store.session() as s:
+                revoke(s, b.keys, f"police:F{day - 1}-0", actor="court", reason="quashed",
+                       now=when + timedelta(hours=1))  # fmt: skip
+                s.commit()
+    yield b
+    gen.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    known=st.one_of(
+        st.none(),
+        st.dates(date(2026, 1, 30), date(2026, 2, 9)),
+        st.datetimes(datetime(2026, 1, 31), datetime(2026, 2, 9), timezones=st.just(UTC)),
+    )
+)
+def test_known_at_k_is_what_was_ingested_and_logged_before_the_cut(
+    history_store: Backend, known: date | datetime | None
+) -> None:
+    b = history_store
+    sids = [b.keys.subject_id(f"NID-{n}") for n in range(4)]
+    cut = cutoff(known)
+    with b.store.session() as s:
+        ingested = dict(s.execute(select(StoredRecord.record_id, StoredRecord.ingested_at)).all())
+        statuses = s.execute(
+            select(RecordStatus.id, RecordStatus.record_id, RecordStatus.logged_at)
+        ).all()
+        full = inputs_of(s, b.keys, sids, None, access=READER, policy_id="test")
+        got = inputs_of(s, b.keys, sids, known, access=READER, policy_id="test")
+        singles = {
+            sid: typed(
+                read_rows(s.connection(), sid, "test", known), s.connection().dialect, sid, known
+            )
+            for sid in sids
+        }
+        s.rollback()
+    for sid in sids:
+        expected = [r for r in full[sid].records if cut is None or ingested[r.record_id] < cut]
+        assert [r.record_id for r in got[sid].records] == [r.record_id for r in expected]
+        for mine, everything in zip(got[sid].records, expected, strict=True):
+            kept = [
+                i for i, rid, at in statuses if rid == mine.record_id and (cut is None or at < cut)
+            ]
+            assert len(mine.history) == len(kept)
+            assert mine.history == everything.history[: len(kept)]
+        assert singles[sid] == got[sid]
