@@ -18,7 +18,7 @@ from credence.errors import CredenceError, PolicyError
 from credence.policy import library
 from credence.policy.lint import CODES, Finding, lint
 from credence.policy.load import PolicySet, loads_policy
-from credence.sim.diff import diff_policies, resolve
+from credence.sim.limited import LimitExceeded, Limits, diff_refs, run_limited
 from credence.sim.scenarios import Scenario
 from credence.web import charts
 from credence.web.app import User, Web
@@ -26,6 +26,8 @@ from credence.web.app import User, Web
 MAX_POLICY = 1024 * 1024
 POPULATION = (100, 10000)
 YEARS = (1, 10)
+LIMITS = Limits(seconds=60.0, memory_mib=1024)
+"""An impact run's limits; the largest allowed run takes about 8 s and 100 MiB."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def routes(web: Web) -> APIRouter:
             errors["policy_file"] = str(exc)
         except PolicyError as exc:
             result = Check(exc.source, problems=tuple(exc.problems))
-        status = 422 if errors else 200
+        status = 422 if errors or (result is not None and result.problems) else 200
         extra = {"part": "check", "form": form, "errors": errors, "check": result}
         return show(request, user, extra, status)
 
@@ -183,9 +185,11 @@ def routes(web: Web) -> APIRouter:
         report: dict[str, Any] | None = None
         if not errors:
             try:
-                report = diff_policies(
-                    resolve(a), resolve(b), Scenario(population=n, years=y, seed=s)
+                report = run_limited(
+                    diff_refs, (a, b, Scenario(population=n, years=y, seed=s)), LIMITS
                 )
+            except LimitExceeded as exc:
+                errors["population"] = f"The impact run did not finish: {exc}."
             except CredenceError as exc:
                 errors["a"] = f"The diff could not run: {exc}"
         chart = None
