@@ -145,3 +145,24 @@ def test_known_at_k_is_what_was_ingested_and_logged_before_the_cut(
             assert len(mine.history) == len(kept)
             assert mine.history == everything.history[: len(kept)]
         assert singles[sid] == got[sid]
+
+
+def test_a_notice_served_after_k_was_not_served_as_known_at_k(
+    backend: Backend, tmp_path: Path
+) -> None:
+    from tests.api.world import build
+
+    w = build(backend, tmp_path)
+    served = {}
+    with backend.store.session() as s:
+        for known in (date(2026, 4, 11), date(2026, 4, 12), None):
+            got = inputs_of(s, backend.keys, [w.alice], known, access=READER, policy_id="scheme")
+            served[known] = dict(got[w.alice].decisions.served)
+        s.rollback()
+    assert served[date(2026, 4, 11)] == {
+        "reminder@2026-02-10": date(2026, 2, 12),
+        "warning@2026-04-10": None,
+        "ban@2026-05-10": None,
+    }
+    assert served[date(2026, 4, 12)]["warning@2026-04-10"] == date(2026, 4, 12)
+    assert served[None]["ban@2026-05-10"] == date(2026, 5, 12)
