@@ -14,14 +14,22 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import select
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select, text
+from typer.testing import CliRunner
 
 from credence.api.app import create_app
+from credence.cli import app
+from credence.process.objections import upload_ref
+from credence.store.db import MIGRATIONS, make_engine
 from credence.store.schema import EvidenceFile, Objection
 from tests.web.world import WRONG, World
 
@@ -202,3 +210,116 @@ def test_the_reviewer_is_served_only_the_objections_own_files(base: str, world: 
     ]
     assert looked == [("rita", "reviewer", f"review of objection {bob_oid}")]
     assert [a for a in _accesses(alice) if a["what"] == "evidence"] == []
+
+
+def test_evidence_added_in_the_portal_is_the_objections_own(base: str, world: World) -> None:
+    oid, _ = bob_uploads(base, world)
+    bob = browser(base, world, "bob")
+    token = _csrf(bob.get("/portal").text)
+    assert token
+    more = b"second page of the receipt"
+    r = bob.post(
+        f"/portal/objections/{oid}/evidence",
+        data={"csrf": token},
+        files={"evidence": ("page2.pdf", more, "application/pdf")},
+    )
+    assert r.status_code == 303, r.text
+    rita = browser(base, world, "rita")
+    assert rita.get(f"/queue/objections/{oid}/evidence/1").content == more
+    with world.store.session() as session:
+        owners = session.execute(
+            select(EvidenceFile.subject_id, EvidenceFile.objection_id).order_by(EvidenceFile.id)
+        ).all()
+    assert [tuple(o) for o in owners] == [(world.ids["bob"], oid)] * 2
+
+
+def test_the_cli_refuses_another_subjects_file(base: str, world: World) -> None:
+    _, ref = bob_uploads(base, world)
+    alice = api(base, world, "alice")
+    oid = alice.post(
+        "/me/objections", json={"record_id": WRONG, "statement": "Not my judgment."}
+    ).json()["id"]
+    env = {
+        "CREDENCE_DATA": str(world.store.folder),
+        "CREDENCE_DATABASE_URL": "",
+        "CREDENCE_SECRET_KEY": "",
+        "COLUMNS": "300",
+    }
+    r = CliRunner().invoke(
+        app,
+        ["objection", "evidence", str(oid), "--policy", "city-merit", "--evidence", ref],
+        env=env,
+    )
+    assert r.exit_code == 2, r.output
+    assert "no such uploaded evidence file of yours" in r.output
+    with world.store.session() as session:
+        o = session.get(Objection, oid)
+        assert o is not None
+        assert json.loads(o.body)["evidence"] == []
+
+
+@given(st.text(alphabet="evidenc./\\ab-", max_size=40))
+def test_an_upload_reference_never_leaves_the_evidence_folder(ref: str) -> None:
+    path = upload_ref(ref)
+    if path is not None:
+        parts = path.split("/")
+        assert parts[0] == "evidence" and len(parts) > 1
+        assert ".." not in parts and "" not in parts and "\\" not in path
+        assert upload_ref(path) == path
+
+
+def test_the_migration_gives_earlier_uploads_to_their_subject_only(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+
+    def upgrade(to: str) -> None:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, to)
+
+    upgrade("0003")
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    a, b = "a" * 64, "b" * 64
+    own, bobs = f"evidence/{a[:16]}/1-receipt.pdf", f"evidence/{b[:16]}/2-letter.pdf"
+    with engine.begin() as c:
+        for sid in (a, b):
+            c.execute(
+                text(
+                    "INSERT INTO subjects (subject_id, kind, created_at) VALUES (:s, 'person', :t)"
+                ),
+                {"s": sid, "t": "2026-01-01T00:00:00.000000Z"},
+            )
+            c.execute(
+                text(
+                    "INSERT INTO records (record_id, source, source_record_id, subject_id, kind,"
+                    " occurred_on, effective_on, recorded_at, ingested_at) VALUES (:r, 'court',"
+                    " :r, :s, 'k', '2026-01-01', '2026-01-01', :t, :t)"
+                ),
+                {"r": f"court:{sid[:3]}", "s": sid, "t": "2026-01-01T00:00:00.000000Z"},
+            )
+        for n, (sid, refs) in enumerate(((b, [bobs]), (a, [own, bobs, "doc://x"])), start=1):
+            c.execute(
+                text(
+                    "INSERT INTO objections (id, subject_id, record_id, status, filed_at,"
+                    " review_deadline, body, created_at) VALUES (:i, :s, :r, 'under-review', :t,"
+                    " '2026-02-01', :b, :t)"
+                ),
+                {
+                    "i": n,
+                    "s": sid,
+                    "r": f"court:{sid[:3]}",
+                    "t": at.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+                    "b": json.dumps({"statement": "x", "evidence": refs, "extended": False}),
+                },
+            )
+    upgrade("head")
+    with engine.connect() as c:
+        rows = c.execute(
+            text("SELECT ref, subject_id, objection_id FROM evidence_files ORDER BY ref")
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(own, a, 2), (bobs, b, 1)]
