@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -44,9 +47,10 @@ def serve(
     ] = 300.0,
     data: DataOpt = None,
 ) -> None:
-    """Serve the HTTP API with uvicorn on the store (SQLite default or PostgreSQL)."""
-    import os
+    """Serve the HTTP API with uvicorn on the store; stop with SIGTERM or Ctrl+C (exit 0).
 
+    In-flight requests get GRACE_S seconds to finish, then are cancelled.
+    """
     import uvicorn
 
     from credence.errors import CredenceError
@@ -65,6 +69,8 @@ def serve(
         os.environ["CREDENCE_API_AUDIT_CHECKPOINT_EVERY"] = str(audit_checkpoint_every)
     if data is not None:
         os.environ["CREDENCE_DATA"] = str(Path(data).resolve())
+    announce(policy, host, port)
+    signals = _signals_recorded()
     uvicorn.run(
         "credence.api.commands:app_from_env",
         factory=True,
@@ -73,17 +79,75 @@ def serve(
         workers=workers,
         access_log=False,
         log_level="warning",
+        timeout_graceful_shutdown=GRACE_S,
     )
+    _stopped(signals)
+
+
+GRACE_S = 7
+"""Seconds in-flight requests get to finish after SIGTERM/SIGINT before they are cancelled."""
+EXIT_S = 2.0
+"""Seconds after that for the process to end before it is ended regardless (GRACE_S + EXIT_S
+stays under the 10 s that a service manager commonly waits before SIGKILL)."""
+
+
+def announce(policy: str, host: str, port: int) -> None:
+    """Print where the server listens and each role's landing page, before it starts."""
+    from credence.web.app import HOME
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    base = f"http://{shown}:{port}"
+    lines = [f"Credence serving policy {policy} at {base}/"]
+    if shown != host:
+        lines[0] += f" (listening on every interface, {host})"
+    lines.append(f"  sign in     {base}/sign-in")
+    lines += [f"  {role:<11} {base}{page}" for role, page in HOME.items()]
+    lines.append(f"  API         {base}/docs")
+    lines.append("Stop with Ctrl+C or SIGTERM.")
+    out.print("\n".join(lines), highlight=False, markup=False)
+    sys.stdout.flush()
+
+
+def _signals_recorded() -> list[int]:
+    """Handle SIGTERM and SIGINT by noting them (uvicorn raises them again once it stopped).
+
+    Uvicorn puts back the handlers it found and re-raises the signal that stopped it; with the
+    default handlers that would end a clean shutdown as "killed by SIGTERM" (exit 143) or a
+    KeyboardInterrupt traceback. Noted here instead, the server exits 0.
+    """
+    seen: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: seen.append(number))
+    return seen
+
+
+def _stopped(signals: list[int]) -> None:
+    """After uvicorn returned: kill lab runs still going, and do not wait on stuck threads."""
+    import threading
+
+    from credence.sim.limited import cancel_all
+
+    cancel_all()
+    # A computation in a worker thread cannot be interrupted; the interpreter would wait for it
+    # at exit. The exit handlers (last WAL and audit checkpoints) get EXIT_S, then it is ended.
+    timer = threading.Timer(EXIT_S, os._exit, args=(0,))
+    timer.daemon = True
+    timer.start()
+    if signals:
+        out.print("Credence stopped.", highlight=False)
+        sys.stdout.flush()
 
 
 def app_from_env() -> object:
     """The application, built from the environment that ``serve`` set (uvicorn factory)."""
     import atexit
     import gc
-    import os
 
     from credence.api.app import create_app
     from credence.policy import library
+    from credence.sim.limited import cancel_all
     from credence.store.checkpoints import WalCheckpointer
     from credence.store.db import open_store
 
@@ -109,6 +173,7 @@ def app_from_env() -> object:
         )
         anchor.start()
         atexit.register(anchor.stop)
+    atexit.register(cancel_all)  # lab runs of this worker end with it
     # What start-up made (modules, the policy, the routes) lives as long as the server: moved out
     # of the collector's reach, the full collections that every request's garbage triggers now
     # and then stop walking it (they were the latency tail: 130 ms p99 -> 60 ms).
