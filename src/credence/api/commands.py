@@ -6,13 +6,17 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from credence.process.commands import print_table
 from credence.store.commands import ActorOpt, DataOpt, _actor, _fail, _open, _session
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 out = Console(soft_wrap=True)
 principal_app = typer.Typer(help="API principals: who may call the HTTP API, in what role.")
@@ -207,12 +211,32 @@ def principal_add(
             scope = store.keys.subject_id(national_id)
         who, key = add_principal(session, store.keys, name, role, scope, actor=_actor(actor))
         session.commit()
+        has_records = role != "subject" or scope is None or _has_records(session, scope)
+    if not has_records:
+        Console(stderr=True, soft_wrap=True).print(
+            f"warning: the store holds no records of subject {scope}"
+            + (f" (national id {national_id!r})" if national_id is not None else "")
+            + ": check the id; the principal was created and will see an empty record until "
+            "records for it are ingested",
+            highlight=False,
+            markup=False,
+        )
     out.print(
         f"principal {who.name} ({who.role}{', ' + who.scope if who.scope else ''}) created; "
         "its API key (shown only now):",
         highlight=False,
     )
     print(key)
+
+
+def _has_records(session: Session, subject_id: str) -> bool:
+    """Whether any record of ``subject_id`` is stored (ids are pseudonyms: the store's hash)."""
+    from sqlalchemy import select
+
+    from credence.store.schema import StoredRecord
+
+    stmt = select(StoredRecord.record_id).where(StoredRecord.subject_id == subject_id).limit(1)
+    return session.scalar(stmt) is not None
 
 
 @principal_app.command("disable")
@@ -241,7 +265,7 @@ def principal_list(data: DataOpt = None) -> None:
         rows = session.scalars(select(PrincipalRow).order_by(PrincipalRow.id)).all()
     table = Table(title=f"{len(rows)} principal(s)")
     for col in ("id", "name", "role", "scope", "created", "state"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold" if col in ("id", "name", "scope") else "ellipsis")
     for r in rows:
         table.add_row(
             str(r.id),
@@ -251,4 +275,4 @@ def principal_list(data: DataOpt = None) -> None:
             f"{r.created_at:%Y-%m-%d}",
             "disabled" if r.disabled else "active",
         )
-    out.print(table)
+    print_table(table)

@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     from credence.policy.load import PolicySet
 
 out = Console(soft_wrap=True)
+_ID_COLUMNS = frozenset({"id", "subject", "ref", "record", "scope"})
+"""Columns of ids: folded onto more lines in a narrow terminal, never cut short."""
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` with every id whole: folded in a terminal, on one line when piped."""
+    if out.is_terminal:
+        out.print(table)
+    else:  # piped: a console as wide as the table needs, so that nothing is cut or folded
+        Console(file=out.file, width=10_000, soft_wrap=True).print(table)
+
 
 process_app = typer.Typer(help="Advance subjects through notices, listings and measures.")
 objection_app = typer.Typer(help="File, support and decide objections against records.")
@@ -133,14 +144,14 @@ def notices(
             "served",
             "deadline",
         ):
-            table.add_column(col)
+            table.add_column(col, overflow="fold" if col in _ID_COLUMNS else "ellipsis")
         access = Access(_actor(actor), "operator", "due process administration")
         for sid in sorted({r.subject_id for r in rows}):
             log_read(session, store.keys, access, sid, "notices")
         for r in rows:
             table.add_row(
                 str(r.id),
-                r.subject_id[:12],
+                r.subject_id,
                 r.policy_id,
                 r.about,
                 r.ref,
@@ -150,7 +161,7 @@ def notices(
                 str(r.deadline or ""),
             )
         session.commit()
-    out.print(table)
+    print_table(table)
 
 
 @objection_app.command("file")
@@ -268,12 +279,12 @@ def measures(
             log_read(session, store.keys, access, sid, "measures")
         table = Table(title=f"{len(rows)} measure(s)")
         for col in ("id", "subject", "measure", "ref", "status", "from", "until", "review"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold" if col in _ID_COLUMNS else "ellipsis")
         for r in rows:
             review = json.loads(r.body).get("review") or {}
             table.add_row(
                 str(r.id),
-                r.subject_id[:12],
+                r.subject_id,
                 r.measure_id,
                 r.ref or "",
                 r.status,
@@ -282,7 +293,7 @@ def measures(
                 review.get("decision", ""),
             )
         session.commit()
-    out.print(table)
+    print_table(table)
 
 
 @measures_app.command("review")

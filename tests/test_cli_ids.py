@@ -1,0 +1,77 @@
+"""CLI tables print ids whole at 80 columns; ``principal add`` warns of an id without records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from credence.cli import app
+from credence.store.schema import Notice
+from tests.web.world import World, build, reopen
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The web tests' populated store (it has notices), built once."""
+    w = build(tmp_path_factory.mktemp("ids") / "data")
+    w.close()
+    yield w
+
+
+@pytest.fixture
+def world(template: World, tmp_path: Path) -> Iterator[World]:
+    """A fresh copy of the store."""
+    w = reopen(template, tmp_path / "data")
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    """``credence ARGS`` at 80 columns: exit code, stdout, stderr."""
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "80"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_notices_prints_every_subject_id_whole_at_80_columns(world: World) -> None:
+    with world.store.session() as session:
+        subjects = set(session.scalars(select(Notice.subject_id)))
+    assert subjects and all(len(s) == 64 for s in subjects)
+    code, printed, _ = run("notices", "--data", str(world.store.folder))
+    assert code == 0, printed
+    for subject in subjects:
+        assert subject in printed
+
+
+def test_principal_list_prints_a_subjects_scope_whole(world: World) -> None:
+    folder = str(world.store.folder)
+    code, _, _ = run(
+        "principal", "add", "nid-alice", "--role", "subject", "--national-id", "NID-ALICE",
+        "--data", folder,
+    )  # fmt: skip
+    assert code == 0
+    code, printed, _ = run("principal", "list", "--data", folder)
+    assert code == 0 and world.store.keys.subject_id("NID-ALICE") in printed
+
+
+def test_principal_add_warns_when_no_records_exist_for_the_national_id(world: World) -> None:
+    folder = str(world.store.folder)
+    code, printed, warned = run(
+        "principal", "add", "nobody", "--role", "subject", "--national-id", "NID-NOBODY",
+        "--data", folder,
+    )  # fmt: skip
+    assert code == 0 and "created" in printed
+    pseudonym = world.store.keys.subject_id("NID-NOBODY")
+    assert warned.replace("\n", " ").startswith(
+        f"warning: the store holds no records of subject {pseudonym} (national id 'NID-NOBODY')"
+    )
+    code, printed, warned = run(
+        "principal", "add", "alice2", "--role", "subject", "--national-id", "NID-ALICE",
+        "--data", folder,
+    )  # fmt: skip
+    assert code == 0 and "created" in printed and warned == ""
