@@ -37,6 +37,7 @@ TABLES = {
     "record_status",
     "records",
     "subjects",
+    "web_sessions",
 }
 
 

@@ -41,10 +41,16 @@ def client(world: World) -> Iterator[TestClient]:
         yield c
 
 
+def sign_in_token(client: TestClient) -> str:
+    """The CSRF token of the sign-in form, as a browser gets it (with the form's cookie)."""
+    return csrf_of(client.get("/sign-in").text)
+
+
 def sign_in(client: TestClient, world: World, name: str) -> None:
     """Sign in as ``name`` (a fresh session)."""
     client.cookies.clear()
-    r = client.post("/sign-in", data={"api_key": world.keys[name]}, follow_redirects=False)
+    data = {"api_key": world.keys[name], "csrf": sign_in_token(client)}
+    r = client.post("/sign-in", data=data, follow_redirects=False)
     assert r.status_code == 303, r.text
 
 

@@ -14,7 +14,7 @@ from credence.api.app import create_app
 from credence.api.auth import disable_principal
 from credence.store.schema import AccessEvent, MeasureRow, Objection, RecordStatus
 from credence.web import create_web_router
-from tests.web.conftest import csrf_of, sign_in
+from tests.web.conftest import csrf_of, sign_in, sign_in_token
 from tests.web.world import WRONG, World, process
 
 TEMPLATES = Path(__file__).parents[2] / "src" / "credence" / "web" / "templates"
@@ -44,24 +44,28 @@ def test_every_page_sends_a_stranger_to_sign_in(client: TestClient) -> None:
 
 
 def test_a_wrong_or_missing_key_is_refused_with_a_clear_message(client: TestClient) -> None:
-    r = client.post("/sign-in", data={"api_key": "crd_1_wrong"})
+    token = sign_in_token(client)
+    r = client.post("/sign-in", data={"api_key": "crd_1_wrong", "csrf": token})
     assert r.status_code == 401
     assert "was not recognised" in r.text
     assert 'aria-invalid="true"' in r.text
-    r = client.post("/sign-in", data={"api_key": "  "})
+    r = client.post("/sign-in", data={"api_key": "  ", "csrf": token})
     assert r.status_code == 401 and "Enter your API key" in r.text
 
 
 def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(
     client: TestClient, world: World
 ) -> None:
-    key = world.keys["audrey"]
-    r = client.post("/sign-in", data={"api_key": key, "next": "/lab"}, follow_redirects=False)
+    key, token = world.keys["audrey"], sign_in_token(client)
+    r = client.post(
+        "/sign-in", data={"api_key": key, "next": "/lab", "csrf": token}, follow_redirects=False
+    )
     assert r.headers["location"] == "/lab"
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
     for evil in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
-        r = client.post("/sign-in", data={"api_key": key, "next": evil}, follow_redirects=False)
+        data = {"api_key": key, "next": evil, "csrf": sign_in_token(client)}
+        r = client.post("/sign-in", data=data, follow_redirects=False)
         assert r.headers["location"] == "/analytics"
 
 
@@ -93,9 +97,10 @@ def test_a_forged_or_stale_cookie_is_not_a_session(client: TestClient, world: Wo
 
 def test_sign_out_ends_the_session(client: TestClient, world: World) -> None:
     sign_in(client, world, "alice")
-    r = client.post("/sign-out", follow_redirects=False)
+    assert client.post("/sign-out", follow_redirects=False).status_code == 400  # no token
+    token = csrf_of(client.get("/portal").text)
+    r = client.post("/sign-out", data={"csrf": token}, follow_redirects=False)
     assert r.status_code == 303
-    client.cookies.clear()
     assert client.get("/portal", follow_redirects=False).status_code == 303
 
 
@@ -254,7 +259,7 @@ def test_the_reviewer_decides_and_a_refusal_needs_a_reason(
 def test_a_measure_is_approved_or_refused_with_a_reason(client: TestClient, world: World) -> None:
     sign_in(client, world, "rita")
     with world.store.session() as s:
-        m = s.scalars(select(MeasureRow).where(MeasureRow.status == "awaiting-review")).one()
+        m = s.scalars(select(MeasureRow).where(MeasureRow.status == "awaiting_review")).one()
     path = f"/queue/measures/{m.id}"
     page = client.get(path).text
     assert "Enhanced review of applications" in page and "Objection to the City Merit Board" in page

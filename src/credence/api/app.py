@@ -16,12 +16,12 @@ from credence.api import (
     routes_reviewer,
     routes_subject,
 )
-from credence.api.auth import Authenticator
-from credence.api.deps import ApiContext
+from credence.api.auth import Authenticator, record_lockout
+from credence.api.deps import ApiContext, lock_for_read
+from credence.api.guard import Guard
+from credence.api.headers import SecurityHeaders
 from credence.api.problems import DEFAULT_MAX_BODY, BodyLimit, install
-from credence.api.quick_status import QuickStatus
 from credence.api.readlog import WriteLock
-from credence.api.repeat import RepeatViews
 from credence.policy.lint import unlawful
 from credence.policy.load import PolicySet
 from credence.store.db import Store
@@ -44,6 +44,8 @@ def create_app(
     key_recheck: float = 1.0,
     clock: Callable[[], datetime] | None = None,
     web: bool = False,
+    secure_cookies: bool = False,
+    guard: Guard | None = None,
 ) -> FastAPI:
     """The Credence API serving one policy over one opened store (and the web pages if asked)."""
     problems = unlawful(policy)
@@ -55,10 +57,19 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
     )
+
+    def lockout(principal: int | None, address: str, failures: int, block: float) -> None:
+        with ctx.session() as session:
+            lock_for_read(session)  # the server's write lock first, as every write
+            record_lockout(session, store.keys, principal, address, failures, block, at=ctx.now())
+            session.commit()
+
+    guard = guard or Guard()
+    guard.on_lockout = guard.on_lockout or lockout
     ctx = ApiContext(
         store=store,
         policy=policy,
-        authenticator=Authenticator(store, ttl=key_ttl, recheck=key_recheck),
+        authenticator=Authenticator(store, ttl=key_ttl, recheck=key_recheck, guard=guard),
         public_grade=public_grade,
         serial=WriteLock(store.folder) if store.is_sqlite else None,
     )
@@ -75,14 +86,19 @@ def create_app(
         routes_auditor,
     ):
         app.include_router(module.router)
-    # Inside the body limit: a relying party's status query skips routing and dependency
-    # injection (see credence.api.quick_status).
-    app.add_middleware(QuickStatus, ctx=ctx)
     if web:
         from credence.web import create_web_router
         from credence.web.app import MAX_UPLOAD
 
-        app.include_router(create_web_router(store, policy, clock=clock))
+        app.include_router(
+            create_web_router(
+                store,
+                policy,
+                clock=clock,
+                secure_cookies=secure_cookies,
+                authenticator=ctx.authenticator,
+            )
+        )
         app.add_middleware(
             BodyLimit,
             max_bytes=max_body,
@@ -91,7 +107,7 @@ def create_app(
         )
     else:
         app.add_middleware(BodyLimit, max_bytes=max_body)
-    # Outermost of ours, inside the server-error handler: a subject's repeat view of their
-    # explanation skips routing and dependency injection (see credence.api.repeat).
-    app.add_middleware(RepeatViews, ctx=ctx)
+    # Every route answers inside FastAPI, behind the body limit, with one bearer parser and
+    # one guard against guessing (credence.api.deps.principal).
+    app.add_middleware(SecurityHeaders)
     return app

@@ -5,16 +5,22 @@ costs one Argon2 verification at most, never a scan. Argon2 is deliberately slow
 milliseconds), so a verified key is remembered for ``ttl`` seconds under its SHA-256; whether its
 principal was disabled is read again at most ``recheck`` seconds (one second by default) after
 the last read, so a disabled principal is refused within that time.
+
+Every key that is not good costs one Argon2 verification too (against a fixed hash when there is
+no principal to check it against), so the time of an answer does not tell which principals
+exist; and failed checks are limited by :class:`~credence.api.guard.Guard`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Final, Literal
 
 from argon2 import PasswordHasher
@@ -22,6 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.orm import Session
 
+from credence.api.guard import Guard
 from credence.audit import chain
 from credence.errors import CredenceError
 from credence.store.db import Store
@@ -146,6 +153,66 @@ def disable_principal(
     session.flush()
 
 
+def rotate_key(
+    session: Session, keys: Keys, name: str, *, actor: str, now: datetime | None = None
+) -> str:
+    """Give a principal a new API key (returned, shown once); the old key and sessions end."""
+    chain.lock(session)
+    row = session.scalar(select(PrincipalRow).where(PrincipalRow.name == name))
+    if row is None:
+        raise PrincipalError(f"no principal named {name!r}")
+    key = new_key(row.id)
+    row.key_hash = _hasher.hash(key)
+    chain.append(
+        session,
+        keys,
+        actor=actor,
+        action="principal.key",
+        detail={"principal": row.id, "name": name},
+        at=now or datetime.now(UTC),
+    )
+    session.flush()
+    return key
+
+
+def record_lockout(
+    session: Session,
+    keys: Keys,
+    principal: int | None,
+    address: str,
+    failures: int,
+    block: float,
+    *,
+    at: datetime | None = None,
+) -> None:
+    """Write the audit entry for a lockout (in the caller's transaction)."""
+    chain.append(
+        session,
+        keys,
+        actor="credence",
+        action="auth.lockout",
+        detail={
+            "principal": principal,
+            "address": address,
+            "failures": failures,
+            "blocked_seconds": round(block),
+        },
+        at=at or datetime.now(UTC),
+    )
+
+
+@cache
+def _dummy_hash() -> str:
+    """A fixed hash that a key naming no principal is verified against, to cost the same."""
+    return _hasher.hash("credence: no principal has this key")
+
+
+def _verify_nothing(key: str) -> None:
+    """One Argon2 verification that fails, as long as a real one."""
+    with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
+        _hasher.verify(_dummy_hash(), key)
+
+
 def _digest(key: str) -> str:
     """What a key is remembered by (never the key itself)."""
     return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
@@ -180,10 +247,13 @@ class Authenticator:
     a disabled principal's key stops working within ``recheck`` seconds in every process.
     """
 
-    def __init__(self, store: Store, ttl: float = 60.0, recheck: float = 1.0) -> None:
+    def __init__(
+        self, store: Store, ttl: float = 60.0, recheck: float = 1.0, guard: Guard | None = None
+    ) -> None:
         self.store = store
         self.ttl = ttl
         self.recheck = min(recheck, ttl)
+        self.guard = guard or Guard()
         # digest -> (principal, its key hash, verified until, checked until), monotonic seconds.
         self._cache: dict[str, tuple[Principal, str, float, float]] = {}
         self._lock = threading.Lock()
@@ -229,23 +299,31 @@ class Authenticator:
         self._remember(digest, known[0], row.key_hash, known[2], now)
         return known[0]
 
-    def authenticate(self, key: str) -> Principal | None:
-        """The principal a key belongs to, or None (unknown, wrong, or disabled)."""
+    def authenticate(self, key: str, address: str = "local") -> Principal | None:
+        """The principal a key belongs to, or None (unknown, wrong, or disabled).
+
+        Raises :class:`~credence.api.guard.Throttled` while the key's principal and ``address``
+        (the client's) are blocked for failing too often; a key verified lately is not refused.
+        """
         hit = self.remembered(key)
         if hit is not None:
             return hit
         digest = _digest(key)
         now = time.monotonic()
         pid = principal_id_of(key)
+        with self._lock:
+            known = self._cache.get(digest)
+        if known is None or known[2] <= now:
+            self.guard.check(pid, address)
         if pid is None:
+            self._failed(key, pid, address)
             return None
         # A Core look-up: every remembered key comes back here once per ``recheck`` seconds.
         with self.store.engine.connect() as connection:
             row = self._enabled(connection, digest, pid)
         if row is None:
+            self._failed(key, pid, address)
             return None
-        with self._lock:
-            known = self._cache.get(digest)
         if known is not None and known[2] > now and known[1] == row.key_hash:
             # Verified lately against the same stored hash and still enabled: no Argon2 again.
             principal, verified_until = known[0], known[2]
@@ -253,11 +331,18 @@ class Authenticator:
             try:
                 _hasher.verify(row.key_hash, key)
             except (VerifyMismatchError, VerificationError, InvalidHashError):
+                self.guard.failed(pid, address)
                 return None
             principal = Principal(row.id, row.name, row.role, row.scope)
             verified_until = now + self.ttl
+            self.guard.succeeded(pid, address)
         self._remember(digest, principal, row.key_hash, verified_until, now)
         return principal
+
+    def _failed(self, key: str, pid: int | None, address: str) -> None:
+        """A key with no principal to check it against: as slow as a wrong one, and counted."""
+        _verify_nothing(key)
+        self.guard.failed(pid, address)
 
     def _enabled(self, connection: Connection, digest: str, pid: int) -> _PrincipalRow | None:
         """The principal's row while it is enabled; a disabled or missing one is forgotten."""

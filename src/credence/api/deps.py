@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from credence.api.auth import Authenticator, Principal
 from credence.api.explained import Explanations
+from credence.api.guard import Throttled
 from credence.api.problems import ApiProblem
 from credence.api.readlog import Reads, WriteLock
 from credence.audit import chain
@@ -55,6 +57,9 @@ class ApiContext:
     reads: Reads | None = None
     explanations: Explanations | None = None
     sessions: sessionmaker[Session] | None = None
+    #: How long (at most) a refused guess is held before its 429 goes out: a guesser that waits
+    #: for each answer sends a few requests a second instead of thousands.
+    tarpit: float = 0.5
 
     def __post_init__(self) -> None:
         if self.sessions is None:
@@ -114,29 +119,49 @@ Db = Annotated[Session, Depends(session)]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer crd_...`")
 
 
+def client_address(request: Request) -> str:
+    """The client's address, as the server saw the connection (what guessing is counted by)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 async def principal(
+    request: Request,
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from the bearer API key (401 when missing or not valid)."""
+    """The caller, from the bearer API key (401 when missing or not valid, 429 when guessing).
+
+    The one place the API reads a bearer key: every route that needs a caller depends on it.
+    """
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise _unauthorised("an API key is required (Authorization: Bearer <key>)", challenge)
+        raise _refused(401, "an API key is required (Authorization: Bearer <key>)", challenge)
     key = credentials.credentials
     # Dependencies declared async run on the event loop, sparing a thread hop per request; only
     # a key not seen lately goes to a thread, for the database and the slow Argon2 check.
     who = ctx.authenticator.remembered(key)
     if who is None:
-        who = await run_in_threadpool(ctx.authenticator.authenticate, key)
+        try:
+            who = await run_in_threadpool(
+                ctx.authenticator.authenticate, key, client_address(request)
+            )
+        except Throttled as exc:
+            await asyncio.sleep(min(exc.retry_after, ctx.tarpit))
+            raise _refused(
+                429,
+                "too many failed attempts with API keys from this address: "
+                f"try again in {exc.seconds} s",
+                {"Retry-After": str(exc.seconds)},
+            ) from None
     if who is None:
-        raise _unauthorised("the API key is not valid", challenge)
+        raise _refused(401, "the API key is not valid", challenge)
     return who
 
 
-def _unauthorised(detail: str, headers: dict[str, str]) -> Exception:
+def _refused(status: int, detail: str, headers: dict[str, str]) -> Exception:
     from starlette.exceptions import HTTPException
 
-    return HTTPException(401, detail, headers=headers)
+    return HTTPException(status, detail, headers=headers)
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -167,7 +167,7 @@ def install(app: FastAPI) -> None:
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": HTTPStatus(code).phrase}
-    for code in (400, 401, 403, 404, 409, 413, 422)
+    for code in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 

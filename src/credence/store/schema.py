@@ -417,6 +417,32 @@ class ProcessRun(Base):
     transitions: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class AgendaDay(Base):
+    """The next day on which a subject's due process can change for a policy without news.
+
+    Written at each visit of the subject, in the same transaction as what the visit persisted;
+    ``next_day`` NULL means nothing can change until something new is stored.
+    """
+
+    __tablename__ = "process_agenda"
+    policy_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_day: Mapped[date | None] = mapped_column(Date, index=True)
+
+
+class AgendaMark(Base):
+    """How far a policy's runs have read the store: the last day and the highest row ids seen."""
+
+    __tablename__ = "process_marks"
+    policy_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    # The latest ingested_at seen (records carry no row id; ties are read again).
+    record_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_id: Mapped[int] = mapped_column(Integer, default=0)
+    event_id: Mapped[int] = mapped_column(Integer, default=0)
+    access_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class PrincipalRow(Base):
     """An API principal: a role, a scope (source, subject or party name) and a hashed key."""
 
@@ -429,3 +455,17 @@ class PrincipalRow(Base):
     key_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WebSession(Base):
+    """A signed-in browser: ended by signing out, by disabling its principal or a new key."""
+
+    __tablename__ = "web_sessions"
+    #: SHA-256 of the cookie's token (the token itself is never stored).
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_id: Mapped[int] = mapped_column(Integer, index=True)
+    #: SHA-256 of the principal's key hash at sign-in: a new key ends the session.
+    key_digest: Mapped[str] = mapped_column(String(64))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

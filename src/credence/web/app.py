@@ -1,8 +1,10 @@
 """The web front end: one router with the portal, reviewer queue, analytics and policy lab.
 
 ``create_web_router(store, policy)`` returns a FastAPI router that any FastAPI app can
-include. It keeps its own signed session cookie (no middleware needed), reads everything
-through the store, evaluator and due-process modules, and serves its own static files.
+include. It keeps its own sessions (a random token in a cookie, the session in the store's
+``web_sessions`` table, so that signing out, disabling the principal or giving it a new key ends
+it at once), sets its own security headers on every page (no middleware needed), reads
+everything through the store, evaluator and due-process modules, and serves its own static files.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hmac
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,20 +24,34 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete, select
 
-from credence.api.auth import Authenticator
+from credence.api.auth import Authenticator, record_lockout
+from credence.api.guard import Guard
 from credence.dates import Duration
 from credence.policy.load import PolicySet
 from credence.store.db import Store
-from credence.web import identity
+from credence.store.schema import PrincipalRow, WebSession
 from credence.web.identity import Principal
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 COOKIE = "credence_session"
+#: The sign-in form's own cookie: its CSRF token is derived from it (there is no session yet).
+SIGN_IN_COOKIE = "credence_sign_in"
 SESSION_SECONDS = 8 * 3600
 MAX_UPLOAD = 10 * 1024 * 1024
+#: Scripts and style sheets from this site only (no inline code, no eval), no framing.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
 
 #: Which roles may open which part of the site.
 ACCESS: dict[str, frozenset[str]] = {
@@ -91,17 +107,25 @@ class Web:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     secure_cookies: bool = False
     max_upload: int = MAX_UPLOAD
+    authenticator: Authenticator | None = None
     templates: Jinja2Templates = field(init=False)
-    authenticator: Authenticator = field(init=False)
-    signer: URLSafeTimedSerializer = field(init=False)
+    secret: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
-        self.authenticator = Authenticator(self.store)
+        if self.authenticator is None:
+            self.authenticator = Authenticator(self.store, guard=Guard(on_lockout=self._lockout))
         self.templates.env.globals["nav"] = nav_for
         self.templates.env.filters["human"] = human_duration
-        secret = hmac.new(self.store.keys.audit, b"credence web session v1", hashlib.sha256)
-        self.signer = URLSafeTimedSerializer(secret.hexdigest(), salt="credence-web")
+        self.secret = hmac.digest(self.store.keys.audit, b"credence web csrf v2", "sha256")
+
+    def _lockout(self, principal: int | None, address: str, failures: int, block: float) -> None:
+        """Write the audit entry of a lockout (see :class:`~credence.api.guard.Guard`)."""
+        with self.store.session() as session:
+            record_lockout(
+                session, self.store.keys, principal, address, failures, block, at=self.now()
+            )
+            session.commit()
 
     def now(self) -> datetime:
         """The current instant (UTC)."""
@@ -114,21 +138,26 @@ class Web:
     # -- sessions ---------------------------------------------------------------------------
 
     def user(self, request: Request) -> User | None:
-        """The signed-in user of this request, if the cookie is valid and the principal live."""
+        """The signed-in user of this request: a live session of an enabled principal whose key
+        is still the one it signed in with."""
         raw = request.cookies.get(COOKIE)
-        if not raw:
+        if not raw or len(raw) > 200:
             return None
-        try:
-            data = self.signer.loads(raw, max_age=SESSION_SECONDS)
-        except BadSignature:
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-            return None
+        stmt = (
+            select(WebSession, PrincipalRow)
+            .join(PrincipalRow, PrincipalRow.id == WebSession.principal_id)
+            .where(WebSession.id == _digest(raw), PrincipalRow.disabled.is_(False))
+        )
         with self.store.session() as session:
-            principal = identity.lookup(session, data["name"])
-        if principal is None:
+            found = session.execute(stmt).first()
+        if found is None:
             return None
-        return User(principal, str(data.get("csrf", "")))
+        live, row = found
+        if live.expires_at <= self.now() or not hmac.compare_digest(
+            live.key_digest, _digest(row.key_hash)
+        ):
+            return None
+        return User(Principal(row.name, row.role, row.scope), live.csrf)
 
     def require(self, request: Request, area: str) -> User:
         """The signed-in user, if its role may open ``area``; else sign-in or a 403 page."""
@@ -142,25 +171,81 @@ class Web:
             )
         return user
 
-    def sign_in(self, response: Response, principal: Principal) -> None:
-        """Set the session cookie for ``principal`` with a fresh CSRF token."""
-        token = self.signer.dumps({"name": principal.name, "csrf": secrets.token_urlsafe(24)})
+    def secure(self, request: Request) -> bool:
+        """Whether cookies get ``Secure``: served over HTTPS, or forced by the operator."""
+        return self.secure_cookies or request.url.scheme == "https"
+
+    def sign_in(self, request: Request, response: Response, principal: Principal) -> None:
+        """Start a session for ``principal`` (a fresh token and CSRF token) and set its cookie."""
+        token = secrets.token_urlsafe(32)
+        now = self.now()
+        with self.store.session() as session:
+            row = session.scalar(select(PrincipalRow).where(PrincipalRow.name == principal.name))
+            if row is None:
+                raise WebError(401, "That principal no longer exists.")
+            # Sessions that ran out are removed as new ones start.
+            session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+            session.add(
+                WebSession(
+                    id=_digest(token),
+                    principal_id=row.id,
+                    key_digest=_digest(row.key_hash),
+                    csrf=secrets.token_urlsafe(24),
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=SESSION_SECONDS),
+                )
+            )
+            session.commit()
         response.set_cookie(
             COOKIE,
             token,
             max_age=SESSION_SECONDS,
             httponly=True,
             samesite="lax",
-            secure=self.secure_cookies,
+            secure=self.secure(request),
             path="/",
         )
+        response.delete_cookie(SIGN_IN_COOKIE, path="/sign-in")
+
+    def sign_out(self, request: Request) -> None:
+        """End this request's session in the store (its cookie opens nothing afterwards)."""
+        raw = request.cookies.get(COOKIE)
+        if raw:
+            with self.store.session() as session:
+                session.execute(delete(WebSession).where(WebSession.id == _digest(raw)))
+                session.commit()
+
+    def sign_in_token(self, request: Request) -> tuple[str, str | None]:
+        """The sign-in form's CSRF token, and the cookie's new nonce when it has none yet."""
+        nonce = request.cookies.get(SIGN_IN_COOKIE, "")
+        fresh = None
+        if not nonce or len(nonce) > 100:
+            nonce = fresh = secrets.token_urlsafe(24)
+        return hmac.new(self.secret, nonce.encode(), hashlib.sha256).hexdigest(), fresh
+
+    def keep_sign_in_nonce(self, request: Request, response: Response, nonce: str) -> None:
+        """Set the sign-in form's cookie (what its CSRF token is derived from)."""
+        response.set_cookie(
+            SIGN_IN_COOKIE,
+            nonce,
+            max_age=3600,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure(request),
+            path="/sign-in",
+        )
+
+    def check_sign_in_token(self, request: Request, token: str) -> None:
+        """Refuse a sign-in form that did not come from this site's form in this browser."""
+        nonce = request.cookies.get(SIGN_IN_COOKIE, "")
+        want = hmac.new(self.secret, nonce.encode(), hashlib.sha256).hexdigest()
+        if not nonce or not token or not hmac.compare_digest(token, want):
+            raise WebError(400, _EXPIRED)
 
     def check_csrf(self, user: User, token: str) -> None:
         """Refuse a form that does not carry the session's CSRF token."""
         if not token or not hmac.compare_digest(token, user.csrf):
-            raise WebError(
-                400, "This form has expired or did not come from this site. Reload the page."
-            )
+            raise WebError(400, _EXPIRED)
 
     def router(self) -> APIRouter:
         """A router whose routes turn :class:`WebError` and :class:`SignInRequired` into pages.
@@ -176,11 +261,16 @@ class Web:
 
                 async def handler(request: Request) -> Response:
                     try:
-                        return await original(request)
+                        response = await original(request)
                     except SignInRequired as exc:
-                        return sign_in_redirect(exc.next_path)
+                        response = sign_in_redirect(exc.next_path)
                     except WebError as exc:
-                        return await run_in_threadpool(web.error_page, request, exc)
+                        response = await run_in_threadpool(web.error_page, request, exc)
+                    for name, value in PAGE_HEADERS.items():
+                        response.headers.setdefault(name, value)
+                    # Pages show a person's data (or a form): never kept by a browser or proxy.
+                    response.headers.setdefault("Cache-Control", "no-store")
+                    return response
 
                 return handler
 
@@ -210,6 +300,14 @@ class Web:
         """Render a page with the user, the policy and today's date in its context."""
         full = {"user": user, "policy": self.policy, "today": self.today(), **context}
         return self.templates.TemplateResponse(request, template, full, status_code=status)
+
+
+_EXPIRED = "This form has expired or did not come from this site. Reload the page."
+
+
+def _digest(text: str) -> str:
+    """What a token is stored by (never the token itself)."""
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
 
 
 def human_duration(value: object) -> str:
@@ -254,11 +352,22 @@ def create_web_router(
     clock: Callable[[], datetime] | None = None,
     secure_cookies: bool = False,
     max_upload: int = MAX_UPLOAD,
+    authenticator: Authenticator | None = None,
 ) -> APIRouter:
-    """The web pages as one router: include it in a FastAPI app at ``/``."""
+    """The web pages as one router: include it in a FastAPI app at ``/``.
+
+    Pass the API's ``authenticator`` so that sign-in and bearer keys share one guard against
+    guessing (one count per principal and address).
+    """
     from credence.web.views import analytics, lab, portal, reviewer, signin
 
-    web = Web(store, policy, secure_cookies=secure_cookies, max_upload=max_upload)
+    web = Web(
+        store,
+        policy,
+        secure_cookies=secure_cookies,
+        max_upload=max_upload,
+        authenticator=authenticator,
+    )
     if clock is not None:
         web.clock = clock
     router = web.router()

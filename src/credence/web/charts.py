@@ -32,7 +32,7 @@ def _svg(width: int, height: int, title: str, body: list[str], label: str | None
     aria = _t(label or title)
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'style="max-width:{width}px" role="img" aria-label="{aria}" class="chart">'
+        f'width="{width}" role="img" aria-label="{aria}" class="chart">'
         f"<title>{_t(title)}</title>{''.join(body)}</svg>"
     )
 

@@ -1,9 +1,9 @@
 """Who is signing in: an API key checked by the API's authenticator, re-read on every request.
 
 The web's one seam with the API's principals (``credence.api.auth``): signing in checks the
-key exactly as the API does (``crd_<id>_<secret>``, one Argon2 verification); afterwards the
-session cookie names the principal, and :func:`lookup` re-reads it on every request, so that a
-disabled principal is signed out at once.
+key exactly as the API does (``crd_<id>_<secret>``, one Argon2 verification, the same guard
+against guessing); afterwards the session (``web_sessions``) is read with its principal on every
+request, so that a disabled principal is signed out at once.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ class Principal:
     scope: str | None
 
 
-def authenticate(authenticator: Authenticator, api_key: str) -> Principal | None:
-    """The enabled principal whose key this is, or None."""
+def authenticate(authenticator: Authenticator, api_key: str, address: str) -> Principal | None:
+    """The enabled principal whose key this is, or None (``Throttled`` when guessing)."""
     key = api_key.strip()
     if not key:
         return None
-    found = authenticator.authenticate(key)
+    found = authenticator.authenticate(key, address)
     return None if found is None else Principal(found.name, found.role, found.scope)
 
 
