@@ -193,3 +193,19 @@ def test_the_cli_reports_bad_rows_and_exits_1_without_a_traceback(
     assert backend.rows("SELECT status, rows, accepted, rejected FROM ingest_runs") == [
         ("done", 6, 2, 4)
     ]
+
+
+def test_a_field_over_the_csv_limit_rejects_its_row_only(
+    sqlite_backend: Backend, tmp_path: Path
+) -> None:
+    huge = "x" * 200_000
+    body = HEADER + _good(2) + f'police,P3,NID-3,fine,2025-06-01,"{huge}"\n'.encode() + _good(4)
+    path = tmp_path / "huge.csv"
+    path.write_bytes(body)
+    summary = ingest_file(
+        sqlite_backend.store, path, source="police", policy=policy_set(), actor="t", now=NOW
+    )
+    assert (summary.rows, summary.accepted, summary.rejected) == (3, 2, 1)
+    assert quarantine(sqlite_backend) == [
+        (3, "row", "is not valid CSV: field larger than field limit (131072)")
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,18 @@ def test_a_correction_is_refused_by_the_same_check(world: World) -> None:
     [error] = r.json()["errors"]
     assert error["field"] == "body.changes.evidence_ref"
     assert error["reason"].endswith("contains control character U+0009 at character 4")
+
+
+def test_a_lone_surrogate_spelled_in_json_is_refused(world: World) -> None:
+    # JSON can spell a surrogate with no pair ("\\ud800"); no database can store it.
+    body = json.dumps({**GOOD, "source_record_id": "P\ud8006"})
+    r = world.call(
+        "agency-1",
+        "POST",
+        "/agency/records",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    # pydantic's JSON parser refuses it before parse_row would (as a file's JSONL row is).
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["body.source_record_id"]

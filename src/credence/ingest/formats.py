@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, TextIO
 
 from credence.dates import as_utc, parse_date, parse_instant
 from credence.errors import RecordError
-from credence.ingest.text import control_problem
+from credence.ingest.text import CONTROL, UNDECODED, control_fields, control_problem
 from credence.records import Record, Status, StatusChange
 
 COLUMNS = (
@@ -73,82 +73,81 @@ def read_rows(path: str | Path) -> Iterator[Row]:
         yield from _parquet_rows(p)
 
 
-def decoded_lines(handle: BinaryIO, bad: dict[int, str]) -> Iterator[str]:
-    """The lines of a UTF-8 file as text, split as ``open(newline="")`` splits them.
-
-    A line that is not valid UTF-8 is yielded with U+FFFD in place of its bad bytes, and its
-    number is put in ``bad`` with where the first bad byte is, so that the row it belongs to is
-    rejected and the rest of the file is still read.
+def _utf8_error(path: Path, first: int, last: int) -> RecordError:
+    """Where the first byte of lines ``first..last`` that is not UTF-8 is (lines split as
+    ``open(newline="")`` splits them). Only rows that hold one come here: the file is read again.
     """
     number = 0
     offset = 0
-    for chunk in handle:
-        pieces = chunk.splitlines(keepends=True) if b"\r" in chunk else (chunk,)
-        for piece in pieces:
-            number += 1
-            try:
-                text = piece.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                bad[number] = (
-                    f"is not valid UTF-8: byte 0x{piece[exc.start]:02x} at byte offset "
-                    f"{offset + exc.start} of the file ({exc.reason})"
-                )
-                text = piece.decode("utf-8", errors="replace")
-            offset += len(piece)
-            yield text
+    with path.open("rb") as handle:
+        for chunk in handle:
+            for piece in chunk.splitlines(keepends=True) if b"\r" in chunk else (chunk,):
+                number += 1
+                if first <= number <= last:
+                    try:
+                        piece.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        return RecordError(
+                            number,
+                            "row",
+                            f"is not valid UTF-8: byte 0x{piece[exc.start]:02x} at byte offset "
+                            f"{offset + exc.start} of the file ({exc.reason})",
+                        )
+                offset += len(piece)
+    return RecordError(first, "row", "is not valid UTF-8")
 
 
-def _undecodable(bad: dict[int, str], first: int, last: int) -> RecordError | None:
-    """The decoding error of a row on lines ``first..last``, if it has one."""
-    for number in range(first, last + 1):
-        if number in bad:
-            return RecordError(number, "row", bad[number])
-    return None
+def _open_text(path: Path) -> TextIO:
+    # Undecodable bytes become lone surrogates (U+DC80-U+DCFF) instead of ending the read: the
+    # row that holds one is rejected with its byte offset, and the rest of the file is read.
+    return path.open(newline="", encoding="utf-8", errors="surrogateescape")
 
 
 def _csv_rows(path: Path) -> Iterator[Row]:
-    bad: dict[int, str] = {}
-    with path.open("rb") as handle:
-        reader = csv.reader(decoded_lines(handle, bad))
+    with _open_text(path) as handle:
+        reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
             return
-        if bad:
-            raise _undecodable(bad, 1, reader.line_num) or RecordError(1, "row", "bad header")
+        if UNDECODED.search("".join(header)):
+            raise _utf8_error(path, 1, reader.line_num)
         header = [h.strip() for h in header]
         _check_header(header)
         start = reader.line_num + 1
         while True:
             try:
-                values = next(reader)
-            except StopIteration:
+                for values in reader:
+                    line, start = start, reader.line_num + 1
+                    joined = "".join(values)
+                    # One search of the row for a bad byte or a control character (rare).
+                    suspect = CONTROL.search(joined) is not None
+                    if suspect and UNDECODED.search(joined):
+                        yield Row(line, None, (_utf8_error(path, line, start - 1),), {})
+                        continue
+                    if not any(v.strip() for v in values):
+                        continue
+                    if len(values) != len(header):
+                        err = RecordError(
+                            line, "row", f"has {len(values)} fields, the header has {len(header)}"
+                        )
+                        yield Row(line, None, (err,), {})
+                        continue
+                    raw = {
+                        k: (v if v.strip() != "" else None)
+                        for k, v in zip(header, values, strict=True)
+                    }
+                    yield parse_row(line, raw, screened=not suspect)
                 return
-            except csv.Error as exc:
+            except csv.Error as exc:  # a field over the csv module's size limit, say
                 line, start = start, reader.line_num + 1
                 yield Row(line, None, (RecordError(line, "row", f"is not valid CSV: {exc}"),), {})
-                continue
-            line, start = start, reader.line_num + 1
-            if bad and (err := _undecodable(bad, line, start - 1)) is not None:
-                yield Row(line, None, (err,), {})
-                continue
-            if not any(v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                err = RecordError(
-                    line, "row", f"has {len(values)} fields, the header has {len(header)}"
-                )
-                yield Row(line, None, (err,), {})
-                continue
-            raw = {k: (v if v.strip() != "" else None) for k, v in zip(header, values, strict=True)}
-            yield parse_row(line, raw)
 
 
 def _jsonl_rows(path: Path) -> Iterator[Row]:
-    bad: dict[int, str] = {}
-    with path.open("rb") as handle:
-        for line, text in enumerate(decoded_lines(handle, bad), start=1):
-            if line in bad:
-                yield Row(line, None, (RecordError(line, "row", bad[line]),))
+    with _open_text(path) as handle:
+        for line, text in enumerate(handle, start=1):
+            if UNDECODED.search(text):
+                yield Row(line, None, (_utf8_error(path, line, line),))
                 continue
             if not text.strip():
                 continue
@@ -189,15 +188,17 @@ def _check_header(header: list[str]) -> None:
         raise RecordError(1, missing[0], "required column is missing")
 
 
-def parse_row(line: int, raw: Mapping[str, Any]) -> Row:
-    """Validate one row's fields; every bad field is reported, not just the first."""
+def parse_row(line: int, raw: Mapping[str, Any], *, screened: bool = False) -> Row:
+    """Validate one row's fields; every bad field is reported, not just the first.
+
+    ``screened``: the caller has already found no control character in the row's text.
+    """
     errors: list[RecordError] = []
     # A field with a control character is reported as such, and only so.
     refused: set[str] = set()
-    for name, value in raw.items():
-        if isinstance(value, str) and (problem := control_problem(value)) is not None:
-            errors.append(RecordError(line, name, problem))
-            refused.add(name)
+    for name, problem in () if screened else control_fields(raw):
+        errors.append(RecordError(line, name, problem))
+        refused.add(name)
 
     def text(name: str, required: bool = False) -> str | None:
         value = raw.get(name)
