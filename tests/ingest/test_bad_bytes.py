@@ -12,8 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from credence.ingest.fast import Prescan
 from credence.ingest.run import ingest_file
+from credence.ingest.text import control_problem, has_control_bytes
 from tests.ingest.helpers import NOW, quarantine, records
 from tests.store.backends import POLICY_FILE, Backend, policy_set
 
@@ -209,3 +213,17 @@ def test_a_field_over_the_csv_limit_rejects_its_row_only(
     assert quarantine(sqlite_backend) == [
         (3, "row", "is not valid CSV: field larger than field limit (131072)")
     ]
+
+
+@given(st.text(), st.integers(min_value=0))
+def test_the_byte_prescan_and_the_text_check_agree(text: str, cut: int) -> None:
+    # The prescan (bytes, per chunk) decides the fast path; the text check decides the row.
+    # They must agree on every text, wherever a chunk boundary falls (a line feed is neither).
+    data = text.encode()
+    expected = control_problem(text.replace("\n", "")) is not None
+    assert has_control_bytes(data) == expected
+    scan = Prescan()
+    at = cut % (len(data) + 1)
+    scan.feed(data[:at])
+    scan.feed(data[at:])
+    assert scan.control == expected
