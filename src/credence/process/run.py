@@ -1,4 +1,8 @@
-"""``credence process run``: advance every subject of a scheme to a day.
+"""``credence process run``: advance the due subjects of a scheme to a day.
+
+The subjects visited are those the due agenda (:mod:`credence.runs.agenda`) names: something
+new was stored about them since the policy's last run, or a day of their story came; ``--full``
+visits every subject with records, and must end in the same state.
 
 For each subject the run lapses objections whose review deadline passed, evaluates the
 subject with the service dates and sign-offs on record, persists the notices, listings and
@@ -11,7 +15,7 @@ day.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
@@ -20,22 +24,24 @@ from credence.audit import chain
 from credence.audit.access import Access
 from credence.engine.assessment import Assessment
 from credence.engine.reference import evaluate
+from credence.engine.timeline import Decisions
 from credence.ingest.run import store_policy
 from credence.policy.load import PolicySet
 from credence.process.objections import lapse_due
 from credence.process.outbox import Sender, deliver_due
 from credence.process.state import Context, decisions_of, ensure_notices, persist
 from credence.records import Record
+from credence.runs import agenda
 from credence.store.db import Store
 from credence.store.records import records_of
-from credence.store.schema import Notice, OutboxMessage, ProcessRun, StoredRecord
+from credence.store.schema import Notice, OutboxMessage, ProcessRun
 
 MAX_ROUNDS = 50
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What a run changed."""
+    """What a run changed, and how many subjects were due for each reason."""
 
     as_of: date
     subjects: int
@@ -43,6 +49,7 @@ class RunSummary:
     delivered: int
     lapsed: int
     notified: int
+    reasons: dict[str, int] = field(default_factory=dict)
 
 
 def run(
@@ -53,22 +60,35 @@ def run(
     actor: str,
     sender: Sender,
     subjects: list[str] | None = None,
+    everyone: bool = False,
 ) -> RunSummary:
-    """Advance every subject with records (or the given ones) to ``as_of``."""
+    """Advance the due subjects (every subject with records with ``everyone``, or the given
+    ones) to ``as_of``."""
     started = datetime.now(UTC)
     with store.session() as session:
+        mark = agenda.mark_of(session, policy.id)
+        agenda.check_day(policy.id, mark, as_of)
         store_policy(session, policy, started)
         lapsed = lapse_due(session, store.keys, as_of, actor=actor)
         session.commit()
-        ids = subjects or list(
-            session.scalars(
-                select(StoredRecord.subject_id).distinct().order_by(StoredRecord.subject_id)
-            )
-        )
+        if subjects is not None:
+            plan = agenda.named(session, subjects)
+        elif everyone:
+            plan = agenda.full(session)
+        else:
+            plan = agenda.due(session, policy, as_of, mark)
+            for o in lapsed:
+                plan.reasons.setdefault(o.subject_id, set()).add("objections")
+        # What the next run reads as new starts here: the lapses above are this run's news.
+        seen = agenda.watermarks(session, policy.id, as_of)
+        agenda.remember_many(session, policy.id, plan.later)
+        ids = plan.subjects
         ctx = Context(session, store.keys, policy, actor)
         delivered = 0
         for sid in ids:
-            delivered += advance_subject(ctx, sender, sid, as_of)
+            sent, day = advance_subject(ctx, sender, sid, as_of)
+            delivered += sent
+            agenda.remember(session, policy.id, sid, day)
             session.commit()
         session.add(
             ProcessRun(
@@ -81,6 +101,9 @@ def run(
                 transitions=ctx.transitions,
             )
         )
+        if subjects is None:
+            # A run of named subjects is no run of the policy: the others were not read.
+            agenda.save_mark(session, seen)
         chain.append(
             session,
             store.keys,
@@ -94,16 +117,27 @@ def run(
             },
         )
         session.commit()
-    return RunSummary(as_of, len(ids), ctx.transitions, delivered, len(lapsed), len(ctx.cascaded))
+    return RunSummary(
+        as_of,
+        len(ids),
+        ctx.transitions,
+        delivered,
+        len(lapsed),
+        len(ctx.cascaded),
+        plan.counts(),
+    )
 
 
-def advance_subject(ctx: Context, sender: Sender, subject_id: str, as_of: date) -> int:
-    """Evaluate, issue and deliver notices until none is left to deliver, then persist."""
+def advance_subject(
+    ctx: Context, sender: Sender, subject_id: str, as_of: date
+) -> tuple[int, date | None]:
+    """Evaluate, issue and deliver notices until none is left to deliver, then persist;
+    return the messages delivered and the next day the subject can change by itself."""
     access = Access(ctx.actor, "operator", f"due process run for {as_of}")
     records = records_of(ctx.session, ctx.keys, subject_id, access=access)
     delivered = 0
     for _ in range(MAX_ROUNDS):
-        assessment = _evaluate(ctx, records, subject_id, as_of)
+        assessment, decisions = _evaluate(ctx, records, subject_id, as_of)
         created = ensure_notices(ctx, subject_id, assessment, as_of)
         sent = deliver_due(ctx.session, sender, as_of, subject_id=subject_id)
         for message in sent:
@@ -115,12 +149,15 @@ def advance_subject(ctx: Context, sender: Sender, subject_id: str, as_of: date) 
     # final: persisting earlier would record states that a delivery was about to change.
     persist(ctx, subject_id, assessment, as_of)
     delivered += sum(1 for m in deliver_due(ctx.session, sender, as_of, subject_id=subject_id))
-    return delivered
+    return delivered, agenda.next_day(ctx.policy, assessment, records, decisions, as_of)
 
 
-def _evaluate(ctx: Context, records: list[Record], subject_id: str, as_of: date) -> Assessment:
+def _evaluate(
+    ctx: Context, records: list[Record], subject_id: str, as_of: date
+) -> tuple[Assessment, Decisions]:
     decisions = decisions_of(ctx.session, subject_id, ctx.policy.id)
-    return evaluate(ctx.policy, records, as_of, as_of, subject_id=subject_id, decisions=decisions)
+    a = evaluate(ctx.policy, records, as_of, as_of, subject_id=subject_id, decisions=decisions)
+    return a, decisions
 
 
 def _mark_served(ctx: Context, message: OutboxMessage) -> None:

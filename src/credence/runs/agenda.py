@@ -1,0 +1,292 @@
+"""The due agenda: which subjects a process run must visit, derived from what the store holds.
+
+A subject's due process can change on a day only if something new was stored about it since the
+last run for the policy, or if a day it already has in its story comes (a deadline, the end of a
+listing or measure, the expiry of a record's points, a record that takes effect or becomes known,
+a policy version that starts). The first kind is read from the store with watermarks kept per
+policy (``process_marks``); the second is the ``next_day`` that each visit stores for the subject
+(``process_agenda``), in the same transaction as what the visit persisted. The very first run for
+a policy visits every subject with records, and so fills the agenda.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from credence.engine.assessment import Assessment
+from credence.engine.timeline import Decisions
+from credence.errors import CredenceError
+from credence.policy.load import PolicySet
+from credence.records import Record
+from credence.store.schema import (
+    AccessEvent,
+    AgendaDay,
+    AgendaMark,
+    MeasureRow,
+    Objection,
+    OutboxMessage,
+    ProcessEvent,
+    RecordStatus,
+    StoredRecord,
+)
+
+# Why a subject is due, in the order the summary prints them.
+REASONS = (
+    "first-run",
+    "records",
+    "calendar",
+    "outbox",
+    "objections",
+    "reviews",
+    "queries",
+    "named",
+    "full",
+)
+OBJECTION = "objection"
+REVIEWED = ("approved", "refused")
+RELYING_PARTY = "relying_party"
+
+
+class AgendaError(CredenceError):
+    """A run cannot be planned as asked (a day before the last run's day)."""
+
+
+@dataclass
+class Due:
+    """The subjects a run visits, each with the reasons it is due."""
+
+    reasons: dict[str, set[str]]
+    # First run: the batch's next day of change of every subject it does not visit.
+    later: dict[str, date | None]
+
+    @property
+    def subjects(self) -> list[str]:
+        """The due subjects in a stable order."""
+        return sorted(self.reasons)
+
+    def counts(self) -> dict[str, int]:
+        """How many subjects are due for each reason (one subject may have several)."""
+        c: Counter[str] = Counter(r for rs in self.reasons.values() for r in rs)
+        return {r: c[r] for r in REASONS if c[r]}
+
+
+def mark_of(session: Session, policy_id: str) -> AgendaMark | None:
+    """The watermarks of the policy's last run, if any."""
+    return session.get(AgendaMark, policy_id)
+
+
+def check_day(policy_id: str, mark: AgendaMark | None, as_of: date) -> None:
+    """Refuse a day before the last run's day (the story is already told up to that day)."""
+    if mark is not None and as_of < mark.as_of:
+        raise AgendaError(
+            f"--as-of {as_of} is before {mark.as_of}, the day the last process run for policy "
+            f"{policy_id} advanced to: runs only go forward (nothing was changed)"
+        )
+
+
+def with_records(session: Session) -> list[str]:
+    """Every subject with records (what ``--full`` visits)."""
+    return list(
+        session.scalars(
+            select(StoredRecord.subject_id).distinct().order_by(StoredRecord.subject_id)
+        )
+    )
+
+
+def named(session: Session, subjects: Iterable[str]) -> Due:
+    """The subjects a caller named (``--subjects FILE``)."""
+    return Due({s: {"named"} for s in subjects}, {})
+
+
+def full(session: Session) -> Due:
+    """Every subject with records."""
+    return Due({s: {"full"} for s in with_records(session)}, {})
+
+
+def due(session: Session, policy: PolicySet, as_of: date, mark: AgendaMark | None) -> Due:
+    """The subjects with something that can change on or before ``as_of`` since the last run."""
+    if mark is None:
+        return first_run(session, policy, as_of)
+    reasons: dict[str, set[str]] = defaultdict(set)
+
+    def add(reason: str, subjects: Iterable[str]) -> None:
+        for s in subjects:
+            reasons[s].add(reason)
+
+    new_records = select(StoredRecord.subject_id).distinct()
+    if mark.record_at is not None:
+        # ">=": a record stored at the very instant of the mark may have come after the run.
+        new_records = new_records.where(StoredRecord.ingested_at >= mark.record_at)
+    add("records", session.scalars(new_records))
+    add(
+        "records",
+        session.scalars(
+            select(StoredRecord.subject_id)
+            .distinct()
+            .join(RecordStatus, RecordStatus.record_id == StoredRecord.record_id)
+            .where(RecordStatus.id > mark.status_id)
+        ),
+    )
+    add(
+        "calendar",
+        session.scalars(
+            select(AgendaDay.subject_id).where(
+                AgendaDay.policy_id == policy.id, AgendaDay.next_day <= as_of
+            )
+        ),
+    )
+    add(
+        "outbox",
+        session.scalars(
+            select(OutboxMessage.subject_id)
+            .distinct()
+            .where(
+                OutboxMessage.status.in_(("queued", "failed")), OutboxMessage.deliver_on <= as_of
+            )
+        ),
+    )
+    add(
+        "objections",
+        session.scalars(
+            select(Objection.subject_id)
+            .distinct()
+            .join(ProcessEvent, ProcessEvent.object_id == Objection.id)
+            .where(ProcessEvent.object_type == OBJECTION, ProcessEvent.id > mark.event_id)
+        ),
+    )
+    add(
+        "reviews",
+        session.scalars(
+            select(MeasureRow.subject_id)
+            .distinct()
+            .join(ProcessEvent, ProcessEvent.object_id == MeasureRow.id)
+            .where(
+                ProcessEvent.object_type == "measure",
+                ProcessEvent.status.in_(REVIEWED),
+                ProcessEvent.id > mark.event_id,
+            )
+        ),
+    )
+    # A relying party that queried a subject is told of a rescission within 90 days of it.
+    add(
+        "queries",
+        session.scalars(
+            select(AccessEvent.subject_id)
+            .distinct()
+            .where(AccessEvent.role == RELYING_PARTY, AccessEvent.id > mark.access_id)
+        ),
+    )
+    known = set(with_records(session))
+    return Due({s: r for s, r in reasons.items() if s in known}, {})
+
+
+def first_run(session: Session, policy: PolicySet, as_of: date) -> Due:
+    """The first run for a policy visits every subject with records: nothing is known yet.
+
+    (Narrowing it to the subjects whose batch result has a stage, list, notice or measure in
+    its timeline needs a batch flag for "reaches the first rung"; the batch flags only clamps.)
+    """
+    return Due({s: {"first-run"} for s in with_records(session)}, {})
+
+
+def next_day(
+    policy: PolicySet,
+    assessment: Assessment,
+    records: Iterable[Record],
+    decisions: Decisions,
+    as_of: date,
+) -> date | None:
+    """The first day after ``as_of`` on which the subject's evaluation can change by itself.
+
+    Every day the story names (deadlines, ends, expiries), every day of the subject's records
+    (occurrence, effect, recording, status changes), every known service or approval day and
+    every policy version start: between two of these days nothing an evaluation reads moves.
+    """
+    days: set[date] = set()
+    _dates(assessment, days)
+    for r in records:
+        days.update((r.occurred_on, r.effective_on, _day(r.recorded_at)))
+        days.update(_day(h.at) for h in r.history)
+    days.update(d for d in decisions.served.values() if d is not None)
+    days.update(decisions.approved.values())
+    days.update(v.effective_from for v in policy.versions)
+    after = [d for d in days if d > as_of]
+    return min(after) if after else None
+
+
+def _day(moment: datetime | date) -> date:
+    return moment.date() if isinstance(moment, datetime) else moment
+
+
+def _dates(value: Any, out: set[date]) -> None:
+    """Every date inside an assessment (dataclasses, tuples, lists, dicts)."""
+    if isinstance(value, datetime):
+        out.add(value.date())
+    elif isinstance(value, date):
+        out.add(value)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            _dates(getattr(value, f.name), out)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            _dates(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _dates(v, out)
+
+
+def remember(session: Session, policy_id: str, subject_id: str, day: date | None) -> None:
+    """Store a subject's next day of possible change (in the visit's transaction)."""
+    row = session.get(AgendaDay, (policy_id, subject_id))
+    if row is None:
+        session.add(AgendaDay(policy_id=policy_id, subject_id=subject_id, next_day=day))
+    else:
+        row.next_day = day
+
+
+def remember_many(session: Session, policy_id: str, days: dict[str, date | None]) -> None:
+    """Store the first run's calendar for the subjects it did not visit (one statement)."""
+    if not days:
+        return
+    existing = set(
+        session.scalars(select(AgendaDay.subject_id).where(AgendaDay.policy_id == policy_id))
+    )
+    rows = [
+        {"policy_id": policy_id, "subject_id": s, "next_day": d}
+        for s, d in days.items()
+        if s not in existing
+    ]
+    if rows:
+        session.execute(insert(AgendaDay), rows)
+
+
+def watermarks(session: Session, policy_id: str, as_of: date) -> AgendaMark:
+    """The store's high-water marks now, as the mark of a run that read up to here."""
+    return AgendaMark(
+        policy_id=policy_id,
+        as_of=as_of,
+        record_at=session.scalar(select(func.max(StoredRecord.ingested_at))),
+        status_id=session.scalar(select(func.max(RecordStatus.id))) or 0,
+        event_id=session.scalar(select(func.max(ProcessEvent.id))) or 0,
+        access_id=session.scalar(select(func.max(AccessEvent.id))) or 0,
+    )
+
+
+def save_mark(session: Session, mark: AgendaMark) -> None:
+    """Replace the policy's mark with ``mark``."""
+    old = session.get(AgendaMark, mark.policy_id)
+    if old is None:
+        session.add(mark)
+        return
+    old.as_of = mark.as_of
+    old.record_at = mark.record_at
+    old.status_id = mark.status_id
+    old.event_id = mark.event_id
+    old.access_id = mark.access_id
