@@ -14,8 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from credence.audit.access import Access, log_read
+from credence.cli import app
 from credence.ingest.run import ingest_file
 from credence.policy.load import PolicySet
 from credence.process.objections import ObjectionError, decide, file_objection
@@ -32,7 +34,7 @@ from credence.store.schema import (
     ProcessEvent,
     StoredRecord,
 )
-from tests.process.test_lifecycle import HEADER, scheme
+from tests.process.test_lifecycle import HEADER, SCHEME, scheme
 from tests.store.backends import SECRET, Backend, open_backend
 
 D = date
@@ -254,3 +256,41 @@ def test_a_quiet_night_visits_nobody_and_a_day_back_is_refused(
     assert served.reasons == {"records": 1, "outbox": 1}
     with pytest.raises(AgendaError, match="2026-02-01 is before 2026-02-12"):
         run(b.store, policy, D(2026, 2, 1), actor="process", sender=outbox)
+
+
+def test_cli_full_subjects_reasons_and_refusals(sqlite_backend: Backend, tmp_path: Path) -> None:
+    b, policy = sqlite_backend, scheme()
+    _ingest(b, policy, D(2026, 2, 10), [("c1", "1", "major"), ("c2", "1", "minor")])
+    _ingest(b, policy, D(2026, 2, 10), [("c3", "2", "minor")])
+    cli, env, pol = CliRunner(), b.env() | {"COLUMNS": "250"}, str(SCHEME)
+
+    def process(*extra: str) -> Any:
+        return cli.invoke(app, ["process", "run", "--policy", pol, *extra], env=env)
+
+    first = process("--as-of", "2026-02-10")
+    assert first.exit_code == 0, first.output
+    assert "advanced 2 subject(s) to 2026-02-10" in first.output
+    assert "due: first-run 2" in first.output
+    full = process("--as-of", "2026-02-12", "--full")
+    assert "advanced 2 subject(s) to 2026-02-12" in full.output and "due: full 2" in full.output
+    one = b.keys.subject_id("NID-2")
+    listed = tmp_path / "subjects.txt"
+    listed.write_text(f"# re-run\n{one}\n\n{one}\n")
+    named = process("--as-of", "2026-02-12", "--subjects", str(listed))
+    assert "advanced 1 subject(s) to 2026-02-12" in named.output and "due: named 1" in named.output
+    listed.write_text(f"{one}\nNID-3\n")
+    bad = process("--as-of", "2026-02-12", "--subjects", str(listed))
+    assert bad.exit_code == 2
+    assert "line 2: 'NID-3' is not a subject id" in bad.output
+    back = process("--as-of", "2026-02-11")
+    assert back.exit_code == 2
+    assert "--as-of 2026-02-11 is before 2026-02-12" in back.output
+    assert "nothing was changed" in back.output
+    unknown = cli.invoke(
+        app, ["process", "run", "--policy", "no-such-policy", "--as-of", "2026-02-12"], env=env
+    )
+    assert unknown.exit_code != 0 and "no-such-policy" in unknown.output
+    b.execute("DROP TABLE process_marks")
+    behind = process("--as-of", "2026-02-13")
+    assert behind.exit_code == 2
+    assert "schema is behind" in behind.output and "credence init" in behind.output

@@ -75,10 +75,21 @@ def process_run(
     outbox: Annotated[
         Path | None, typer.Option(help="Folder the file sender writes to (default: <data>/outbox).")
     ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Visit every subject with records, not only the due.")
+    ] = False,
+    subjects: Annotated[
+        Path | None,
+        typer.Option("--subjects", help="File of subject ids (one a line) to re-run, only them."),
+    ] = None,
     data: DataOpt = None,
     actor: ActorOpt = None,
 ) -> None:
-    """Issue due notices, apply measures whose notice ran out, lift and rescind; idempotent."""
+    """Issue due notices, apply measures whose notice ran out, lift and rescind; idempotent.
+
+    Visits the subjects the due agenda names (news since the policy's last run, or a day of
+    their story came); ``--full`` visits everyone with records and ends in the same state.
+    """
     from credence.errors import CredenceError
     from credence.policy.lint import lint
     from credence.process.outbox import FileSender
@@ -92,14 +103,20 @@ def process_run(
         for f in errors:
             out.print(str(f), highlight=False, markup=False)
         raise _fail(f"policy {pol.id} is refused under the {profile} profile", 1)
+    if full and subjects is not None:
+        raise typer.BadParameter("give --full or --subjects, not both", param_hint="--subjects")
+    named = _subject_file(subjects) if subjects is not None else None
+    day = _day(as_of, "--as-of")
     store = _open(data)
     try:
         summary = run(
             store,
             pol,
-            _day(as_of, "--as-of"),
+            day,
             actor=_actor(actor),
             sender=FileSender(outbox or store.folder / "outbox"),
+            subjects=named,
+            everyone=full,
         )
     except CredenceError as exc:
         raise _fail(str(exc)) from None
@@ -111,6 +128,28 @@ def process_run(
         f"{summary.lapsed} objection(s) lapsed, {summary.notified} relying part(ies) notified",
         highlight=False,
     )
+    why = ", ".join(f"{reason} {n}" for reason, n in summary.reasons.items())
+    out.print(f"due: {why or 'nobody'}", highlight=False)
+
+
+def _subject_file(path: Path) -> list[str]:
+    """The subject ids of a file, one a line (blank lines and ``#`` comments skipped)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint="--subjects") from None
+    ids: list[str] = []
+    for n, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            raise typer.BadParameter(
+                f"{path} line {n}: {text[:80]!r} is not a subject id (64 hex digits)",
+                param_hint="--subjects",
+            )
+        ids.append(text)
+    return list(dict.fromkeys(ids))
 
 
 def notices(
@@ -259,7 +298,7 @@ def measures(
     data: DataOpt = None,
     actor: ActorOpt = None,
 ) -> None:
-    """List measures (e.g. --status awaiting-review for the reviewer's queue)."""
+    """List measures (e.g. --status awaiting_review for the reviewer's queue)."""
     if ctx.invoked_subcommand is not None:
         return
     from sqlalchemy import select

@@ -66,6 +66,7 @@ def run(
     ones) to ``as_of``."""
     started = datetime.now(UTC)
     with store.session() as session:
+        agenda.require_schema(session)
         mark = agenda.mark_of(session, policy.id)
         agenda.check_day(policy.id, mark, as_of)
         store_policy(session, policy, started)

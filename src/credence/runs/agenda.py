@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from credence.engine.assessment import Assessment
@@ -75,6 +75,17 @@ class Due:
         """How many subjects are due for each reason (one subject may have several)."""
         c: Counter[str] = Counter(r for rs in self.reasons.values() for r in rs)
         return {r: c[r] for r in REASONS if c[r]}
+
+
+def require_schema(session: Session) -> None:
+    """Refuse a store whose schema predates the agenda, saying how to bring it up to date."""
+    tables = set(inspect(session.connection()).get_table_names())
+    missing = sorted({"process_agenda", "process_marks"} - tables)
+    if missing:
+        raise AgendaError(
+            f"the store's schema is behind this version of credence (no table {missing[0]}): "
+            "run `credence init` on it to apply the new migrations, then run again"
+        )
 
 
 def mark_of(session: Session, policy_id: str) -> AgendaMark | None:
