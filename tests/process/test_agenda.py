@@ -247,14 +247,15 @@ def test_a_quiet_night_visits_nobody_and_a_day_back_is_refused(
     outbox = FileSender(b.folder / "outbox")
     first = run(b.store, policy, D(2026, 2, 10), actor="process", sender=outbox)
     assert (first.subjects, first.reasons) == (1, {"first-run": 1})
-    # The reminder waits two days in the outbox (service lag): the subject is due then. Records
-    # stored at the very instant of the last mark are read again (one might have come after).
+    # The reminder waits two days in the outbox (service lag): the subject is due only then.
     quiet = run(b.store, policy, D(2026, 2, 11), actor="process", sender=outbox)
-    assert (quiet.subjects, quiet.transitions, quiet.reasons) == (1, 0, {"records": 1})
+    assert (quiet.subjects, quiet.reasons) == (0, {})
     served = run(b.store, policy, D(2026, 2, 12), actor="process", sender=outbox)
-    assert (served.subjects, served.delivered) == (1, 1)
-    assert served.reasons == {"records": 1, "outbox": 1}
-    with pytest.raises(AgendaError, match="2026-02-01 is before 2026-02-12"):
+    assert (served.subjects, served.delivered, served.reasons) == (1, 1, {"outbox": 1})
+    _ingest(b, policy, D(2026, 2, 13), [("q3", "2", "minor")])
+    news = run(b.store, policy, D(2026, 2, 13), actor="process", sender=outbox)
+    assert (news.subjects, news.reasons) == (1, {"records": 1})
+    with pytest.raises(AgendaError, match="2026-02-01 is before 2026-02-13"):
         run(b.store, policy, D(2026, 2, 1), actor="process", sender=outbox)
 
 

@@ -29,6 +29,7 @@ from credence.store.schema import (
     AccessEvent,
     AgendaDay,
     AgendaMark,
+    IngestRun,
     MeasureRow,
     Objection,
     OutboxMessage,
@@ -131,11 +132,19 @@ def due(session: Session, policy: PolicySet, as_of: date, mark: AgendaMark | Non
         for s in subjects:
             reasons[s].add(reason)
 
-    new_records = select(StoredRecord.subject_id).distinct()
+    add(
+        "records",
+        session.scalars(
+            select(StoredRecord.subject_id)
+            .distinct()
+            .where(StoredRecord.ingest_run_id > mark.ingest_id)
+        ),
+    )
+    outside = select(StoredRecord.subject_id).distinct().where(StoredRecord.ingest_run_id.is_(None))
     if mark.record_at is not None:
         # ">=": a record stored at the very instant of the mark may have come after the run.
-        new_records = new_records.where(StoredRecord.ingested_at >= mark.record_at)
-    add("records", session.scalars(new_records))
+        outside = outside.where(StoredRecord.ingested_at >= mark.record_at)
+    add("records", session.scalars(outside))
     add(
         "records",
         session.scalars(
@@ -283,11 +292,22 @@ def watermarks(session: Session, policy_id: str, as_of: date) -> AgendaMark:
     return AgendaMark(
         policy_id=policy_id,
         as_of=as_of,
-        record_at=session.scalar(select(func.max(StoredRecord.ingested_at))),
+        ingest_id=_ingest_mark(session),
+        record_at=session.scalar(
+            select(func.max(StoredRecord.ingested_at)).where(StoredRecord.ingest_run_id.is_(None))
+        ),
         status_id=session.scalar(select(func.max(RecordStatus.id))) or 0,
         event_id=session.scalar(select(func.max(ProcessEvent.id))) or 0,
         access_id=session.scalar(select(func.max(AccessEvent.id))) or 0,
     )
+
+
+def _ingest_mark(session: Session) -> int:
+    """The last ingest run all of whose records are stored: before the first one still going."""
+    going = session.scalar(select(func.min(IngestRun.id)).where(IngestRun.finished_at.is_(None)))
+    if going is not None:
+        return int(going) - 1
+    return int(session.scalar(select(func.max(IngestRun.id))) or 0)
 
 
 def save_mark(session: Session, mark: AgendaMark) -> None:
@@ -297,6 +317,7 @@ def save_mark(session: Session, mark: AgendaMark) -> None:
         session.add(mark)
         return
     old.as_of = mark.as_of
+    old.ingest_id = mark.ingest_id
     old.record_at = mark.record_at
     old.status_id = mark.status_id
     old.event_id = mark.event_id

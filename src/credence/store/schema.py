@@ -436,7 +436,10 @@ class AgendaMark(Base):
     __tablename__ = "process_marks"
     policy_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     as_of: Mapped[date] = mapped_column(Date)
-    # The latest ingested_at seen (records carry no row id; ties are read again).
+    # Records carry no row id: those of ingest runs after ``ingest_id`` are new (a run still
+    # going is never behind the mark); those stored outside a run are new from ``record_at``
+    # (the latest such ingested_at seen: ties are read again).
+    ingest_id: Mapped[int] = mapped_column(Integer, default=0)
     record_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status_id: Mapped[int] = mapped_column(Integer, default=0)
     event_id: Mapped[int] = mapped_column(Integer, default=0)

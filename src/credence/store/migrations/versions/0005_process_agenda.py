@@ -33,6 +33,7 @@ def upgrade() -> None:
         "process_marks",
         sa.Column("policy_id", sa.String(length=100), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("ingest_id", sa.Integer(), nullable=False),
         sa.Column("record_at", credence.store.schema.UTCDateTime(length=27), nullable=True),
         sa.Column("status_id", sa.Integer(), nullable=False),
         sa.Column("event_id", sa.Integer(), nullable=False),
