@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from credence.cli import app
@@ -135,3 +138,68 @@ def test_every_bundled_policy_reads_within_the_limits() -> None:
     for name in library.names():
         library.resolve(name)  # raises PolicyError if a limit refused a real policy
     assert set(load.LIMIT_CODES) == {"CR101", "CR102", "CR103", "CR104"}
+
+
+def test_a_file_that_is_not_utf8_names_the_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin.yaml"
+    path.write_bytes(b"id: city\ntitle: caf\xe9\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+    assert caught.value.problems == [
+        (f"{path}:2:11", "not UTF-8 text: byte 19 (invalid continuation byte)")
+    ]
+
+
+_KEYS = st.sampled_from(
+    [
+        "id",
+        "version",
+        "versions",
+        "rules",
+        "credits",
+        "tests",
+        "kind",
+        "remove_rules",
+        "effective_from",
+        "title",
+        "points",
+        "expires_after",
+        "legal_basis",
+        "bands",
+    ]
+)
+_LEAF = st.one_of(
+    st.none(), st.integers(), st.booleans(), st.dates(), st.sampled_from(["a", "P1Y", "-1"])
+)
+_DATA = st.recursive(
+    _LEAF,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=5)),
+    max_leaves=30,
+)
+_VERSION = st.dictionaries(_KEYS, _DATA, max_size=6)
+_FILE = st.builds(
+    lambda head, versions: {**head, "versions": versions},
+    st.dictionaries(_KEYS, _DATA, max_size=4),
+    st.lists(_VERSION, max_size=4),
+)
+_TOKENS = st.sampled_from(
+    [*"[]{}:,-&*!|>'\"#? \n\tab1.%@`<=", "id", "versions", "rules", "<<", "&a", "*a"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_FILE, _VERSION))
+def test_any_mapping_is_read_or_refused_with_problems_never_a_crash(data: object) -> None:
+    try:
+        loads_policy(yaml.safe_dump(data))
+    except PolicyError as exc:
+        assert exc.problems and all(isinstance(m, str) for _, m in exc.problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TOKENS, max_size=60).map("".join))
+def test_any_text_is_read_or_refused_with_problems_never_a_crash(text: str) -> None:
+    try:
+        loads_policy(text)
+    except PolicyError as exc:
+        assert exc.problems

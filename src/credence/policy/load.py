@@ -190,8 +190,16 @@ def _read_file(path: Path) -> _Doc:
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise _too_large(size, str(path))
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise PolicyError(
+            str(path),
+            [(f"{path}:{line}:{column}", f"not UTF-8 text: byte {exc.start} ({exc.reason})")],
+        ) from None
+    except OSError as exc:
         raise PolicyError(str(path), [("", f"cannot read: {exc}")]) from None
     return _parse(text, str(path))
 
@@ -271,7 +279,11 @@ def _assemble(source: str, docs: list[_Doc]) -> PolicySet:
                 continue
             versions.append(version)
             locations.update(_locations(version, raw, origin, doc))
-        for i, case in enumerate(doc.data.get("tests", []) if "versions" in doc.data else []):
+        cases = doc.data.get("tests") or [] if "versions" in doc.data else []
+        if not isinstance(cases, list):
+            problems.append((doc.where(("tests",)), "tests must be a list of test cases"))
+            cases = []
+        for i, case in enumerate(cases):
             try:
                 tests.append(TestCase.model_validate(case))
             except ValidationError as exc:
@@ -369,20 +381,40 @@ def _expand(
             if key == "remove_rules":
                 continue
             if key in _MERGED and isinstance(value, list):
-                prior = current.get(key) or []
-                by_kind = {r.get("kind"): r for r in prior if isinstance(r, dict)}
+                prior = current.get(key)
+                by_kind: dict[object, Any] = {
+                    _kind_of(r, ("prior", j)): r
+                    for j, r in enumerate(prior if isinstance(prior, list) else [])
+                }
                 for j, rule in enumerate(value):
-                    if isinstance(rule, dict):
-                        by_kind[rule.get("kind")] = {**rule, "__where__": (*here, key, j)}
+                    where = (*here, key, j)
+                    # A rule that is not a mapping stays, for the schema to refuse it.
+                    by_kind[_kind_of(rule, where)] = (
+                        {**rule, "__where__": where} if isinstance(rule, dict) else rule
+                    )
                 current[key] = list(by_kind.values())
             else:
                 current[key] = value
             origin[key] = here
-        drop = set(version.get("remove_rules") or [])
+        removed = version.get("remove_rules") or []
+        if not isinstance(removed, list) or not all(isinstance(k, str) for k in removed):
+            problems.append(
+                (doc.where((*here, "remove_rules")), "remove_rules must be a list of record kinds")
+            )
+            removed = []
+        drop = set(removed)
         for key in _MERGED:
-            if key in current and drop:
-                current[key] = [r for r in current[key] if r.get("kind") not in drop]
+            if isinstance(current.get(key), list) and drop:
+                current[key] = [r for r in current[key] if _kind_of(r, None) not in drop]
         yield current, {**origin, "": here}
+
+
+def _kind_of(rule: object, otherwise: object) -> object:
+    """A rule's ``kind`` (what versions merge by), or ``otherwise`` for what is not a rule."""
+    if isinstance(rule, dict):
+        kind = rule.get("kind")
+        return kind if isinstance(kind, str | int | float | bool) or kind is None else otherwise
+    return otherwise
 
 
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
