@@ -10,24 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from credence.dates import as_utc, end_of_day
+from credence.states import VOID as VOID
+from credence.states import RecordStatus
 
-
-class Status(StrEnum):
-    """The states of a record's life."""
-
-    ACTIVE = "active"
-    CONTESTED = "contested"
-    UPHELD = "upheld"
-    OVERTURNED = "overturned"
-    REVOKED = "revoked"
-    CORRECTED_BY = "corrected_by"
-    LAPSED = "lapsed"  # the objection's review deadline was missed: the record stops counting
-
-
-VOID = frozenset({Status.OVERTURNED, Status.REVOKED, Status.CORRECTED_BY, Status.LAPSED})
+# A record's states live with the other states; ``Status`` is the name the record code uses.
+Status = RecordStatus
 
 
 @dataclass(frozen=True)

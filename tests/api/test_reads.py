@@ -104,7 +104,7 @@ def test_reviewer_decides_an_objection_and_a_measure(world: World) -> None:
         "/me/objections",
         json={"record_id": "agency:A5", "statement": "I was abroad", "evidence": ["passport:p3"]},
     ).json()
-    assert filed["status"] == "under-review" and filed["evidence"] == ["passport:p3"]
+    assert filed["status"] == "under_review" and filed["evidence"] == ["passport:p3"]
     more = w.call(
         "alice", "POST", f"/me/objections/{filed['id']}/evidence", json={"evidence": ["ticket:t9"]}
     )

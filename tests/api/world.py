@@ -111,7 +111,7 @@ def build(backend: Backend, tmp: Path, *, public_grade: bool = False) -> World:
             _, issued[name] = add_principal(
                 s, keys, name, role, scope, actor="admin", now=NOW, hasher=CHEAP
             )
-        measure = s.scalar(select(MeasureRow.id).where(MeasureRow.status == "awaiting-review"))
+        measure = s.scalar(select(MeasureRow.id).where(MeasureRow.status == "awaiting_review"))
         s.commit()
     app = create_app(backend.store, pol, public_grade=public_grade, clock=lambda: NOW)
     client = TestClient(app, raise_server_exceptions=False)

@@ -84,7 +84,7 @@ def test_subject_reads_the_explanation_and_objects(
     expect(page.get_by_role("status")).to_contain_text("was filed")
     # The contest suspends the record: it stops counting while the objection is open.
     expect(page.get_by_test_id("score")).to_have_text("660")
-    expect(page.get_by_test_id("objections")).to_contain_text("under-review")
+    expect(page.get_by_test_id("objections")).to_contain_text("under_review")
 
 
 def test_reviewer_overturns_the_record(page: Any, world: World, shots: Path) -> None:

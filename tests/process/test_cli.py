@@ -106,7 +106,7 @@ def test_process_cli_from_ingest_to_review(sqlite_backend: Backend, tmp_path: Pa
     run.invoke(app, ["process", "run", "--policy", pol, "--as-of", "2026-03-05"], env=env)
     withdrawn = run.invoke(app, ["notices", "--status", "withdrawn"], env=env)
     assert "reminder@2026-02-10" in withdrawn.output
-    queue = run.invoke(app, ["measures", "--status", "awaiting-review"], env=env)
+    queue = run.invoke(app, ["measures", "--status", "awaiting_review"], env=env)
     assert queue.exit_code == 0 and "0 measure(s)" in queue.output
     missing = run.invoke(app, ["measures", "review", "9", "--approve"], env=env)
     assert missing.exit_code == 2 and "no measure 9" in missing.output

@@ -129,9 +129,9 @@ def test_not_rectified_the_measure_applies_on_the_day_the_notice_period_ends(
     ]
     # served two days after issue (the ladder's service lag), in force 14 days after service
     assert measures(backend) == [
-        ("ban", "ban@2026-05-10", "in-force", D(2026, 5, 26), D(2026, 6, 26)),
+        ("ban", "ban@2026-05-10", "in_force", D(2026, 5, 26), D(2026, 6, 26)),
     ]
-    assert history(backend, "measure") == [("proposed", "2026-05-26"), ("in-force", "2026-05-26")]
+    assert history(backend, "measure") == [("proposed", "2026-05-26"), ("in_force", "2026-05-26")]
     with backend.store.session() as s:
         sent = s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         assert [(m.kind, m.status, m.served_on) for m in sent] == [
@@ -200,7 +200,7 @@ def test_objection_overturned_after_the_measure_undoes_everything(
     policy = scheme(**{"contest.suspends": False})
     ingest(backend, tmp_path, policy, "agency", CLIMB)
     advance(backend, policy, D(2026, 6, 1))
-    assert measures(backend)[0][2] == "in-force"
+    assert measures(backend)[0][2] == "in_force"
     sid = backend.keys.subject_id("NID-1")
     with backend.store.session() as s:
         # a bank checked the subject's status two weeks ago
@@ -317,7 +317,7 @@ def test_repair_ends_the_listing(backend: Backend, tmp_path: Path) -> None:
         ("debtors", "removed", D(2026, 4, 2), D(2026, 5, 15), "repaired by court:C2")
     ]
     assert history(backend, "list_entry") == [
-        ("pending-notice", "2026-03-01"),
+        ("pending_notice", "2026-03-01"),
         ("listed", "2026-04-02"),
         ("removed", "2026-05-15"),
     ]
@@ -330,7 +330,7 @@ def test_eu_profile_holds_the_measure_for_human_review(backend: Backend, tmp_pat
     policy = scheme(**{"measures.0.human_review": True})
     ingest(backend, tmp_path, policy, "agency", CLIMB)
     advance(backend, policy, D(2026, 6, 1))
-    assert measures(backend) == [("ban", "ban@2026-05-10", "awaiting-review", None, None)]
+    assert measures(backend) == [("ban", "ban@2026-05-10", "awaiting_review", None, None)]
     with backend.store.session() as s:
         row = s.scalars(select(MeasureRow)).one()
         with pytest.raises(ReviewError, match="needs a reason"):
@@ -349,7 +349,7 @@ def test_eu_profile_holds_the_measure_for_human_review(backend: Backend, tmp_pat
         s.commit()
     advance(backend, policy, D(2026, 6, 5))
     assert measures(backend) == [
-        ("ban", "ban@2026-05-10", "in-force", D(2026, 6, 3), D(2026, 7, 3))
+        ("ban", "ban@2026-05-10", "in_force", D(2026, 6, 3), D(2026, 7, 3))
     ]
 
 

@@ -170,6 +170,6 @@ def test_a_redlist_rewards_without_notice_through_the_same_machinery(
         perks = s.scalars(select(MeasureRow).order_by(MeasureRow.id)).all()
         assert [(m.measure_id, m.status, m.in_force_from) for m in perks] == [
             ("perk", "lifted", date(2026, 1, 1)),
-            ("perk", "in-force", date(2027, 2, 1)),
+            ("perk", "in_force", date(2027, 2, 1)),
         ]
         assert json.loads(entry.body)["type"] == "redlist"

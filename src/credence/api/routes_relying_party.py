@@ -20,6 +20,7 @@ from credence.api.deps import ApiContext, Ctx, Name, Purpose, access, role
 from credence.api.problems import ERRORS, ApiProblem
 from credence.api.readlog import Logged
 from credence.api.reads import assess
+from credence.states import ListingStatus, MeasureStatus
 from credence.store.schema import ListEntry, MeasureRow
 
 router = APIRouter(tags=["relying_party"], responses=ERRORS)
@@ -29,14 +30,14 @@ router = APIRouter(tags=["relying_party"], responses=ERRORS)
 _LISTED = select(ListEntry.list_id, ListEntry.entered_on).where(
     ListEntry.subject_id == bindparam("sid"),
     ListEntry.policy_id == bindparam("policy"),
-    ListEntry.status == "listed",
+    ListEntry.status == ListingStatus.LISTED,
 )
 _IN_FORCE = (
     select(MeasureRow.measure_id, MeasureRow.in_force_from, MeasureRow.until)
     .where(
         MeasureRow.subject_id == bindparam("sid"),
         MeasureRow.policy_id == bindparam("policy"),
-        MeasureRow.status == "in-force",
+        MeasureRow.status == MeasureStatus.IN_FORCE,
     )
     .order_by(MeasureRow.id)
 )

@@ -173,8 +173,8 @@ def measures(
     session: Db,
     page: Paging,
     state: Annotated[
-        Literal["awaiting-review", "all"], Query(description="Awaiting review or all.")
-    ] = "awaiting-review",
+        Literal["awaiting_review", "all"], Query(description="Awaiting review or all.")
+    ] = "awaiting_review",
 ) -> Page[QueuedMeasure]:
     """Measures awaiting a reviewer's sign-off (or all), by id."""
     lock_for_read(session)

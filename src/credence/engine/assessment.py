@@ -7,6 +7,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from credence.states import ListingOutcome, ListingStatus, MeasureStatus, NoticeStatus
+
 
 @dataclass(frozen=True)
 class Contribution:
@@ -72,7 +74,7 @@ class ListMeasureState:
     """A measure that a listing carries, and where it stands."""
 
     measure: str
-    status: str  # awaiting_review | in_force | lifted | rescinded
+    status: MeasureStatus
     in_force_from: date | None
     until: date | None
     human_review: bool = False
@@ -85,7 +87,7 @@ class ListingState:
     key: str
     list_id: str
     type: str
-    status: str  # pending_notice | listed | removed | withdrawn
+    status: ListingStatus
     noticed_on: date | None
     served_on: date | None
     deadline: date | None
@@ -95,6 +97,7 @@ class ListingState:
     reason: str
     evidence: tuple[str, ...]
     measures: tuple[ListMeasureState, ...] = ()
+    outcome: ListingOutcome | None = None  # how the episode ended, once it has
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class NoticeState:
     stage: str
     issued_on: date
     served_on: date | None
-    status: str  # issued | served | complied | enforced | withdrawn
+    status: NoticeStatus
     deadline: date | None = None
     closed_on: date | None = None
 
@@ -118,7 +121,7 @@ class MeasureState:
     measure: str
     stage: str
     due_on: date
-    status: str  # pending | awaiting_review | in_force | lifted
+    status: MeasureStatus
     in_force_from: date | None = None
     until: date | None = None
     human_review: bool = False

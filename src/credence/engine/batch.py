@@ -57,6 +57,7 @@ from credence.ingest.formats import COLUMNS, parse_row
 from credence.policy.lint import unlawful
 from credence.policy.load import PolicySet
 from credence.records import Record, Status, StatusChange
+from credence.states import MeasureStatus, NoticeStatus
 
 Engine = Literal["duckdb", "postgres", "spark"]
 ENGINES: tuple[Engine, ...] = ("duckdb", "postgres", "spark")
@@ -634,12 +635,13 @@ def next_stage_day(a: Assessment) -> date | None:
     after = a.as_of
     days: list[date] = []
     for n in a.stages.notices:
-        if n.status == "issued":
+        if n.status == NoticeStatus.ISSUED:
             days.append(after + timedelta(days=1))
         if n.deadline is not None and n.deadline > after:
             days.append(n.deadline)
     for m in a.stages.measures:
-        if m.status in ("pending", "awaiting_review") and m.due_on > after:
+        waiting = m.status in (MeasureStatus.PROPOSED, MeasureStatus.AWAITING_REVIEW)
+        if waiting and m.due_on > after:
             days.append(m.due_on)
         if m.until is not None and m.until > after:
             days.append(m.until)

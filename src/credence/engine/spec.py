@@ -10,6 +10,7 @@ from credence.errors import CredenceError
 from credence.policy.load import PolicySet
 from credence.policy.model import TestCase, TestRecord
 from credence.records import Record, Status, StatusChange
+from credence.states import ListingStatus, MeasureStatus
 
 TEST_SUBJECT = "test-subject"
 
@@ -79,7 +80,7 @@ def run_case(policy: PolicySet, case: TestCase) -> CaseResult:
     if exp.lists is not None:
         check("lists", sorted(exp.lists), sorted(s.list_id for s in got.lists if s.criteria_met))
     if exp.listed is not None:
-        listed = sorted(e.list_id for e in got.listings if e.status == "listed")
+        listed = sorted(e.list_id for e in got.listings if e.status == ListingStatus.LISTED)
         check("listed", sorted(exp.listed), listed)
     stages = got.stages
     if exp.stage is not None:
@@ -88,7 +89,11 @@ def run_case(policy: PolicySet, case: TestCase) -> CaseResult:
         served = [n.stage for n in stages.notices if n.served_on] if stages else []
         check("notices_served", exp.notices_served, served)
     if exp.measures_in_force is not None:
-        live = [m.measure for m in stages.measures if m.status == "in_force"] if stages else []
+        live = (
+            [m.measure for m in stages.measures if m.status == MeasureStatus.IN_FORCE]
+            if stages
+            else []
+        )
         check("measures_in_force", exp.measures_in_force, live)
     return CaseResult(case.name, tuple(fails))
 

@@ -46,6 +46,13 @@ from credence.policy.compiled import CompiledPolicy, CompiledVersion, compile_po
 from credence.policy.load import PolicySet
 from credence.policy.model import ListDef, PolicyVersion, Stages
 from credence.records import VOID, Record, Status
+from credence.states import (
+    NOTICE_ENDS,
+    ListingOutcome,
+    ListingStatus,
+    MeasureStatus,
+    NoticeStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ class _Notice:
     stage: str
     issued_on: date
     served_on: date | None
-    status: str = "issued"
+    status: NoticeStatus = NoticeStatus.ISSUED
     closed_on: date | None = None
     deadline: date | None = None
 
@@ -87,7 +94,7 @@ class _Measure:
     stage: str
     due_on: date
     human_review: bool
-    status: str = "pending"
+    status: MeasureStatus = MeasureStatus.PROPOSED
     in_force_from: date | None = None
     until: date | None = None
 
@@ -97,7 +104,7 @@ class _Listing:
     key: str
     list_id: str
     type: str
-    status: str
+    status: ListingStatus | None
     noticed_on: date | None = None
     served_on: date | None = None
     deadline: date | None = None
@@ -106,7 +113,8 @@ class _Listing:
     removed_on: date | None = None
     reason: str = ""
     evidence: tuple[str, ...] = ()
-    measure_status: str = "lifted"
+    outcome: ListingOutcome | None = None
+    measure_status: MeasureStatus = MeasureStatus.LIFTED
 
 
 @dataclass
@@ -238,14 +246,14 @@ class _Replayer:
             spent = self.spent.get(lst.id, set())
             if lst.entry.record_kinds is not None and set(status.evidence) <= spent:
                 continue  # a listing that ran its term is not renewed on the same records
-            entry = _Listing(f"list:{lst.id}@{day.isoformat()}", lst.id, lst.type, "")
+            entry = _Listing(f"list:{lst.id}@{day.isoformat()}", lst.id, lst.type, None)
             entry.evidence = status.evidence
             self.listings.append(entry)
             self.listed[lst.id] = entry
             if lst.notice_period is None:
                 self.enter(entry, day, lst.duration)
             else:
-                entry.status, entry.noticed_on = "pending_notice", day
+                entry.status, entry.noticed_on = ListingStatus.PENDING_NOTICE, day
                 entry.served_on = self.decisions.served_on(entry.key, lag, day)
                 if entry.served_on is not None:
                     entry.deadline = lst.notice_period.after(entry.served_on)
@@ -266,9 +274,10 @@ class _Replayer:
         if status.criteria_met:
             entry.evidence = status.evidence
         voided = self.stopped_counting(entry.evidence, known, self.policy.of(version))
-        if entry.status == "pending_notice":
+        if entry.status == ListingStatus.PENDING_NOTICE:
             if not status.criteria_met:
-                entry.status, entry.removed_on = "withdrawn", day
+                entry.status, entry.removed_on = ListingStatus.WITHDRAWN, day
+                entry.outcome = ListingOutcome.RECORD_VOID if voided else ListingOutcome.RECTIFIED
                 entry.reason = (
                     f"{', '.join(voided)} no longer counted"
                     if voided
@@ -278,28 +287,45 @@ class _Replayer:
                 self.log(day, "list notice withdrawn", f"{lst.id}: {entry.reason}")
             elif entry.deadline is not None and day >= entry.deadline:
                 self.enter(entry, entry.deadline, lst.duration)
-        elif entry.status == "listed":
+        elif entry.status == ListingStatus.LISTED:
             if entry.until is not None and day >= entry.until:
-                self.remove(entry, entry.until, "listing period ended", "lifted")
+                self.remove(
+                    entry,
+                    entry.until,
+                    "listing period ended",
+                    MeasureStatus.LIFTED,
+                    ListingOutcome.EXPIRED,
+                )
                 self.spent.setdefault(lst.id, set()).update(entry.evidence)
             elif not status.criteria_met:
                 if status.repaired_by:
-                    why, end = f"repaired by {status.repaired_by}", "lifted"
+                    why, end = f"repaired by {status.repaired_by}", MeasureStatus.LIFTED
+                    outcome = ListingOutcome.REPAIRED
                 elif voided:
-                    why, end = f"{', '.join(voided)} no longer counted", "rescinded"
+                    why, end = f"{', '.join(voided)} no longer counted", MeasureStatus.RESCINDED
+                    outcome = ListingOutcome.RECORD_VOID
                 else:
-                    why, end = "criteria no longer met", "lifted"
-                self.remove(entry, day, why, end)
+                    why, end = "criteria no longer met", MeasureStatus.LIFTED
+                    outcome = ListingOutcome.CRITERIA_ENDED
+                self.remove(entry, day, why, end, outcome)
 
     def enter(self, entry: _Listing, day: date, duration: Duration | None) -> None:
-        entry.status, entry.listed_on = "listed", day
+        entry.status, entry.listed_on = ListingStatus.LISTED, day
         entry.until = duration.after(day) if duration else None
-        entry.measure_status = "in_force"
+        entry.measure_status = MeasureStatus.IN_FORCE
         self.push(entry.until)
         self.log(day, "listed", f"{entry.list_id} ({entry.key})")
 
-    def remove(self, entry: _Listing, day: date, reason: str, measures: str) -> None:
-        entry.status, entry.removed_on, entry.reason = "removed", day, reason
+    def remove(
+        self,
+        entry: _Listing,
+        day: date,
+        reason: str,
+        measures: MeasureStatus,
+        outcome: ListingOutcome,
+    ) -> None:
+        entry.status, entry.removed_on, entry.reason = ListingStatus.REMOVED, day, reason
+        entry.outcome = outcome
         entry.measure_status = measures
         del self.listed[entry.list_id]
         self.log(day, "removed from list", f"{entry.list_id}: {reason}")
@@ -319,14 +345,18 @@ class _Replayer:
                         approved = self.decisions.approved.get(f"{e.key}#{mid}")
                         start = max(e.listed_on, approved) if approved else None
                         if start is None or start > self.as_of:
-                            status = "awaiting_review" if e.status == "listed" else "withdrawn"
+                            status = (
+                                MeasureStatus.AWAITING_REVIEW
+                                if e.status == ListingStatus.LISTED
+                                else MeasureStatus.WITHDRAWN
+                            )
                             start = None
                     end = e.removed_on or e.until
                     if start is not None and m.duration is not None:
                         capped = m.duration.after(start)
                         end = capped if end is None else min(end, capped)
-                    if status == "in_force" and end is not None and end <= self.as_of:
-                        status = "lifted"
+                    if status == MeasureStatus.IN_FORCE and end is not None and end <= self.as_of:
+                        status = MeasureStatus.LIFTED
                     measures.append(ListMeasureState(mid, status, start, end, m.human_review))
             served = e.served_on if e.served_on and e.served_on <= self.as_of else None
             out.append(
@@ -334,7 +364,7 @@ class _Replayer:
                     key=e.key,
                     list_id=e.list_id,
                     type=e.type,
-                    status=e.status,
+                    status=e.status or ListingStatus.PENDING_NOTICE,
                     noticed_on=e.noticed_on,
                     served_on=served,
                     deadline=e.deadline,
@@ -344,6 +374,7 @@ class _Replayer:
                     reason=e.reason,
                     evidence=e.evidence,
                     measures=tuple(measures),
+                    outcome=e.outcome,
                 )
             )
         return tuple(out)
@@ -420,10 +451,10 @@ class _Replayer:
             if i > reached and notice is not None:
                 self.close(day, notice, voided)
         for m in self.measures:
-            if self.rung(m.stage) <= reached or m.status != "in_force":
+            if self.rung(m.stage) <= reached or m.status != MeasureStatus.IN_FORCE:
                 continue
             if voided:
-                m.status, m.until = "rescinded", day
+                m.status, m.until = MeasureStatus.RESCINDED, day
                 self.log(
                     day,
                     "measure rescinded",
@@ -431,7 +462,7 @@ class _Replayer:
                     "no longer counted",
                 )
             elif m.until is None:
-                m.status, m.until = "lifted", day
+                m.status, m.until = MeasureStatus.LIFTED, day
                 self.log(day, "measure lifted", f"{m.measure}: stage {m.stage} left")
         guard = 0
         while stages.require_earlier_notices and guard <= len(ladder):
@@ -523,20 +554,23 @@ class _Replayer:
 
     def close(self, day: date, notice: _Notice, voided: list[str]) -> None:
         if voided:
-            notice.status = "withdrawn"
+            notice.status = NoticeStatus.WITHDRAWN
             self.log(
                 day,
                 "notice withdrawn",
                 f"stage {notice.stage}: {', '.join(voided)} no longer counted",
             )
-        elif notice.status != "enforced":
-            notice.status = "complied"
+        elif notice.status != NoticeStatus.EXPIRED:
+            notice.status = NoticeStatus.COMPLIED
             self.log(day, "notice complied", f"stage {notice.stage}: score left the stage")
         notice.closed_on = day
         del self.open[notice.stage]
         for m in self.measures:
-            if m.key == notice.key and m.status in ("pending", "awaiting_review"):
-                m.status = "withdrawn"
+            if m.key == notice.key and m.status in (
+                MeasureStatus.PROPOSED,
+                MeasureStatus.AWAITING_REVIEW,
+            ):
+                m.status = MeasureStatus.WITHDRAWN
                 self.log(day, "measure withdrawn", f"{m.measure}: stage {m.stage} left")
 
     def apply_measure(
@@ -546,7 +580,7 @@ class _Replayer:
         if notice is None or notice.served_on is None or notice.served_on > day:
             return
         state = next((m for m in self.measures if m.key == notice.key), None)
-        if state is not None and state.status in ("in_force", "lifted"):
+        if state is not None and state.status in (MeasureStatus.IN_FORCE, MeasureStatus.LIFTED):
             return
         due = notice.deadline or notice.served_on
         if due > day:
@@ -560,17 +594,17 @@ class _Replayer:
         if measure.human_review:
             approved = self.decisions.approved.get(notice.key)
             if approved is None or approved > day:
-                if state.status != "awaiting_review":
-                    state.status = "awaiting_review"
+                if state.status != MeasureStatus.AWAITING_REVIEW:
+                    state.status = MeasureStatus.AWAITING_REVIEW
                     self.log(day, "measure awaiting review", f"{measure_id} ({notice.key})")
                 self.push(approved)
                 return
             start = max(due, approved)
-        state.status = "in_force"
+        state.status = MeasureStatus.IN_FORCE
         state.in_force_from = start
         if measure.duration is not None:
             state.until = measure.duration.after(start)
-        notice.status = "enforced"
+        notice.status = NoticeStatus.EXPIRED
         self.log(day, "measure in force", f"{measure_id} from {start} ({notice.key})")
 
     def in_force(self) -> PolicyVersion:
@@ -595,8 +629,12 @@ class _Replayer:
                 issued_on=n.issued_on,
                 served_on=n.served_on if n.served_on and n.served_on <= self.as_of else None,
                 status=n.status
-                if n.status in ("complied", "enforced", "withdrawn")
-                else ("served" if n.served_on and n.served_on <= self.as_of else "issued"),
+                if n.status in NOTICE_ENDS
+                else (
+                    NoticeStatus.SERVED
+                    if n.served_on and n.served_on <= self.as_of
+                    else NoticeStatus.ISSUED
+                ),
                 deadline=n.deadline,
                 closed_on=n.closed_on,
             )
@@ -605,8 +643,8 @@ class _Replayer:
         measures = []
         for m in self.measures:
             status = m.status
-            if status == "in_force" and m.until is not None and m.until <= self.as_of:
-                status = "lifted"
+            if status == MeasureStatus.IN_FORCE and m.until is not None and m.until <= self.as_of:
+                status = MeasureStatus.LIFTED
             measures.append(
                 MeasureState(
                     key=m.key,

@@ -20,6 +20,7 @@ from credence.audit import chain
 from credence.errors import CredenceError
 from credence.policy.load import PolicySet
 from credence.records import VOID, Status
+from credence.states import OBJECTION_OPEN, ObjectionStatus
 from credence.store.keys import Keys
 from credence.store.records import set_status
 from credence.store.schema import (
@@ -30,7 +31,7 @@ from credence.store.schema import (
     StoredRecord,
 )
 
-OPEN = ("filed", "under-review")
+OPEN = OBJECTION_OPEN
 # Uploaded evidence lives in the store's folder under this one; a reference inside it names a
 # file, which belongs to the subject and objection it was uploaded with.
 EVIDENCE_DIR = "evidence"
@@ -126,7 +127,7 @@ def _event(
     session: Session,
     keys: Keys,
     o: Objection,
-    status: str,
+    status: ObjectionStatus,
     actor: str,
     at: datetime,
     detail: dict[str, Any],
@@ -190,7 +191,7 @@ def file_objection(
     o = Objection(
         subject_id=record.subject_id,
         record_id=record_id,
-        status="new",
+        status=ObjectionStatus.FILED,
         filed_at=when,
         review_deadline=deadline,
         body=json.dumps({"statement": statement, "evidence": refs, "extended": False}),
@@ -200,8 +201,8 @@ def file_objection(
     session.flush()
     for row in uploads:
         row.objection_id = o.id
-    _event(session, keys, o, "filed", actor, when, {"deadline": deadline})
-    _event(session, keys, o, "under-review", actor, when, {})
+    _event(session, keys, o, ObjectionStatus.FILED, actor, when, {"deadline": deadline})
+    _event(session, keys, o, ObjectionStatus.UNDER_REVIEW, actor, when, {})
     set_status(
         session,
         keys,
@@ -240,7 +241,7 @@ def add_evidence(
         body["extended"] = True
         detail["deadline"] = o.review_deadline
     o.body = json.dumps(body)
-    _event(session, keys, o, "under-review", actor, when, detail)
+    _event(session, keys, o, ObjectionStatus.UNDER_REVIEW, actor, when, detail)
     return o
 
 
@@ -269,7 +270,7 @@ def decide(
     body.update({"decision_reason": reason, "decided_by": actor, "decided_at": when.isoformat()})
     o.body = json.dumps(body)
     o.outcome = outcome
-    _event(session, keys, o, outcome, actor, when, {"reason": reason})
+    _event(session, keys, o, ObjectionStatus(outcome), actor, when, {"reason": reason})
     status = Status.UPHELD if outcome == "upheld" else Status.OVERTURNED
     set_status(
         session,
@@ -294,8 +295,8 @@ def lapse_due(
     lapsed = []
     for o in session.scalars(stmt.order_by(Objection.id)).all():
         at = datetime.combine(o.review_deadline + timedelta(days=1), time(), tzinfo=UTC)
-        o.outcome = "lapsed"
-        _event(session, keys, o, "lapsed", actor, at, {"deadline": o.review_deadline})
+        o.outcome = ObjectionStatus.LAPSED
+        _event(session, keys, o, ObjectionStatus.LAPSED, actor, at, {"deadline": o.review_deadline})
         set_status(
             session,
             keys,

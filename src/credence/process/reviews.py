@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from credence.audit import chain
 from credence.errors import CredenceError
+from credence.states import MeasureStatus
 from credence.store.keys import Keys
 from credence.store.schema import MeasureRow, ProcessEvent
 
@@ -32,7 +33,7 @@ def review_measure(
     row = session.get(MeasureRow, measure_id)
     if row is None:
         raise ReviewError(f"no measure {measure_id}")
-    if row.status != "awaiting-review":
+    if row.status != MeasureStatus.AWAITING_REVIEW:
         raise ReviewError(f"measure {measure_id} is {row.status}, not awaiting review")
     if not approve and not reason.strip():
         raise ReviewError("refusing a measure needs a reason")
@@ -52,7 +53,7 @@ def review_measure(
         )
     )
     if not approve:
-        row.status = "refused"
+        row.status = MeasureStatus.REFUSED
     chain.append(
         session,
         keys,

@@ -27,10 +27,20 @@ from credence.engine.timeline import Decisions
 from credence.policy.load import PolicySet
 from credence.process import content
 from credence.process.outbox import enqueue
+from credence.states import (
+    LISTING_ENDS,
+    MEASURE_ENDS,
+    MEASURE_OPEN,
+    NOTICE_ENDS,
+    ListingOutcome,
+    ListingStatus,
+    MeasureStatus,
+    NoticeStatus,
+)
 from credence.store.keys import Keys
 from credence.store.schema import AccessEvent, ListEntry, MeasureRow, Notice, ProcessEvent
 
-Path = list[tuple[str, date]]
+Path = list[tuple[NoticeStatus | ListingStatus | MeasureStatus, date]]
 NOTIFY_WINDOW = timedelta(days=90)
 
 
@@ -130,28 +140,27 @@ def _advance(
 
 
 def _notice_path(n: NoticeState) -> Path:
-    path: Path = [("issued", n.issued_on)]
+    path: Path = [(NoticeStatus.ISSUED, n.issued_on)]
     if n.served_on is not None:
-        path.append(("served", n.served_on))
-    if n.status == "complied":
-        path.append(("complied", n.closed_on or n.issued_on))
-    elif n.status == "withdrawn":
-        path.append(("withdrawn", n.closed_on or n.issued_on))
-    elif n.status == "enforced":
-        path.append(("expired", n.deadline or n.issued_on))
+        path.append((NoticeStatus.SERVED, n.served_on))
+    if n.status in (NoticeStatus.COMPLIED, NoticeStatus.WITHDRAWN):
+        path.append((n.status, n.closed_on or n.issued_on))
+    elif n.status == NoticeStatus.EXPIRED:
+        path.append((NoticeStatus.EXPIRED, n.deadline or n.issued_on))
     return path
 
 
 def _listing_notice_path(e: ListingState) -> Path:
     assert e.noticed_on is not None
-    path: Path = [("issued", e.noticed_on)]
+    path: Path = [(NoticeStatus.ISSUED, e.noticed_on)]
     if e.served_on is not None:
-        path.append(("served", e.served_on))
+        path.append((NoticeStatus.SERVED, e.served_on))
     if e.listed_on is not None:
-        path.append(("expired", e.listed_on))
-    elif e.status == "withdrawn":
+        path.append((NoticeStatus.EXPIRED, e.listed_on))
+    elif e.status == ListingStatus.WITHDRAWN:
         ended = e.removed_on or e.noticed_on
-        path.append(("complied" if "rectified" in e.reason else "withdrawn", ended))
+        complied = e.outcome == ListingOutcome.RECTIFIED
+        path.append((NoticeStatus.COMPLIED if complied else NoticeStatus.WITHDRAWN, ended))
     return path
 
 
@@ -160,21 +169,21 @@ def _listing_path(e: ListingState) -> Path:
     assert start is not None
     path: Path = []
     if e.noticed_on is not None:
-        path.append(("pending-notice", e.noticed_on))
+        path.append((ListingStatus.PENDING_NOTICE, e.noticed_on))
     if e.listed_on is not None:
-        path.append(("listed", e.listed_on))
-    if e.status in ("removed", "withdrawn"):
+        path.append((ListingStatus.LISTED, e.listed_on))
+    if e.status in LISTING_ENDS:
         path.append((e.status, e.removed_on or start))
     return path
 
 
 def _measure_path(m: MeasureState) -> Path:
-    path: Path = [("proposed", m.due_on)]
+    path: Path = [(MeasureStatus.PROPOSED, m.due_on)]
     if m.human_review:
-        path.append(("awaiting-review", m.due_on))
+        path.append((MeasureStatus.AWAITING_REVIEW, m.due_on))
     if m.in_force_from is not None:
-        path.append(("in-force", m.in_force_from))
-    if m.status in ("lifted", "rescinded", "withdrawn"):
+        path.append((MeasureStatus.IN_FORCE, m.in_force_from))
+    if m.status in MEASURE_ENDS:
         path.append((m.status, m.until or m.due_on))
     return path
 
@@ -235,30 +244,39 @@ def persist(ctx: Context, subject_id: str, a: Assessment, day: date) -> None:
     for m in a.stages.measures if a.stages else ():
         seen_measures.add(m.key)
         mrow = _measure_row(ctx, subject_id, m.key, m.measure, m.in_force_from, m.until)
-        if mrow.status == "refused":
+        if mrow.status == MeasureStatus.REFUSED:
             continue
         _advance(ctx, "measure", mrow, subject_id, _measure_path(m))
-        _maybe_notify(ctx, subject_id, "measure", m.key, m.status, day)
+        if m.status == MeasureStatus.RESCINDED:
+            _notify_relying(ctx, subject_id, "measure", m.key, m.status, m.until or day, day)
     for e in a.listings:
         seen_entries.add(e.key)
         entry = _entry_row(ctx, subject_id, e)
-        _advance(ctx, "list_entry", entry, subject_id, _listing_path(e), {"reason": e.reason})
+        detail: dict[str, Any] = {"reason": e.reason}
+        if e.outcome is not None:
+            detail["outcome"] = e.outcome
+        _advance(ctx, "list_entry", entry, subject_id, _listing_path(e), detail)
+        if e.status == ListingStatus.REMOVED and e.outcome is not None and e.outcome.rescinds:
+            undone = [lm.measure for lm in e.measures if lm.status == MeasureStatus.RESCINDED]
+            ended = e.removed_on or day
+            _notify_relying(
+                ctx, subject_id, "listing", e.key, e.status, ended, day, e.outcome, undone
+            )
         for lm in e.measures:
             key = f"{e.key}#{lm.measure}"
             seen_measures.add(key)
             mrow = _measure_row(ctx, subject_id, key, lm.measure, lm.in_force_from, lm.until)
-            if mrow.status == "refused":
+            if mrow.status == MeasureStatus.REFUSED:
                 continue
             path: Path = []
             if lm.human_review:
-                path.append(("awaiting-review", e.listed_on or day))
+                path.append((MeasureStatus.AWAITING_REVIEW, e.listed_on or day))
             if lm.in_force_from is not None:
-                path.append(("in-force", lm.in_force_from))
-            if lm.status in ("lifted", "rescinded", "withdrawn") and lm.until is not None:
+                path.append((MeasureStatus.IN_FORCE, lm.in_force_from))
+            if lm.status in MEASURE_ENDS and lm.until is not None:
                 path.append((lm.status, lm.until))
             if path:
                 _advance(ctx, "measure", mrow, subject_id, path)
-            _maybe_notify(ctx, subject_id, "measure", key, lm.status, day)
     _cascade(ctx, subject_id, day, seen_notices, seen_entries, seen_measures)
 
 
@@ -286,7 +304,7 @@ def _notice_row(
         policy_version=a.policy_version,
         about=about,
         ref=key,
-        status="due",
+        status=NoticeStatus.DUE,
         issued_on=issued_on,
         served_on=None,
         body=json.dumps(body, sort_keys=True),
@@ -323,7 +341,7 @@ def _entry_row(ctx: Context, subject_id: str, e: ListingState) -> ListEntry:
             policy_id=ctx.policy.id,
             list_id=e.list_id,
             ref=e.key,
-            status="new",
+            status=ListingStatus.PENDING_NOTICE,
             created_at=midnight(e.noticed_on or e.listed_on or date.today()),
         )
         ctx.session.add(row)
@@ -336,6 +354,7 @@ def _entry_row(ctx: Context, subject_id: str, e: ListingState) -> ListEntry:
             "deadline": e.deadline,
             "until": e.until,
             "reason": e.reason,
+            "outcome": e.outcome,
             "evidence": list(e.evidence),
         },
         sort_keys=True,
@@ -365,7 +384,7 @@ def _measure_row(
             policy_id=ctx.policy.id,
             measure_id=measure_id,
             ref=key,
-            status="new",
+            status=MeasureStatus.PROPOSED,
             body="{}",
             created_at=midnight(start or date.today()),
         )
@@ -386,35 +405,59 @@ def _cascade(
 ) -> None:
     """Withdraw, remove or rescind what a recomputation no longer produces."""
     pid = ctx.policy.id
+    removed: dict[str, list[str]] = {}  # listing ref -> its measures rescinded with it
     for n in ctx.session.scalars(
         select(Notice).where(Notice.subject_id == subject_id, Notice.policy_id == pid)
     ):
-        if n.ref not in notices and n.status not in ("withdrawn", "complied", "expired"):
-            _advance(ctx, "notice", n, subject_id, [("withdrawn", day)], {"reason": "recomputed"})
+        if n.ref not in notices and n.status not in NOTICE_ENDS:
+            end: Path = [(NoticeStatus.WITHDRAWN, day)]
+            _advance(ctx, "notice", n, subject_id, end, {"reason": "recomputed"})
     for e in ctx.session.scalars(
         select(ListEntry).where(ListEntry.subject_id == subject_id, ListEntry.policy_id == pid)
     ):
-        if e.ref not in entries and e.status not in ("removed", "withdrawn"):
-            final = "removed" if e.status == "listed" else "withdrawn"
-            _advance(ctx, "list_entry", e, subject_id, [(final, day)], {"reason": "recomputed"})
+        if e.ref not in entries and e.status not in LISTING_ENDS:
+            was_listed = e.status == ListingStatus.LISTED
+            final = ListingStatus.REMOVED if was_listed else ListingStatus.WITHDRAWN
+            outcome = ListingOutcome.RECOMPUTED
+            detail = {"reason": "recomputed", "outcome": outcome}
+            _advance(ctx, "list_entry", e, subject_id, [(final, day)], detail)
             e.exited_on = day
+            e.body = json.dumps({**json.loads(e.body or "{}"), "outcome": outcome}, sort_keys=True)
+            if was_listed:
+                removed[e.ref or ""] = []
     for m in ctx.session.scalars(
         select(MeasureRow).where(MeasureRow.subject_id == subject_id, MeasureRow.policy_id == pid)
     ):
-        if m.ref not in measures and m.status in ("proposed", "awaiting-review", "in-force"):
-            final = "rescinded" if m.status == "in-force" else "withdrawn"
-            _advance(ctx, "measure", m, subject_id, [(final, day)], {"reason": "recomputed"})
+        if m.ref not in measures and m.status in MEASURE_OPEN:
+            in_force = m.status == MeasureStatus.IN_FORCE
+            gone = MeasureStatus.RESCINDED if in_force else MeasureStatus.WITHDRAWN
+            _advance(ctx, "measure", m, subject_id, [(gone, day)], {"reason": "recomputed"})
             m.until = day
-            _maybe_notify(ctx, subject_id, "measure", m.ref or "", final, day)
+            listing = (m.ref or "").partition("#")[0]
+            if in_force and listing in removed:
+                removed[listing].append(m.measure_id)
+            elif in_force:
+                _notify_relying(ctx, subject_id, "measure", m.ref or "", gone, day, day)
+    for ref, undone in removed.items():
+        gone_listing, why = ListingStatus.REMOVED, ListingOutcome.RECOMPUTED
+        _notify_relying(ctx, subject_id, "listing", ref, gone_listing, day, day, why, undone)
 
 
-def _maybe_notify(
-    ctx: Context, subject_id: str, what: str, ref: str, status: str, day: date
+def _notify_relying(
+    ctx: Context,
+    subject_id: str,
+    what: str,
+    ref: str,
+    change: ListingStatus | MeasureStatus,
+    on: date,
+    day: date,
+    outcome: ListingOutcome | None = None,
+    measures: list[str] | None = None,
 ) -> None:
-    """Tell every relying party that queried the subject in the last 90 days of a rescission."""
-    if status != "rescinded":
-        return
-    since = midnight(day) - NOTIFY_WINDOW
+    """Tell every relying party that queried the subject in the 90 days up to ``on`` that a
+    listing (with the ``measures`` it carried) or a measure was undone by a correction, once
+    per party and object: the outbox reference is the key."""
+    since = midnight(on) - NOTIFY_WINDOW
     parties = sorted(
         set(
             ctx.session.scalars(
@@ -422,10 +465,19 @@ def _maybe_notify(
                     AccessEvent.subject_id == subject_id,
                     AccessEvent.role == "relying_party",
                     AccessEvent.at >= since,
-                    AccessEvent.at < midnight(day + timedelta(days=1)),
+                    AccessEvent.at < midnight(on + timedelta(days=1)),
                 )
             )
         )
+    )
+    body: dict[str, Any] = {"about": f"{what} {ref}", "change": str(change), "on": on.isoformat()}
+    if outcome is not None:
+        body["outcome"] = str(outcome)
+    if measures is not None:
+        body["measures"] = sorted(measures)
+    body["message"] = (
+        "A decision about this subject that you may have relied on was "
+        "rescinded after a correction; please disregard it."
     )
     for party in parties:
         queued = enqueue(
@@ -435,13 +487,7 @@ def _maybe_notify(
             ref=f"notify:{ctx.policy.id}:{subject_id}:{what}:{ref}:{party}",
             recipient=f"relying_party:{party}",
             deliver_on=day,
-            body={
-                "about": f"{what} {ref}",
-                "change": status,
-                "on": day.isoformat(),
-                "message": "A decision about this subject that you may have relied on was "
-                "rescinded after a correction; please disregard it.",
-            },
+            body=body,
             now=midnight(day),
         )
         if queued is not None:

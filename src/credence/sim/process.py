@@ -33,6 +33,8 @@ from credence.sim.agencies import Reported, at, end_of_run, report
 from credence.sim.population import Population, PopulationSpec, generate_population
 from credence.sim.scenarios import Scenario
 from credence.sim.scoring import Scorer, State, Timeline
+from credence.states import MeasureStatus as MS
+from credence.states import NoticeStatus
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(task, done, total)`` while a run advances."""
@@ -524,7 +526,8 @@ class _Run:
         for i, tl in self.timelines.items():
             if tl.stages is None:
                 continue
-            enforced = {m.key: m for m in tl.stages.measures if m.status in ("in_force", "lifted")}
+            live = (MS.IN_FORCE, MS.LIFTED)
+            enforced = {m.key: m for m in tl.stages.measures if m.status in live}
             for m in enforced.values():
                 if m.in_force_from is not None and m.in_force_from <= self.end:
                     self.measures.append(
@@ -535,7 +538,7 @@ class _Run:
                     continue
                 if n.key in enforced:
                     out.append(StageNotice(i, n.stage, n.served_on, "enforced"))
-                elif n.status == "complied":
+                elif n.status == NoticeStatus.COMPLIED:
                     cause = "rectified" if i in self.rectified else "lapsed"
                     out.append(StageNotice(i, n.stage, n.served_on, "prevented", cause))
                 else:

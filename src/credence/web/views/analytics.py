@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from credence import csvsafe
 from credence.audit.access import Access
 from credence.errors import CredenceError
+from credence.states import ListingStatus as L
+from credence.states import MeasureStatus as M
 from credence.store.reader import inputs_of
 from credence.store.schema import (
     ListEntry,
@@ -136,7 +138,7 @@ def compute(web: Web, user: User, session: Session) -> Figures:
         "List sizes",
         ("list", "listed now", "pending notice", "removed", "withdrawn"),
         tuple(
-            (lid, c["listed"], c["pending-notice"], c["removed"], c["withdrawn"])
+            (lid, c[L.LISTED], c[L.PENDING_NOTICE], c[L.REMOVED], c[L.WITHDRAWN])
             for lid, c in sorted(list_rows.items())
         ),
     )
@@ -152,7 +154,7 @@ def compute(web: Web, user: User, session: Session) -> Figures:
         "Measures",
         ("measure", "in force", "awaiting review", "lifted", "rescinded", "refused"),
         tuple(
-            (mid, c["in-force"], c["awaiting-review"], c["lifted"], c["rescinded"], c["refused"])
+            (mid, c[M.IN_FORCE], c[M.AWAITING_REVIEW], c[M.LIFTED], c[M.RESCINDED], c[M.REFUSED])
             for mid, c in sorted(measure_rows.items())
         ),
     )

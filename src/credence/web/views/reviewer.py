@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from credence.audit.access import Access, log_read
 from credence.process.objections import OPEN, ObjectionError, decide, evidence_file
 from credence.process.reviews import ReviewError, review_measure
+from credence.states import MeasureStatus
 from credence.store.schema import MeasureRow, Objection, ProcessEvent, RecordStatus, StoredRecord
 from credence.web.app import User, Web, WebError
 from credence.web.views.portal import evidence_path
@@ -65,11 +66,16 @@ def queue(session: Session, today: date) -> list[QueueItem]:
     waiting = dict(
         session.execute(
             select(ProcessEvent.object_id, func.min(ProcessEvent.at))
-            .where(ProcessEvent.object_type == "measure", ProcessEvent.status == "awaiting-review")
+            .where(
+                ProcessEvent.object_type == "measure",
+                ProcessEvent.status == MeasureStatus.AWAITING_REVIEW,
+            )
             .group_by(ProcessEvent.object_id)
         ).all()
     )
-    for m in session.scalars(select(MeasureRow).where(MeasureRow.status == "awaiting-review")):
+    for m in session.scalars(
+        select(MeasureRow).where(MeasureRow.status == MeasureStatus.AWAITING_REVIEW)
+    ):
         since = (waiting.get(m.id) or m.created_at).date()
         items.append(
             QueueItem(
@@ -148,7 +154,7 @@ def measure_data(web: Web, user: User, session: Session, measure_id: int) -> dic
         "body": json.loads(m.body),
         "definition": definition,
         "events": _events(session, "measure", m.id),
-        "open": m.status == "awaiting-review",
+        "open": m.status == MeasureStatus.AWAITING_REVIEW,
     }
 
 
