@@ -33,6 +33,7 @@ from credence.api.routes_subject import MeasureOut, ObjectionOut, objection_view
 from credence.audit.access import log_read
 from credence.process.objections import OPEN, ObjectionError, decide
 from credence.process.reviews import ReviewError, review_measure
+from credence.states import MeasureStatus
 from credence.store.schema import MeasureRow, Objection
 
 router = APIRouter(prefix="/review", tags=["reviewer"], responses=ERRORS)
@@ -158,7 +159,7 @@ def _measure(m: MeasureRow) -> QueuedMeasure:
         id=m.id,
         policy_id=m.policy_id,
         measure_id=m.measure_id,
-        status=m.status,
+        status=MeasureStatus(m.status),
         in_force_from=m.in_force_from,
         until=m.until,
         detail=json.loads(m.body),

@@ -39,6 +39,13 @@ from credence.process.objections import (
     add_evidence,
     file_objection,
 )
+from credence.states import (
+    ListingStatus,
+    MeasureStatus,
+    NoticeStatus,
+    ObjectionStatus,
+    RecordStatus,
+)
 from credence.store.schema import AccessEvent, ListEntry, MeasureRow, Notice, Objection
 
 router = APIRouter(prefix="/me", tags=["subject"], responses=ERRORS)
@@ -63,7 +70,7 @@ class RecordOut(BaseModel):
     recorded_at: str
     amount: str | None
     evidence_ref: str | None
-    status: str
+    status: RecordStatus
     history: list[dict[str, Any]]
 
 
@@ -74,7 +81,7 @@ class NoticeOut(BaseModel):
     policy_id: str
     about: str
     ref: str
-    status: str
+    status: NoticeStatus
     issued_on: date
     served_on: date | None
     deadline: date | None
@@ -87,7 +94,7 @@ class ListingOut(BaseModel):
     id: int
     policy_id: str
     list_id: str
-    status: str
+    status: ListingStatus
     entered_on: date | None
     exited_on: date | None
     detail: dict[str, Any]
@@ -99,7 +106,7 @@ class MeasureOut(BaseModel):
     id: int
     policy_id: str
     measure_id: str
-    status: str
+    status: MeasureStatus
     in_force_from: date | None
     until: date | None
     detail: dict[str, Any]
@@ -110,7 +117,7 @@ class ObjectionOut(BaseModel):
 
     id: int
     record_id: str
-    status: str
+    status: ObjectionStatus
     filed_at: str
     review_deadline: date
     outcome: str | None
@@ -163,7 +170,7 @@ def objection_view(o: Objection) -> ObjectionOut:
     return ObjectionOut(
         id=o.id,
         record_id=o.record_id,
-        status=o.status,
+        status=ObjectionStatus(o.status),
         filed_at=o.filed_at.isoformat(),
         review_deadline=o.review_deadline,
         outcome=o.outcome,
@@ -224,7 +231,7 @@ def my_notices(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Notice
             policy_id=n.policy_id,
             about=n.about,
             ref=n.ref,
-            status=n.status,
+            status=NoticeStatus(n.status),
             issued_on=n.issued_on,
             served_on=n.served_on,
             deadline=n.deadline,
@@ -244,7 +251,7 @@ def my_listings(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Listi
             id=e.id,
             policy_id=e.policy_id,
             list_id=e.list_id,
-            status=e.status,
+            status=ListingStatus(e.status),
             entered_on=e.entered_on,
             exited_on=e.exited_on,
             detail=json.loads(e.body),
@@ -263,7 +270,7 @@ def my_measures(who: Subject, ctx: Ctx, session: Db, page: Paging) -> Page[Measu
             id=m.id,
             policy_id=m.policy_id,
             measure_id=m.measure_id,
-            status=m.status,
+            status=MeasureStatus(m.status),
             in_force_from=m.in_force_from,
             until=m.until,
             detail=json.loads(m.body),
