@@ -22,21 +22,20 @@ from sqlalchemy import select
 
 from credence.audit import chain
 from credence.audit.access import Access
-from credence.engine.assessment import Assessment
 from credence.engine.reference import evaluate
-from credence.engine.timeline import Decisions
 from credence.ingest.run import store_policy
 from credence.policy.load import PolicySet
 from credence.process.objections import lapse_due
 from credence.process.outbox import Sender, deliver_due
 from credence.process.state import Context, decisions_of, ensure_notices, persist
-from credence.records import Record
 from credence.runs import agenda
 from credence.store.db import Store
-from credence.store.records import records_of
+from credence.store.reader import SubjectInputs, inputs_of
 from credence.store.schema import Notice, OutboxMessage, ProcessRun
 
 MAX_ROUNDS = 50
+# Subjects read, written and committed together.
+CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -85,11 +84,17 @@ def run(
         agenda.remember_many(session, policy.id, plan.later)
         ids = plan.subjects
         ctx = Context(session, store.keys, policy, actor)
+        access = Access(actor, "operator", f"due process run for {as_of}")
         delivered = 0
-        for sid in ids:
-            sent, day = advance_subject(ctx, sender, sid, as_of)
-            delivered += sent
-            agenda.remember(session, policy.id, sid, day)
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            # One set-based read (and one logged write of the reads) for the chunk's records,
+            # service dates and approvals; one commit for everything the chunk changed.
+            inputs = inputs_of(session, store.keys, chunk, None, access=access, policy_id=policy.id)
+            for sid in chunk:
+                sent, day = advance_subject(ctx, sender, sid, as_of, inputs[sid])
+                delivered += sent
+                agenda.remember(session, policy.id, sid, day)
             session.commit()
         session.add(
             ProcessRun(
@@ -130,15 +135,16 @@ def run(
 
 
 def advance_subject(
-    ctx: Context, sender: Sender, subject_id: str, as_of: date
+    ctx: Context, sender: Sender, subject_id: str, as_of: date, inputs: SubjectInputs
 ) -> tuple[int, date | None]:
     """Evaluate, issue and deliver notices until none is left to deliver, then persist;
     return the messages delivered and the next day the subject can change by itself."""
-    access = Access(ctx.actor, "operator", f"due process run for {as_of}")
-    records = records_of(ctx.session, ctx.keys, subject_id, access=access)
+    records, decisions = inputs.records, inputs.decisions
     delivered = 0
     for _ in range(MAX_ROUNDS):
-        assessment, decisions = _evaluate(ctx, records, subject_id, as_of)
+        assessment = evaluate(
+            ctx.policy, records, as_of, as_of, subject_id=subject_id, decisions=decisions
+        )
         created = ensure_notices(ctx, subject_id, assessment, as_of)
         sent = deliver_due(ctx.session, sender, as_of, subject_id=subject_id)
         for message in sent:
@@ -146,19 +152,13 @@ def advance_subject(
         delivered += len(sent)
         if not created and not sent:
             break
+        # A new notice or a service changes what the next round reads.
+        decisions = decisions_of(ctx.session, subject_id, ctx.policy.id)
     # Only now, with every notice due by the run's day delivered (or failed), is the story
     # final: persisting earlier would record states that a delivery was about to change.
     persist(ctx, subject_id, assessment, as_of)
     delivered += sum(1 for m in deliver_due(ctx.session, sender, as_of, subject_id=subject_id))
     return delivered, agenda.next_day(ctx.policy, assessment, records, decisions, as_of)
-
-
-def _evaluate(
-    ctx: Context, records: list[Record], subject_id: str, as_of: date
-) -> tuple[Assessment, Decisions]:
-    decisions = decisions_of(ctx.session, subject_id, ctx.policy.id)
-    a = evaluate(ctx.policy, records, as_of, as_of, subject_id=subject_id, decisions=decisions)
-    return a, decisions
 
 
 def _mark_served(ctx: Context, message: OutboxMessage) -> None:
