@@ -113,7 +113,7 @@ def test_stage_by_stage_to_a_measure_after_its_notice_period() -> None:
     assert notices(a) == [
         ("reminder", D(2025, 2, 10), D(2025, 2, 10), "served"),
         ("warning", D(2025, 4, 10), D(2025, 4, 10), "served"),
-        ("ban", D(2025, 5, 10), D(2025, 5, 10), "enforced"),
+        ("ban", D(2025, 5, 10), D(2025, 5, 10), "expired"),
     ]
     assert a.stages is not None
     [m] = a.stages.measures
