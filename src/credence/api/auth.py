@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -207,10 +209,33 @@ def _dummy_hash() -> str:
     return _hasher.hash("credence: no principal has this key")
 
 
+def _lower_priority() -> None:
+    """Make the calling thread (and the threads Argon2 starts for its lanes) yield the CPU."""
+    # Not Linux, or not allowed: the same, at equal priority.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+#: Where Argon2 runs: one thread at a lower priority (Linux), so that a burst of guesses leaves
+#: the CPU to the requests of keys already verified, which need no Argon2 at all.
+_ARGON2 = ThreadPoolExecutor(1, thread_name_prefix="argon2", initializer=_lower_priority)
+
+
+def _check(key_hash: str, key: str) -> bool:
+    try:
+        return bool(_hasher.verify(key_hash, key))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _verify(key_hash: str, key: str) -> bool:
+    """Whether ``key`` matches its Argon2 hash (one verification, on the Argon2 thread)."""
+    return _ARGON2.submit(_check, key_hash, key).result()
+
+
 def _verify_nothing(key: str) -> None:
     """One Argon2 verification that fails, as long as a real one."""
-    with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
-        _hasher.verify(_dummy_hash(), key)
+    _verify(_dummy_hash(), key)
 
 
 def _digest(key: str) -> str:
@@ -313,36 +338,34 @@ class Authenticator:
         pid = principal_id_of(key)
         with self._lock:
             known = self._cache.get(digest)
-        if known is None or known[2] <= now:
-            self.guard.check(pid, address)
+        verified = known is not None and known[2] > now
+        if not verified:
+            # Counted before the slow check, so that concurrent guesses cannot all get through
+            # before the first of them fails; a good key takes its count back.
+            self.guard.attempt(pid, address)
         if pid is None:
-            self._failed(key, pid, address)
+            _verify_nothing(key)
             return None
         # A Core look-up: every remembered key comes back here once per ``recheck`` seconds.
         with self.store.engine.connect() as connection:
             row = self._enabled(connection, digest, pid)
         if row is None:
-            self._failed(key, pid, address)
+            if not verified:
+                _verify_nothing(key)
             return None
-        if known is not None and known[2] > now and known[1] == row.key_hash:
+        if known is not None and verified and known[1] == row.key_hash:
             # Verified lately against the same stored hash and still enabled: no Argon2 again.
             principal, verified_until = known[0], known[2]
         else:
-            try:
-                _hasher.verify(row.key_hash, key)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                self.guard.failed(pid, address)
+            if verified:
+                self.guard.attempt(pid, address)  # a new key hash: checked, so counted
+            if not _verify(row.key_hash, key):
                 return None
             principal = Principal(row.id, row.name, row.role, row.scope)
             verified_until = now + self.ttl
             self.guard.succeeded(pid, address)
         self._remember(digest, principal, row.key_hash, verified_until, now)
         return principal
-
-    def _failed(self, key: str, pid: int | None, address: str) -> None:
-        """A key with no principal to check it against: as slow as a wrong one, and counted."""
-        _verify_nothing(key)
-        self.guard.failed(pid, address)
 
     def _enabled(self, connection: Connection, digest: str, pid: int) -> _PrincipalRow | None:
         """The principal's row while it is enabled; a disabled or missing one is forgotten."""

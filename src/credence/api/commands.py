@@ -38,6 +38,13 @@ def serve(
     public_grade: Annotated[
         bool, typer.Option(help="Let relying parties see the grade (a deployment choice).")
     ] = False,
+    secure_cookies: Annotated[
+        bool,
+        typer.Option(
+            help="Mark the web session cookies Secure even on plain HTTP (behind a TLS proxy); "
+            "over HTTPS they always are.",
+        ),
+    ] = False,
     audit_checkpoint: Annotated[
         Path | None,
         typer.Option(
@@ -68,6 +75,7 @@ def serve(
     # The factory runs in every worker, so the settings travel in the environment.
     os.environ["CREDENCE_API_POLICY"] = policy
     os.environ["CREDENCE_API_PUBLIC_GRADE"] = "1" if public_grade else ""
+    os.environ["CREDENCE_SECURE_COOKIES"] = "1" if secure_cookies else ""
     if audit_checkpoint is not None:
         os.environ["CREDENCE_API_AUDIT_CHECKPOINT"] = str(audit_checkpoint.resolve())
         os.environ["CREDENCE_API_AUDIT_CHECKPOINT_EVERY"] = str(audit_checkpoint_every)
@@ -157,8 +165,9 @@ def app_from_env() -> object:
 
     policy = library.resolve(os.environ["CREDENCE_API_POLICY"])
     public = bool(os.environ.get("CREDENCE_API_PUBLIC_GRADE"))
+    secure = bool(os.environ.get("CREDENCE_SECURE_COOKIES"))
     store = open_store()
-    app = create_app(store, policy, public_grade=public, web=True)
+    app = create_app(store, policy, public_grade=public, web=True, secure_cookies=secure)
     if store.is_sqlite:
         # Checkpoints off the request path (see credence.store.checkpoints), stopped with one
         # last pass when the worker process exits.

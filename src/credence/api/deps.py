@@ -59,7 +59,7 @@ class ApiContext:
     sessions: sessionmaker[Session] | None = None
     #: How long (at most) a refused guess is held before its 429 goes out: a guesser that waits
     #: for each answer sends a few requests a second instead of thousands.
-    tarpit: float = 0.5
+    tarpit: float = 1.0
 
     def __post_init__(self) -> None:
         if self.sessions is None:

@@ -1,13 +1,15 @@
 """Limits on guessing API keys: back-off and temporary lockout per principal and address.
 
-Every failed key check (a wrong key, an unknown or disabled principal, a key not of our form) is
-counted twice: under the pair (principal named by the key, client address) and under the client
-address alone. The first few failures of a pair are free; after that each further failure blocks
-the pair for twice as long as the one before (1 s, 2 s, 4 s, ... up to ``max_block``); at
-``lock_after`` failures the block has become a lockout, reported once to ``on_lockout``. An address
-has a larger allowance across all principals, so that spraying many principals from one address
-is throttled in the same way. While a pair or its address is blocked, requests are refused with
-429 and ``Retry-After`` before any key is checked: a blocked guesser costs no Argon2.
+Every key check that is not a success (a wrong key, an unknown or disabled principal, a key not
+of our form) is counted twice, before it is made: under the pair (principal named by the key,
+client address) and under the client address alone. The first few failures of a pair are free;
+after that each further failure blocks the pair for twice as long as the one before (1 s, 2 s, 4
+s, ... up to ``max_block``); at ``lock_after`` failures the block has become a lockout, reported
+once to ``on_lockout``. An address has a larger allowance across all principals, so that spraying
+many principals from one address is throttled in the same way. While a pair or its address is
+blocked, requests are refused with 429 and ``Retry-After`` before any key is checked: a blocked
+guesser costs no Argon2, and a burst of concurrent guesses gets no more checks than the
+allowance.
 
 Why the pair rather than the principal alone: a lockout keyed by principal would let anybody,
 anywhere, lock a user out by guessing their key. Keyed by (principal, address), a guesser locks
@@ -79,22 +81,21 @@ class Guard:
         self._counts: dict[tuple[int | None, str], _Count] = {}
         self._lock = threading.Lock()
 
-    def check(self, principal: int | None, address: str) -> None:
-        """Raise :class:`Throttled` while the pair or the address is blocked."""
+    def attempt(self, principal: int | None, address: str) -> None:
+        """Count a key check about to be made; raise :class:`Throttled` while blocked.
+
+        The check is counted as failed until :meth:`succeeded` says otherwise, so that
+        concurrent guesses are counted before any of them is answered.
+        """
         now = self.clock()
+        locked: list[tuple[int | None, int, float]] = []
         with self._lock:
             until = max(
                 self._blocked(principal, address, now),
                 self._blocked(ANY, address, now),
             )
-        if until > now:
-            raise Throttled(until - now)
-
-    def failed(self, principal: int | None, address: str) -> None:
-        """Count a failed check of a key naming ``principal`` from ``address``."""
-        now = self.clock()
-        locked: list[tuple[int | None, int, float]] = []
-        with self._lock:
+            if until > now:
+                raise Throttled(until - now)
             if len(self._counts) > 100_000:
                 self._prune(now)
             for who, free in ((principal, self.free), (ANY, self.free_per_address)):
@@ -115,9 +116,14 @@ class Guard:
                 self.on_lockout(who, address, failures, block)
 
     def succeeded(self, principal: int, address: str) -> None:
-        """A key of ``principal`` was good: forget that pair's failures."""
+        """The key of ``principal`` was good: forget the pair's failures, give back the count."""
         with self._lock:
             self._counts.pop((principal, address), None)
+            count = self._counts.get((ANY, address))
+            if count is not None and count.failures > 0:
+                count.failures -= 1
+                if count.failures <= self.free_per_address:
+                    count.blocked_until = 0.0
 
     def _blocked(self, who: int | None, address: str, now: float) -> float:
         count = self._counts.get((who, address))
