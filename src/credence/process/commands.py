@@ -82,6 +82,9 @@ def process_run(
         Path | None,
         typer.Option("--subjects", help="File of subject ids (one a line) to re-run, only them."),
     ] = None,
+    chunk: Annotated[
+        int, typer.Option(min=1, help="Subjects read, written and committed together.")
+    ] = 500,
     data: DataOpt = None,
     actor: ActorOpt = None,
 ) -> None:
@@ -117,6 +120,7 @@ def process_run(
             sender=FileSender(outbox or store.folder / "outbox"),
             subjects=named,
             everyone=full,
+            chunk=chunk,
         )
     except CredenceError as exc:
         raise _fail(str(exc)) from None

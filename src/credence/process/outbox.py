@@ -7,7 +7,9 @@ retried on the next run, and until then nothing that depends on the notice can b
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import smtplib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -33,17 +35,32 @@ class Sender(Protocol):
         """Deliver ``message``."""
 
 
+def delivery_key(message: OutboxMessage) -> str:
+    """The message's idempotency key: the same for every attempt to deliver it, across runs
+    (a message's ``ref`` is unique and fixed when it is queued; its row id is not, after a
+    crash rolled the row back)."""
+    return hashlib.sha256(message.ref.encode()).hexdigest()[:32]
+
+
 @dataclass
 class FileSender:
-    """Writes each message as a JSON file into a folder (the embedded default)."""
+    """Writes each message as a JSON file into a folder (the embedded default).
+
+    A message is delivered at most once: its file is named by its idempotency key, written
+    under a temporary name and renamed into place, and a message whose file is there already
+    (a run killed after delivering it, before committing) is not written again.
+    """
 
     folder: Path
 
     def send(self, message: OutboxMessage) -> None:
-        """Write the message to ``<folder>/<id>-<kind>.json``."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Write the message to ``<folder>/<delivery key>-<kind>.json`` unless it is there."""
+        key = delivery_key(message)
+        path = self.folder / f"{key}-{message.kind}.json"
+        if path.exists():
+            return
         doc = {
-            "id": message.id,
+            "key": key,
             "kind": message.kind,
             "ref": message.ref,
             "recipient": message.recipient,
@@ -51,9 +68,11 @@ class FileSender:
             "deliver_on": message.deliver_on.isoformat(),
             "body": json.loads(message.body),
         }
-        path = self.folder / f"{message.id:08d}-{message.kind}.json"
+        part = path.with_suffix(".part")
         try:
-            path.write_text(json.dumps(doc, indent=2, sort_keys=True))
+            self.folder.mkdir(parents=True, exist_ok=True)
+            part.write_text(json.dumps(doc, indent=2, sort_keys=True))
+            os.replace(part, path)
         except OSError as exc:
             raise DeliveryError(f"cannot write {path}: {exc}") from exc
 

@@ -60,6 +60,7 @@ def run(
     sender: Sender,
     subjects: list[str] | None = None,
     everyone: bool = False,
+    chunk: int = CHUNK,
 ) -> RunSummary:
     """Advance the due subjects (every subject with records with ``everyone``, or the given
     ones) to ``as_of``."""
@@ -86,12 +87,12 @@ def run(
         ctx = Context(session, store.keys, policy, actor)
         access = Access(actor, "operator", f"due process run for {as_of}")
         delivered = 0
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
             # One set-based read (and one logged write of the reads) for the chunk's records,
             # service dates and approvals; one commit for everything the chunk changed.
-            inputs = inputs_of(session, store.keys, chunk, None, access=access, policy_id=policy.id)
-            for sid in chunk:
+            inputs = inputs_of(session, store.keys, part, None, access=access, policy_id=policy.id)
+            for sid in part:
                 sent, day = advance_subject(ctx, sender, sid, as_of, inputs[sid])
                 delivered += sent
                 agenda.remember(session, policy.id, sid, day)
