@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from credence.audit.access import Access
 from credence.audit.chain import verify
 from credence.ingest.run import ingest_file
-from credence.store.reader import cutoff, inputs_of, read_rows, typed
+from credence.process.state import decisions_of as process_decisions
+from credence.store.reader import cutoff, decisions_of, inputs_of, read_rows, typed
 from credence.store.records import revoke
 from credence.store.schema import AccessEvent, RecordStatus, StoredRecord
 from tests.ingest.helpers import write_csv
@@ -158,6 +159,10 @@ def test_a_notice_served_after_k_was_not_served_as_known_at_k(
         for known in (date(2026, 4, 11), date(2026, 4, 12), None):
             got = inputs_of(s, backend.keys, [w.alice], known, access=READER, policy_id="scheme")
             served[known] = dict(got[w.alice].decisions.served)
+            alone = decisions_of(s, [w.alice, w.alice], "scheme", known)
+            assert alone == {w.alice: got[w.alice].decisions}
+        # Everything known: what the process layer's own read of its decisions gives.
+        assert alone[w.alice] == process_decisions(s, w.alice, "scheme")
         s.rollback()
     assert served[date(2026, 4, 11)] == {
         "reminder@2026-02-10": date(2026, 2, 12),

@@ -235,6 +235,23 @@ def inputs_of(
     return out
 
 
+def decisions_of(
+    session: Session, subject_ids: Sequence[str], policy_id: str, known_at: Known = None
+) -> dict[str, Decisions]:
+    """The decisions part of :func:`inputs_of` alone (unlogged: the due-process layer's own
+    notices and sign-offs, read again after it issued or served some), per distinct subject."""
+    wanted = list(dict.fromkeys(subject_ids))
+    statements = _BULK[False]
+    served: list[Any] = []
+    reviewed: list[Any] = []
+    for start in range(0, len(wanted), CHUNK):
+        params = {"sids": wanted[start : start + CHUNK], "policy": policy_id}
+        served.extend(session.execute(statements[2], params).all())
+        reviewed.extend(session.execute(statements[3], params).all())
+    got = _assemble(wanted, [], [], served, reviewed, _day_of(known_at))
+    return {sid: inputs.decisions for sid, inputs in got.items()}
+
+
 def _identity(value: Any) -> Any:
     return value
 
