@@ -310,8 +310,9 @@ def test_cli_full_subjects_reasons_and_refusals(sqlite_backend: Backend, tmp_pat
     assert first.exit_code == 0, first.output
     assert "advanced 2 subject(s) to 2026-02-10" in first.output
     assert "due: first-run 2" in first.output
-    full = process("--as-of", "2026-02-12", "--full")
+    full = process("--as-of", "2026-02-12", "--full", "-v", "--chunk", "1")
     assert "advanced 2 subject(s) to 2026-02-12" in full.output and "due: full 2" in full.output
+    assert "timings: plan " in full.output and " ms per subject)" in full.output
     one = b.keys.subject_id("NID-2")
     listed = tmp_path / "subjects.txt"
     listed.write_text(f"# re-run\n{one}\n\n{one}\n")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from credence.store.commands import ActorOpt, DataOpt, NowOpt, _actor, _fail, _now, _open, _session
@@ -85,6 +86,9 @@ def process_run(
     chunk: Annotated[
         int, typer.Option(min=1, help="Subjects read, written and committed together.")
     ] = 500,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print the seconds each phase took.")
+    ] = False,
     data: DataOpt = None,
     actor: ActorOpt = None,
 ) -> None:
@@ -111,6 +115,7 @@ def process_run(
     named = _subject_file(subjects) if subjects is not None else None
     day = _day(as_of, "--as-of")
     store = _open(data)
+    bar = _LateBar(out)
     try:
         summary = run(
             store,
@@ -121,10 +126,12 @@ def process_run(
             subjects=named,
             everyone=full,
             chunk=chunk,
+            progress=bar.tick,
         )
     except CredenceError as exc:
         raise _fail(str(exc)) from None
     finally:
+        bar.close()
         store.close()
     out.print(
         f"advanced {summary.subjects} subject(s) to {summary.as_of}: "
@@ -134,6 +141,45 @@ def process_run(
     )
     why = ", ".join(f"{reason} {n}" for reason, n in summary.reasons.items())
     out.print(f"due: {why or 'nobody'}", highlight=False)
+    if verbose:
+        phases = ", ".join(f"{name} {seconds:.3f} s" for name, seconds in summary.timings.items())
+        per = sum(summary.timings.values()) / summary.subjects * 1000 if summary.subjects else 0.0
+        out.print(f"timings: {phases} ({per:.2f} ms per subject)", highlight=False)
+
+
+class _LateBar:
+    """A Rich progress bar over the due subjects, shown only once a run has taken a second."""
+
+    def __init__(self, console: Console) -> None:
+        import time
+
+        self._console, self._clock = console, time.perf_counter
+        self._started = self._clock()
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def tick(self, done: int, total: int) -> None:
+        """Record progress; start drawing after the first second."""
+        if self._bar is None:
+            if self._clock() - self._started < 1.0 or done >= total:
+                return
+            self._bar = Progress(
+                TextColumn("process"),
+                BarColumn(),
+                TextColumn("{task.completed:,}/{task.total:,} subjects"),
+                TimeElapsedColumn(),
+                console=self._console,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("process", total=total)
+        assert self._task is not None
+        self._bar.update(self._task, completed=done, total=total)
+
+    def close(self) -> None:
+        """Take the bar off the screen."""
+        if self._bar is not None:
+            self._bar.stop()
 
 
 def _subject_file(path: Path) -> list[str]:

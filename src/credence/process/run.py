@@ -15,6 +15,8 @@ day.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -49,6 +51,9 @@ class RunSummary:
     lapsed: int
     notified: int
     reasons: dict[str, int] = field(default_factory=dict)
+    # Seconds per phase: plan (lapses and the agenda), read, visit (evaluate, persist,
+    # deliver), commit.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def run(
@@ -61,10 +66,13 @@ def run(
     subjects: list[str] | None = None,
     everyone: bool = False,
     chunk: int = CHUNK,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
     """Advance the due subjects (every subject with records with ``everyone``, or the given
     ones) to ``as_of``."""
     started = datetime.now(UTC)
+    timings = dict.fromkeys(("plan", "read", "visit", "commit"), 0.0)
+    clock = time.perf_counter()
     with store.session() as session:
         agenda.require_schema(session)
         mark = agenda.mark_of(session, policy.id)
@@ -84,6 +92,8 @@ def run(
         seen = agenda.watermarks(session, policy.id, as_of)
         agenda.remember_many(session, policy.id, plan.later)
         ids = plan.subjects
+        session.commit()
+        timings["plan"] = time.perf_counter() - clock
         ctx = Context(session, store.keys, policy, actor)
         access = Access(actor, "operator", f"due process run for {as_of}")
         delivered = 0
@@ -91,12 +101,20 @@ def run(
             part = ids[start : start + chunk]
             # One set-based read (and one logged write of the reads) for the chunk's records,
             # service dates and approvals; one commit for everything the chunk changed.
+            clock = time.perf_counter()
             inputs = inputs_of(session, store.keys, part, None, access=access, policy_id=policy.id)
+            timings["read"] += time.perf_counter() - clock
+            clock = time.perf_counter()
             for sid in part:
                 sent, day = advance_subject(ctx, sender, sid, as_of, inputs[sid])
                 delivered += sent
                 agenda.remember(session, policy.id, sid, day)
+            timings["visit"] += time.perf_counter() - clock
+            clock = time.perf_counter()
             session.commit()
+            timings["commit"] += time.perf_counter() - clock
+            if progress is not None:
+                progress(start + len(part), len(ids))
         session.add(
             ProcessRun(
                 policy_id=policy.id,
@@ -132,6 +150,7 @@ def run(
         len(lapsed),
         len(ctx.cascaded),
         plan.counts(),
+        timings,
     )
 
 
