@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
+from credence.policy import library
 from credence.sim.limited import LimitExceeded, Limits, diff_refs, run_limited
 from credence.sim.scenarios import Scenario
 from credence.web.views import lab
@@ -68,3 +74,30 @@ def test_a_run_within_its_limits_gives_the_same_figures_as_in_process() -> None:
     assert run_limited(diff_refs, args, Limits(seconds=120)) == diff_refs(*args)
     with pytest.raises(LimitExceeded):
         run_limited(diff_refs, args, Limits(seconds=0.001))
+
+
+def test_an_embedded_test_the_evaluator_cannot_build_is_a_422_not_a_500(
+    client: TestClient, world: World
+) -> None:
+    data = yaml.safe_load((Path(library.__file__).parent / "city-merit.yaml").read_text())
+    case = next(c for c in _cases(data) if c.get("records"))
+    record = case["records"][0]
+    record.update(occurred_on=date(2999, 12, 31), effective_on=date(2026, 1, 1))
+    token = _token(client, world)
+    r = client.post("/lab/check", data={"csrf": token, "text": yaml.safe_dump(data)})
+    assert r.status_code == 422
+    assert f"an embedded test cannot run: record {record['id']}: effective_on 2026-01-01 is " in (
+        r.text
+    )
+    record.update(occurred_on=date(9999, 12, 31), effective_on=None)  # past the last date
+    r = client.post("/lab/check", data={"csrf": token, "text": yaml.safe_dump(data)})
+    assert r.status_code == 422
+    assert "an embedded test cannot run: year 10002 is out of range" in r.text
+
+
+def _cases(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every embedded test case of a policy file's mapping."""
+    found = list(data.get("tests") or [])
+    for version in data.get("versions") or []:
+        found += version.get("tests") or []
+    return found
