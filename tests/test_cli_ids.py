@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from rich.table import Table
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from credence.cli import app
+from credence.process import commands
 from credence.store.schema import Notice
 from tests.web.world import World, build, reopen
 
@@ -75,3 +79,22 @@ def test_principal_add_warns_when_no_records_exist_for_the_national_id(world: Wo
         "--data", folder,
     )  # fmt: skip
     assert code == 0 and "created" in printed and warned == ""
+
+
+def test_in_a_narrow_terminal_ids_fold_onto_more_lines_but_stay_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    screen = io.StringIO()
+    monkeypatch.setattr(
+        commands, "out", Console(file=screen, force_terminal=True, width=80, color_system=None)
+    )
+    subject = "8f1b39945502659e16a2cc351e6f5f92216c36a9efc0c3d356d3ca33c3a7336c"
+    table = Table()
+    for col in ("id", "subject", "policy", "about", "ref", "status", "issued", "served"):
+        table.add_column(col, overflow="fold" if col in ("id", "subject", "ref") else "ellipsis")
+    table.add_row("1", subject, "city-merit", "list", "L-1", "issued", "2026-01-01", "")
+    commands.print_table(table)
+    lines = screen.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    cells = [line.split("│")[2].strip() for line in lines if line.count("│") > 3]
+    assert "".join(cells) == subject

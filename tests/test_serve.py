@@ -101,7 +101,8 @@ def test_serve_prints_its_url_and_landing_pages_and_exits_0_on_the_first_signal(
     assert f"subject     {server.base}/portal" in printed
     assert f"reviewer    {server.base}/queue" in printed
     assert f"auditor     {server.base}/analytics" in printed
-    assert "Traceback" not in printed and "Credence stopped." in printed
+    assert "Traceback" not in printed
+    assert f"Credence stopped ({signal.Signals(sig).name})." in printed
 
 
 def test_serve_stops_within_10_s_while_a_long_impact_run_is_in_flight(store: World) -> None:

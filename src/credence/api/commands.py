@@ -147,9 +147,11 @@ def _stopped(signals: list[int]) -> None:
     timer = threading.Timer(EXIT_S, os._exit, args=(0,))
     timer.daemon = True
     timer.start()
-    if signals:
-        out.print("Credence stopped.", highlight=False)
-        sys.stdout.flush()
+    out.print(
+        "Credence stopped" + (f" ({signal.Signals(signals[0]).name})." if signals else "."),
+        highlight=False,
+    )
+    sys.stdout.flush()
 
 
 def app_from_env() -> object:
