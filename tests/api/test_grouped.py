@@ -20,6 +20,7 @@ from credence.api.explained import Explained, Explanations
 from credence.api.problems import ApiProblem
 from credence.api.readlog import Logged, Reads
 from credence.api.reads import inputs_of, load_records, read_inputs
+from credence.api.repeat import RepeatViews
 from credence.api.routes_subject import SELF
 from credence.audit import chain
 from credence.audit.access import Access
@@ -321,29 +322,37 @@ def test_a_write_by_any_other_path_is_seen_by_the_next_explanation(world: World)
     assert explain() == (11, False)
 
 
+def _repeat_views(app: Any) -> RepeatViews:
+    layer = app.middleware_stack
+    while not isinstance(layer, RepeatViews):
+        layer = layer.app
+    return layer
+
+
 def test_a_repeat_view_answers_as_the_route_does(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = world
-    first = w.call("alice", "GET", "/me/assessment")  # the key is verified
-    events = len(_events(w))
-    again = w.call("alice", "GET", "/me/assessment")  # the key and explanation are remembered
+    first = w.call("alice", "GET", "/me/assessment")  # the key is verified by the application
+    repeat = _repeat_views(w.app)
+    before, events = repeat.answered, len(_events(w))
+    again = w.call("alice", "GET", "/me/assessment")
+    assert repeat.answered == before + 1  # answered before the router
     assert (again.status_code, again.headers.raw, again.content) == (
         first.status_code,
         first.headers.raw,
         first.content,
     )
     assert _events(w)[events:] == [(w.alice, "alice", "subject", SELF, "assessment")]
-    # Parameters, another role, no key.
-    for name, params, code in (
-        ("alice", {"as_of": "2026-06-02"}, 200),
-        ("bank", {}, 403),
-        (None, {}, 401),
-    ):
-        assert w.call(name, "GET", "/me/assessment", params=params).status_code == code
+    # Parameters, another role, no key, a key not remembered: the application answers.
+    for name, params in (("alice", {"as_of": "2026-06-02"}), ("bank", {}), (None, {})):
+        r = w.call(name, "GET", "/me/assessment", params=params)
+        assert r.status_code in (200, 401, 403)
+    assert repeat.answered == before + 1
     monkeypatch.setattr(_ctx(w).authenticator, "remembered", lambda key: None)
     monkeypatch.setattr(_ctx(w).authenticator, "verified", lambda key: None)
     slow = w.call("alice", "GET", "/me/assessment")
+    assert repeat.answered == before + 1
     assert (slow.headers.raw, slow.content) == (first.headers.raw, first.content)
 
 
@@ -355,6 +364,7 @@ def test_a_repeat_view_refused_by_the_policy_is_the_routes_problem(world: World)
     client = TestClient(app, raise_server_exceptions=False)
     first = client.get("/me/assessment", headers=w.headers("alice"))
     again = client.get("/me/assessment", headers=w.headers("alice"))
+    assert _repeat_views(app).answered == 1
     assert first.status_code == again.status_code == 422
     assert (again.headers.raw, again.content) == (first.headers.raw, first.content)
 
@@ -368,8 +378,10 @@ def test_a_disabled_subject_is_refused_a_repeat_view_within_the_recheck_interval
     alice = w.headers("alice")
     assert client.get("/me/assessment", headers=alice).status_code == 200
     time.sleep(0.3)
-    # Due for its check: the principal is read again (no Argon2); still enabled, so answered.
+    # Due for its check: made in the read's batch; still enabled, so answered directly.
     assert client.get("/me/assessment", headers=alice).status_code == 200
+    repeat = _repeat_views(app)
+    assert repeat.answered == 1
     with w.backend.store.session() as s:
         s.execute(update(PrincipalRow).where(PrincipalRow.name == "alice").values(disabled=True))
         s.commit()
@@ -379,5 +391,5 @@ def test_a_disabled_subject_is_refused_a_repeat_view_within_the_recheck_interval
     assert refused.status_code == 401
     assert refused.headers["www-authenticate"] == "Bearer"
     assert refused.json()["detail"] == "the API key is not valid"
-    assert len(_events(w)) == events  # nothing read, nothing logged
+    assert repeat.answered == 1 and len(_events(w)) == events  # nothing read, nothing logged
     assert client.get("/me/assessment", headers=alice).status_code == 401

@@ -21,7 +21,9 @@ from credence.api.deps import ApiContext, lock_for_read
 from credence.api.guard import Guard
 from credence.api.headers import SecurityHeaders
 from credence.api.problems import DEFAULT_MAX_BODY, BodyLimit, install
+from credence.api.quick_status import QuickStatus
 from credence.api.readlog import WriteLock
+from credence.api.repeat import RepeatViews
 from credence.policy.lint import unlawful
 from credence.policy.load import PolicySet
 from credence.store.db import Store
@@ -86,6 +88,12 @@ def create_app(
         routes_auditor,
     ):
         app.include_router(module.router)
+    # Inside the body limit: the two busiest requests (a relying party's status query, a
+    # subject's repeat view of their explanation) by a remembered key skip routing and
+    # dependency injection, reading the key with the API's one parser; every other key goes to
+    # credence.api.deps.principal (see credence.api.fastpath).
+    app.add_middleware(QuickStatus, ctx=ctx)
+    app.add_middleware(RepeatViews, ctx=ctx)
     if web:
         from credence.web import create_web_router
         from credence.web.app import MAX_UPLOAD
@@ -107,7 +115,6 @@ def create_app(
         )
     else:
         app.add_middleware(BodyLimit, max_bytes=max_body)
-    # Every route answers inside FastAPI, behind the body limit, with one bearer parser and
-    # one guard against guessing (credence.api.deps.principal).
+    # Outermost: every answer, a fast path's included, gets the security headers.
     app.add_middleware(SecurityHeaders)
     return app
