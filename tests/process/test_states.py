@@ -3,11 +3,16 @@ turns the hyphenated spellings an older store holds into the same members."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
+from credence.engine.reference import evaluate
+from credence.records import Record
 from credence.states import (
+    ListingOutcome,
     ListingStatus,
     MeasureStatus,
     NoticeStatus,
@@ -16,6 +21,8 @@ from credence.states import (
 )
 from credence.store.db import MIGRATIONS, make_engine
 from tests.api.world import build
+from tests.builders import rec
+from tests.engine.test_timeline import DEBT, listing_policy
 from tests.store.backends import Backend
 
 T = "2026-01-01T00:00:00.000000Z"
@@ -121,3 +128,37 @@ def test_the_migration_converts_the_old_spellings(tmp_path: Path) -> None:
         ("notice", "expired"),
     ]
     assert measures[0] == MeasureStatus.IN_FORCE and entries[0] == ListingStatus.PENDING_NOTICE
+
+
+D = date
+
+
+@pytest.mark.parametrize(
+    ("records", "as_of", "status", "outcome"),
+    [
+        ([DEBT], D(2025, 4, 15), "listed", None),
+        ([DEBT], D(2026, 4, 1), "removed", ListingOutcome.EXPIRED),
+        ([DEBT, rec("p1", "paid", D(2025, 3, 15))], D(2025, 5, 1), "withdrawn", "rectified"),
+        ([DEBT, rec("p1", "paid", D(2025, 5, 1))], D(2025, 6, 1), "removed", "repaired"),
+        (
+            [rec("d1", "debt", D(2025, 3, 1), status=[("overturned", D(2025, 6, 1))])],
+            D(2025, 7, 1),
+            "removed",
+            "record_void",
+        ),
+        (
+            [rec("d1", "debt", D(2025, 3, 1), status=[("revoked", D(2025, 3, 10))])],
+            D(2025, 5, 1),
+            "withdrawn",
+            "record_void",
+        ),
+    ],
+)
+def test_how_a_listing_ended_is_a_typed_outcome(
+    records: list[Record], as_of: date, status: str, outcome: str | None
+) -> None:
+    a = evaluate(listing_policy(), records, as_of, as_of)
+    [e] = a.listings
+    assert (e.status, e.outcome) == (status, outcome)
+    assert e.outcome is None or isinstance(e.outcome, ListingOutcome)
+    assert a.to_dict()["listings"][0]["outcome"] == outcome
