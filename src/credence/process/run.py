@@ -103,10 +103,11 @@ def run(
             # service dates and approvals; one commit for everything the chunk changed.
             clock = time.perf_counter()
             inputs = inputs_of(session, store.keys, part, None, access=access, policy_id=policy.id)
+            busy = agenda.with_rows(session, policy.id, part)
             timings["read"] += time.perf_counter() - clock
             clock = time.perf_counter()
             for sid in part:
-                sent, day = advance_subject(ctx, sender, sid, as_of, inputs[sid])
+                sent, day = advance_subject(ctx, sender, sid, as_of, inputs[sid], sid in busy)
                 delivered += sent
                 agenda.remember(session, policy.id, sid, day)
             timings["visit"] += time.perf_counter() - clock
@@ -155,16 +156,26 @@ def run(
 
 
 def advance_subject(
-    ctx: Context, sender: Sender, subject_id: str, as_of: date, inputs: SubjectInputs
+    ctx: Context,
+    sender: Sender,
+    subject_id: str,
+    as_of: date,
+    inputs: SubjectInputs,
+    has_rows: bool = True,
 ) -> tuple[int, date | None]:
     """Evaluate, issue and deliver notices until none is left to deliver, then persist;
-    return the messages delivered and the next day the subject can change by itself."""
+    return the messages delivered and the next day the subject can change by itself.
+
+    ``has_rows`` False says the subject has no notice, entry, measure or message yet: then an
+    evaluation that issues nothing has nothing to write or deliver either."""
     records, decisions = inputs.records, inputs.decisions
     delivered = 0
     for _ in range(MAX_ROUNDS):
         assessment = evaluate(
             ctx.policy, records, as_of, as_of, subject_id=subject_id, decisions=decisions
         )
+        if not has_rows and agenda.issues_nothing(assessment):
+            return 0, agenda.next_day(ctx.policy, assessment, records, decisions, as_of)
         created = ensure_notices(ctx, subject_id, assessment, as_of)
         sent = deliver_due(ctx.session, sender, as_of, subject_id=subject_id)
         for message in sent:
