@@ -5,6 +5,7 @@ Shared by the property tests and the differential tests of the evaluators.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -179,3 +180,135 @@ def one_record(draw: st.DrawFn, rid: str, subject: str = "s1") -> Record:
 
 
 eval_days = st.integers(0, 1100).map(_day)
+
+
+@st.composite
+def list_entries(draw: st.DrawFn, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Zero to two lists of a version: grade, score-bound and record-kind criteria mixed."""
+    kinds = [r["kind"] for r in doc["rules"]]
+    grades = [g["grade"] for g in doc["grades"]]
+    low, high = doc["scale"]["min"], doc["scale"]["max"]
+    out = []
+    for i in range(draw(st.integers(0, 2))):
+        entry: dict[str, Any] = {}
+        choice = draw(st.sets(st.sampled_from(["grades", "most", "least", "kinds"]), min_size=1))
+        if "grades" in choice:
+            entry["grades"] = draw(st.lists(st.sampled_from(grades), min_size=1, unique=True))
+        if "most" in choice:
+            entry["score_at_most"] = draw(st.integers(low, high))
+        if "least" in choice:
+            entry["score_at_least"] = draw(st.integers(low, high))
+        if "kinds" in choice and kinds:
+            entry["record_kinds"] = draw(st.lists(st.sampled_from(kinds), min_size=1, unique=True))
+        if not entry:
+            entry["score_at_most"] = high
+        out.append(
+            {
+                "id": f"l{i}",
+                "entry": entry,
+                "legal_basis": "Act s.9",
+                "duration": draw(st.sampled_from(DURATIONS)),
+                "notice_period": draw(st.sampled_from(["P0D", "P30D"])),
+                "appeal_route": "court",
+            }
+        )
+    return out
+
+
+@st.composite
+def credit_dicts(
+    draw: st.DrawFn, kind: str, doc: dict[str, Any], categories: list[str]
+) -> dict[str, Any]:
+    """A credit for ``kind``: favourable points, an expiry, optional count and score limits."""
+    merit = doc["direction"] == "higher_is_better"
+    credit: dict[str, Any] = {
+        "kind": kind,
+        "category": draw(st.sampled_from(categories)),
+        "points": draw(st.integers(1, 40)) * (1 if merit else -1),
+        "legal_basis": f"Act s.{kind}",
+        "data_category": "administrative",
+        "expiry_from": draw(st.sampled_from(["occurred", "effective"])),
+        "expires_after": draw(st.sampled_from(DURATIONS)),
+    }
+    if draw(st.booleans()):
+        credit["at_most"] = {
+            "count": draw(st.integers(1, 3)),
+            "per": draw(st.sampled_from(DURATIONS)),
+        }
+    if draw(st.booleans()):
+        low, high = doc["scale"]["min"], doc["scale"]["max"]
+        bound = draw(st.integers(low, high))
+        credit["score_range"] = {"min": bound} if draw(st.booleans()) else {"max": bound}
+    return credit
+
+
+@st.composite
+def ladder_dict(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, Any]:
+    """A stage ladder (hold or clamp, earlier notices required or not) on the version's scale."""
+    merit = doc["direction"] == "higher_is_better"
+    low, high = doc["scale"]["min"], doc["scale"]["max"]
+    cuts = sorted(draw(st.sets(st.integers(low, high), min_size=1, max_size=3)))
+    return {
+        "on_skip": draw(st.sampled_from(["clamp", "hold"])),
+        "require_earlier_notices": draw(st.booleans()),
+        "service_lag": draw(st.sampled_from(["P0D", "P10D"])),
+        "ladder": [
+            {"id": f"st{i}", "threshold": t} for i, t in enumerate(cuts[::-1] if merit else cuts)
+        ],
+    }
+
+
+@st.composite
+def full_policies(draw: st.DrawFn, max_versions: int = 3) -> PolicySet:
+    """A random policy using the whole language: one to ``max_versions`` versions (each
+    changing, adding or abolishing rules), additive or weighted, fixed or banded points,
+    expiries from either date, categories with caps, credits with limits, stage ladders with
+    hold or clamp, and lists. The compiled policy and every evaluator must agree on it."""
+    first = draw(version_dicts())
+    merit = first["direction"] == "higher_is_better"
+    cats = [c["id"] for c in first["categories"]]
+    has_credit = draw(st.booleans())
+    has_ladder = draw(st.booleans())
+    credit_kind = "k9"
+    docs = [first]
+    for n in range(1, draw(st.integers(1, max_versions))):
+        doc = dict(docs[-1])
+        doc["version"] = str(n + 1)
+        doc["effective_from"] = docs[-1]["effective_from"] + timedelta(
+            days=draw(st.integers(30, 400))
+        )
+        rules = [
+            draw(rule_dicts(r["kind"], cats, merit)) if draw(st.booleans()) else r
+            for r in docs[-1]["rules"]
+        ]
+        if len(rules) > 1 and draw(st.booleans()):
+            rules = rules[:-1]  # a kind abolished by the later version
+        spare = [k for k in KINDS if k not in {r["kind"] for r in rules}]
+        if spare and draw(st.booleans()):
+            rules.append(draw(rule_dicts(draw(st.sampled_from(spare)), cats, merit)))
+        doc["rules"] = sorted(rules, key=lambda r: r["kind"])
+        docs.append(doc)
+    versions = []
+    for doc in docs:
+        doc = dict(doc)
+        doc["lists"] = draw(list_entries(doc))
+        if has_credit:
+            doc["credits"] = [draw(credit_dicts(credit_kind, doc, cats))]
+        if has_ladder:
+            doc["stages"] = draw(ladder_dict(doc))
+        versions.append(PolicyVersion.model_validate(doc))
+    return PolicySet.of(*versions)
+
+
+@st.composite
+def full_population(draw: st.DrawFn, max_subjects: int = 4, max_records: int = 8) -> list[Record]:
+    """Records of several subjects (ids unique), some of the generated credit kind."""
+    out: list[Record] = []
+    for i in range(draw(st.integers(1, max_subjects))):
+        sid = f"s{i}"
+        for j in range(draw(st.integers(0, max_records))):
+            r = draw(one_record(f"{sid}-r{j:03d}", sid))
+            if draw(st.integers(0, 5)) == 0:
+                r = dataclasses.replace(r, kind="k9")
+            out.append(r)
+    return out

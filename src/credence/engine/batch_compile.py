@@ -23,57 +23,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from functools import reduce
 
 import ibis  # type: ignore[import-untyped]
 import ibis.expr.types as ir  # type: ignore[import-untyped]
 
-from credence.dates import Duration
 from credence.errors import EvaluationError
+from credence.policy.compiled import (
+    CompiledPolicy,
+    CompiledRule,
+    CompiledVersion,
+    Stretch,
+    compile_policy,
+)
 from credence.policy.load import PolicySet
-from credence.policy.model import BandedPoints, CountFrom, PolicyVersion, Rule
-from credence.records import VOID
+from credence.policy.model import PolicyVersion
 
-VOID_STATUSES = tuple(sorted(s.value for s in VOID))
 # A record's days of expiry under the rules that can value it, earlier first, as the incremental
 # agenda stores them (computed once when it is filled, not every night).
 EXPIRY_COLUMNS = ("_expires_first", "_expires_last")
 AMOUNT_TYPE = "decimal(38, 10)"
 # Integer arithmetic that a backend may route through a double must stay below 2**53 to be exact.
 _EXACT_LIMIT = 2**52
-
-
-def expiry_threshold(duration: Duration, as_of: date) -> date:
-    """The earliest anchor date whose expiry (anchor + duration) falls after ``as_of``.
-
-    ``anchor + duration`` is non-decreasing in the anchor, so "not expired at as_of" is exactly
-    ``anchor >= expiry_threshold(duration, as_of)``.
-
-    Anchors of 29 to 31 January all expire on 28 February with ``P1M`` (the month's last
-    day), so on 28 February only anchors from 1 February on still count:
-
-    >>> from credence.dates import parse_duration
-    >>> expiry_threshold(parse_duration("P1M"), date(2026, 2, 28))
-    datetime.date(2026, 2, 1)
-    >>> expiry_threshold(parse_duration("P1Y"), date(2025, 2, 28))
-    datetime.date(2024, 3, 1)
-    """
-    span = duration.years * 366 + duration.months * 31 + duration.days + 2
-    low, high = (as_of - timedelta(days=span)).toordinal(), as_of.toordinal() + 1
-    # Invariant: duration.after(low) <= as_of < duration.after(high).
-    while high - low > 1:
-        mid = (low + high) // 2
-        if duration.after(date.fromordinal(mid)) > as_of:
-            high = mid
-        else:
-            low = mid
-    return date.fromordinal(high)
-
-
-def category_names(version: PolicyVersion) -> list[str]:
-    """The categories of the version in force, in policy order (the output's column order)."""
-    return [c.id for c in version.categories]
 
 
 def raw_column(category: str) -> str:
@@ -106,10 +78,16 @@ def _lit_int(value: int) -> ir.IntegerValue:
     return ibis.literal(value, type="int64")
 
 
+# A zero the SQL itself types as BIGINT: a bare literal 0 is an INTEGER to DuckDB, and a worst
+# score computed from literals alone (a ladder whose categories have no harmful rule) would
+# then be folded in 32 bits and overflow under the weighted model's common denominator.
+_BIGINT_ZERO = ibis.literal(0, type="int32").cast("int64")
+
+
 class _Compiler:
-    def __init__(self, policy: PolicySet, as_of: date, known_at: date) -> None:
-        version = policy.version_at(as_of)
-        if version is None:
+    def __init__(self, policy: CompiledPolicy, as_of: date, known_at: date) -> None:
+        compiled = policy.version_at(as_of)
+        if compiled is None:
             raise EvaluationError(
                 f"policy {policy.id} is not in force on {as_of} "
                 f"(first version starts {policy.versions[0].effective_from})"
@@ -119,15 +97,13 @@ class _Compiler:
         self.policy = policy
         self.as_of = as_of
         self.known_at = known_at
-        self.now = version
-        self.cat_index = {c: i for i, c in enumerate(category_names(version))}
-        groups = sorted(
-            {r.same_act_group for v in policy.versions for r in _rules(v) if r.same_act_group}
-        )
-        self.group_index = {g: i for i, g in enumerate(groups)}
+        self.cnow = compiled
+        self.now = compiled.source
+        self.cat_index = {c: i for i, c in enumerate(compiled.categories)}
+        self.group_index = {g: i for i, g in enumerate(policy.groups)}
         # Every kind the plan tests, as a small integer computed once per record: the tests
         # then compare integers instead of strings (kinds of no interest get -1).
-        named = set(policy.all_kinds) | {r.kind for v in policy.versions for r in _rules(v)}
+        named = set(policy.kinds)
         for v in policy.versions:
             for lst in v.lists:
                 named |= set(lst.entry.record_kinds or ())
@@ -148,68 +124,56 @@ class _Compiler:
 
     # --- one record -------------------------------------------------------------------------
 
-    def points(self, rule: Rule, t: ir.Table) -> ir.IntegerValue:
+    def points(self, rule: CompiledRule, t: ir.Table) -> ir.IntegerValue:
         """The rule's points for the record; NULL when a banded rule cannot place the amount."""
-        if isinstance(rule.points, int):
-            return _lit_int(rule.points)
-        return _banded(rule.points, t.amount)
+        if rule.fixed is not None:
+            return _lit_int(rule.fixed)
+        return _banded(rule, t.amount)
 
-    def alive(self, rule: Rule, t: ir.Table) -> ir.BooleanValue | None:
+    def alive(self, rule: CompiledRule, t: ir.Table) -> ir.BooleanValue | None:
         """True while the record has not expired under ``rule`` at as_of (None: never expires)."""
-        if rule.expires_after is None:
+        threshold = rule.alive_from(self.as_of)
+        if threshold is None:
             return None
-        anchor = t.occurred_on if rule.expiry_from is CountFrom.OCCURRED else t.effective_on
-        return anchor >= ibis.literal(expiry_threshold(rule.expires_after, self.as_of))
+        return rule.expiry_anchor(t.occurred_on, t.effective_on) >= ibis.literal(threshold)
 
-    def category(self, rule: Rule) -> int:
+    def category(self, rule: CompiledRule) -> int:
         if rule.category not in self.cat_index:
             raise EvaluationError(
                 f"category {rule.category!r} of rule {rule.kind!r} does not exist in version "
-                f"{self.now.version}"
+                f"{self.cnow.label}"
             )
         return self.cat_index[rule.category]
 
     def valued(
-        self, then: PolicyVersion, rule_then: Rule, t: ir.Table
+        self, then: CompiledVersion, rule_then: CompiledRule, t: ir.Table
     ) -> tuple[ir.IntegerValue, ir.IntegerValue]:
-        """(points or NULL, category index) of one record valued under ``then`` (lex mitior)."""
-        rule_now = self.now.rule_for(rule_then.kind)
+        """(points or NULL, category index) of one record valued under ``then`` (lex mitior,
+        as :meth:`~credence.policy.compiled.CompiledPolicy.lenient_choice` decides it)."""
+        now = self.cnow
+        rule_now = now.rule(rule_then.kind)
         p1, a1 = self.points(rule_then, t), self.alive(rule_then, t)
         kept1 = p1 if a1 is None else ibis.ifelse(a1, p1, ibis.null("int64"))
         cat1 = _lit_int(self.category(rule_then))
-        if then.version == self.now.version or rule_now == rule_then:
+        if then.label == now.label or (
+            rule_now is not None and rule_now.source == rule_then.source
+        ):
             return kept1, cat1
         val1 = kept1.fill_null(0)
         if rule_now is None:
             # The kind was abolished: an unfavourable value gives way to the new law's zero.
-            lenient = val1 < 0 if self.now.higher_is_better else val1 > 0
-            return ibis.ifelse(lenient, ibis.null("int64"), kept1), cat1
+            return ibis.ifelse(now.unfavourable(val1), ibis.null("int64"), kept1), cat1
         p2, a2 = self.points(rule_now, t), self.alive(rule_now, t)
         kept2 = p2 if a2 is None else ibis.ifelse(a2, p2, ibis.null("int64"))
         val2 = kept2.fill_null(0)
-        use_now = val2 > val1 if self.now.higher_is_better else val2 < val1
+        use_now = now.strictly_better(val2, val1)
         cat2 = _lit_int(self.category(rule_now))
         cat = cat1 if cat1.equals(cat2) else ibis.ifelse(use_now, cat2, cat1)
         return ibis.ifelse(use_now, kept2, kept1), cat
 
-    def branches(self) -> list[tuple[str, date, date | None, PolicyVersion, Rule]]:
-        """(kind, from, until, version then, rule then) for every stretch of one rule."""
-        out: list[tuple[str, date, date | None, PolicyVersion, Rule]] = []
-        versions = self.policy.versions
-        for kind in sorted(self.policy.all_kinds):
-            i = 0
-            while i < len(versions):
-                rule = versions[i].rule_for(kind)
-                j = i + 1
-                # Consecutive versions with an equal rule value a record identically (lex
-                # mitior compares the rule, not the version label), so one branch serves all.
-                while j < len(versions) and versions[j].rule_for(kind) == rule:
-                    j += 1
-                if rule is not None:
-                    until = versions[j].effective_from if j < len(versions) else None
-                    out.append((kind, versions[i].effective_from, until, versions[i], rule))
-                i = j
-        return out
+    def branches(self) -> tuple[Stretch, ...]:
+        """Every stretch of one rule for one kind, from the compiled policy."""
+        return self.policy.stretches
 
     # --- the plan ---------------------------------------------------------------------------
 
@@ -235,7 +199,7 @@ class _Compiler:
         else:
             v = v.mutate(fk=v.kc)
 
-        cats = category_names(now)
+        cats = list(self.cnow.categories)
         aggs: dict[str, ir.Value] = {
             raw_column(c): v.pts.sum(where=v.cat == i).fill_null(0) for i, c in enumerate(cats)
         }
@@ -279,7 +243,7 @@ class _Compiler:
 
     def grouped_kinds(self) -> list[str]:
         """The kinds some version groups into same-act groups (their records compete)."""
-        return sorted({kind for kind, _, _, _, rule in self.branches() if rule.same_act_group})
+        return list(self.policy.grouped_kinds)
 
     def valued_records(
         self, records: ir.Table, last: ir.Table, calendar: bool, kinds: set[str] | None = None
@@ -288,10 +252,10 @@ class _Compiler:
         its same-act group (``grp``, with ``record_id`` and ``occurred_on`` for ranking) and
         next event (``ev``) where the policy and ``calendar`` call for them. With ``kinds``,
         the records are of those kinds only, and only their rules are compiled."""
-        now, d, k = self.now, ibis.literal(self.as_of), ibis.literal(self.known_at)
+        now, d, k = self.cnow, ibis.literal(self.as_of), ibis.literal(self.known_at)
         t = self.with_kind_code(records.left_join(last, records.record_id == last._rid), kinds)
-        start = t.occurred_on if now.count_from is CountFrom.OCCURRED else t.effective_on
-        excluded = list(VOID_STATUSES) + (["contested"] if now.contest.suspends else [])
+        start = now.counts_from(t.occurred_on, t.effective_on)
+        excluded = now.excluded_statuses
         # Every record stays in the plan (a record that does not count has NULL points), so
         # that one aggregation sees every subject, counted or not.
         present = (
@@ -303,11 +267,12 @@ class _Compiler:
         pts_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
         cat_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
         grp_cases: list[tuple[ir.BooleanValue, ir.IntegerValue]] = []
-        for kind, begin, until, then, rule in self.branches():
-            if kinds is not None and kind not in kinds:
+        for s in self.branches():
+            if kinds is not None and s.kind not in kinds:
                 continue
-            cond = _stretch(t.kc == self.kind_code[kind], t.occurred_on, begin, until)
-            pts, cat = self.valued(then, rule, t)
+            rule = s.rule
+            cond = _stretch(t.kc == self.kind_code[s.kind], t.occurred_on, s.begin, s.until)
+            pts, cat = self.valued(s.version, rule, t)
             pts_cases.append((cond, pts))
             cat_cases.append((cond, cat))
             if rule.same_act_group:
@@ -354,7 +319,7 @@ class _Compiler:
         def upcoming(day: ir.DateValue) -> ir.DateValue:
             return ibis.ifelse(day > after, day, ibis.null("date"))
 
-        def ends(rule: Rule) -> ir.DateValue | None:
+        def ends(rule: CompiledRule) -> ir.DateValue | None:
             day = self.expiry(rule, t)
             return None if day is None else upcoming(day)
 
@@ -366,7 +331,7 @@ class _Compiler:
         for kind in sorted(self.credit_kinds()):
             days = []
             for version in self.policy.versions:
-                credit = version.rule_for(kind)
+                credit = version.rule(kind)
                 day = ends(credit) if credit is not None else None
                 if day is not None:
                     days.append(day)
@@ -383,17 +348,17 @@ class _Compiler:
         nxt = reduce(lambda a, b: ibis.least(a, b), candidates)
         return t.mutate(next_event=nxt).drop("_sid", "_st_next")
 
-    def credit_kinds(self) -> set[str]:
+    def credit_kinds(self) -> frozenset[str]:
         """The kinds some version has a credit for."""
-        return {c.kind for v in self.policy.versions for c in v.credits}
+        return self.policy.credit_kinds
 
-    def expiry(self, rule: Rule, t: ir.Table) -> ir.DateValue | None:
-        """The day the record expires under ``rule`` (None: never)."""
+    def expiry(self, rule: CompiledRule, t: ir.Table) -> ir.DateValue | None:
+        """The day the record expires under ``rule`` (None: never), in the backend's calendar."""
         if rule.expires_after is None:
             return None
         dur = rule.expires_after
         months = dur.years * 12 + dur.months
-        day = t.occurred_on if rule.expiry_from is CountFrom.OCCURRED else t.effective_on
+        day = rule.expiry_anchor(t.occurred_on, t.effective_on)
         if months:
             day = day + ibis.interval(months=months)
         if dur.days:
@@ -406,11 +371,12 @@ class _Compiler:
         credits = self.credit_kinds()
         firsts: list[tuple[ir.BooleanValue, ir.DateValue]] = []
         lasts: list[tuple[ir.BooleanValue, ir.DateValue]] = []
-        for kind, begin, until, _, rule in self.branches():
+        for s in self.branches():
+            kind, rule = s.kind, s.rule
             if kind in credits:
                 continue
-            cond = _stretch(t.kind == kind, t.occurred_on, begin, until)
-            rule_now = self.now.rule_for(kind)
+            cond = _stretch(t.kind == kind, t.occurred_on, s.begin, s.until)
+            rule_now = self.cnow.rule(kind)
             days = [self.expiry(rule, t)] + ([self.expiry(rule_now, t)] if rule_now else [])
             known = [d for d in days if d is not None]
             if len(known) == 2:
@@ -443,9 +409,9 @@ class _Compiler:
         keep: ir.BooleanValue = t.next_event.notnull()
         if credits:
             keep = keep | t.kind.isin(credits)
-        for kind, begin, until, then, rule in self.branches():
-            cond = _stretch(t.kind == kind, t.occurred_on, begin, until)
-            keep = keep | (cond & self.valued(then, rule, t)[0].notnull())
+        for s in self.branches():
+            cond = _stretch(t.kind == s.kind, t.occurred_on, s.begin, s.until)
+            keep = keep | (cond & self.valued(s.version, s.rule, t)[0].notnull())
         return t.filter(keep).drop("next_event")
 
     # --- who needs the timeline replay ------------------------------------------------------
@@ -484,15 +450,13 @@ class _Compiler:
                     c.id: (
                         per[f"_w{n}_{c.id}"].fill_null(0)
                         if f"_w{n}_{c.id}" in aggs
-                        else _lit_int(0)
+                        else _BIGINT_ZERO
                     )
                     for c in version.categories
                 }
                 _, worst_score = _score(version, raws)
                 second = version.stages.ladder[1].threshold
-                conds.append(
-                    worst_score <= second if version.higher_is_better else worst_score >= second
-                )
+                conds.append(self.policy.of(version).reaches(worst_score, second))
             return reduce(lambda a, b: a | b, conds)
 
         if not credits and not ladders:
@@ -503,14 +467,7 @@ class _Compiler:
 
     def clamping_ladders(self) -> list[PolicyVersion]:
         """Versions whose ladder can clamp (on_skip clamp, earlier notices required, 2+ rungs)."""
-        return [
-            ver
-            for ver in self.policy.versions
-            if ver.stages is not None
-            and ver.stages.on_skip == "clamp"
-            and ver.stages.require_earlier_notices
-            and len(ver.stages.ladder) >= 2
-        ]
+        return [ver.source for ver in self.policy.versions if ver.clamps]
 
     def worst_points(
         self, version: PolicyVersion, category: str, records: ir.Table
@@ -518,10 +475,10 @@ class _Compiler:
         """Per record, its most unfavourable possible value in ``category`` (0 if none)."""
         worst: dict[str, int] = {}
         for v in self.policy.versions:
-            for rule in _rules(v):
+            for rule in v.rules.values():
                 if rule.category != category:
                     continue
-                values = [0, *rule.point_values()]
+                values = [0, *rule.point_values]
                 bad = min(values) if version.higher_is_better else max(values)
                 if bad != 0:
                     prev = worst.get(rule.kind, 0)
@@ -536,10 +493,6 @@ class _Compiler:
         return ibis.cases(*cases, else_=_lit_int(0))
 
 
-def _rules(version: PolicyVersion) -> list[Rule]:
-    return [*version.rules, *version.credits]
-
-
 def _stretch(
     kind: ir.BooleanValue, occurred: ir.DateValue, begin: date, until: date | None
 ) -> ir.BooleanValue:
@@ -548,11 +501,11 @@ def _stretch(
     return cond if until is None else cond & (occurred < ibis.literal(until))
 
 
-def _banded(points: BandedPoints, amount: ir.DecimalValue) -> ir.IntegerValue:
+def _banded(rule: CompiledRule, amount: ir.DecimalValue) -> ir.IntegerValue:
     """The points of the highest band whose lower bound the amount reaches (NULL below all)."""
     cases = [
-        (amount >= ibis.literal(band.at_least, type=AMOUNT_TYPE), _lit_int(band.points))
-        for band in reversed(points.bands)
+        (amount >= ibis.literal(at_least, type=AMOUNT_TYPE), _lit_int(points))
+        for at_least, points in reversed(rule.bands)
     ]
     return ibis.cases(*cases, else_=ibis.null("int64"))
 
@@ -648,7 +601,7 @@ def lasting_records(
 ) -> ir.Table:
     """The normalised ``records`` that may still change a result on or after ``as_of``, with
     their days of expiry (:data:`EXPIRY_COLUMNS`)."""
-    return _Compiler(policy, as_of, known_at).may_matter(records, status)
+    return _Compiler(compile_policy(policy), as_of, known_at).may_matter(records, status)
 
 
 def compile_plan(
@@ -665,4 +618,4 @@ def compile_plan(
     With ``calendar`` the result has a ``next_change`` column: the first day after as_of on
     which any record of the subject may change its result without new data.
     """
-    return _Compiler(policy, as_of, known_at).plan(records, status, calendar)
+    return _Compiler(compile_policy(policy), as_of, known_at).plan(records, status, calendar)

@@ -60,9 +60,9 @@ import ibis.expr.types as ir  # type: ignore[import-untyped]
 import pyarrow as pa
 
 from credence.engine.batch import BatchResult, BatchSource, score_batch, scratch_dir
-from credence.engine.batch_compile import EXPIRY_COLUMNS, expiry_threshold, lasting_records
+from credence.engine.batch_compile import EXPIRY_COLUMNS, lasting_records
+from credence.policy.compiled import compile_policy
 from credence.policy.load import PolicySet
-from credence.policy.model import CountFrom
 
 STATE_DB = "state.duckdb"
 # The state database is attached under this name, to the source's own DuckDB connection where
@@ -113,16 +113,14 @@ def touched_subjects(policy: PolicySet, source: BatchSource, since: date, until:
         return (col > lo) & (col <= hi)
 
     conds = [within(recs.occurred_on), within(recs.effective_on), within(recs.recorded_on)]
-    for version in policy.versions:
-        for rule in (*version.rules, *version.credits):
-            if rule.expires_after is None:
+    for version in compile_policy(policy).versions:
+        for rule in version.rules.values():
+            first_day, last_day = rule.alive_from(since), rule.alive_from(until)
+            if first_day is None or last_day is None:
                 continue
-            anchor = (
-                recs.occurred_on if rule.expiry_from is CountFrom.OCCURRED else recs.effective_on
-            )
             # Expiry in (lo, hi] <=> anchor in [T(lo), T(hi)); see expiry_threshold.
-            first = ibis.literal(expiry_threshold(rule.expires_after, since))
-            last = ibis.literal(expiry_threshold(rule.expires_after, until))
+            anchor = rule.expiry_anchor(recs.occurred_on, recs.effective_on)
+            first, last = ibis.literal(first_day), ibis.literal(last_day)
             conds.append((recs.kind == rule.kind) & (anchor >= first) & (anchor < last))
     by_record = recs.filter(reduce(lambda a, b: a | b, conds)).select("subject_id")
     changed = status.filter(within(status.on)).select("record_id")

@@ -12,13 +12,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from math import floor
 
 from credence.engine.assessment import Adjustment, CategoryTotal, Contribution, NotCounted
 from credence.errors import EvaluationError
-from credence.policy.compiled import CompiledPolicy, CompiledRule, CompiledVersion
+from credence.policy.compiled import (
+    CompiledPolicy,
+    CompiledRule,
+    CompiledVersion,
+)
 from credence.policy.model import PolicyVersion
-from credence.records import VOID, Record, Status
+from credence.records import VOID, Record
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,9 @@ def presence(record: Record, version: CompiledVersion, as_of: date, known_at: da
     if start > as_of:
         return f"counts from {start} ({version.count_from.value} date)"
     status = record.status_at(known_at)
-    if status in VOID:
-        return f"status {status.value}"
-    if status is Status.CONTESTED and version.suspends_contested:
-        return "suspended while contested"
-    return None
+    if not version.withholds(status):
+        return None
+    return f"status {status.value}" if status in VOID else "suspended while contested"
 
 
 def value(
@@ -174,9 +175,7 @@ def tally(
             skipped.append(result)
     counted, dropped = _same_act(policy, counted)
     skipped += dropped
-    return _total(
-        version.source, as_of, counted, skipped, [c for c in clamps if c.active_at(as_of)]
-    )
+    return _total(version, as_of, counted, skipped, [c for c in clamps if c.active_at(as_of)])
 
 
 def _same_act(
@@ -215,77 +214,47 @@ def _group_of(policy: CompiledPolicy, c: Contribution) -> str | None:
     return rule.same_act_group if rule else None
 
 
-def _clip(value: int, low: int | None, high: int | None) -> int:
-    if low is not None and value < low:
-        return low
-    if high is not None and value > high:
-        return high
-    return value
-
-
-def round_half_up(x: Fraction) -> int:
-    """Round to the nearest integer, halves away from minus infinity.
-
-    >>> round_half_up(Fraction(5, 2)), round_half_up(Fraction(-5, 2)), round_half_up(Fraction(7, 3))
-    (3, -2, 2)
-    """
-    return floor(x + Fraction(1, 2))
-
-
 def _total(
-    version: PolicyVersion,
+    compiled: CompiledVersion,
     as_of: date,
     counted: list[Contribution],
     skipped: list[NotCounted],
     clamps: list[Clamp],
 ) -> Tally:
-    raw = {c.id: 0 for c in version.categories}
+    version = compiled.source
+    raw = {c.id: 0 for c in compiled.caps}
     for contribution in counted:
         if contribution.category not in raw:
             raise EvaluationError(
                 f"category {contribution.category!r} of record {contribution.record_id} "
-                f"does not exist in version {version.version}"
+                f"does not exist in version {compiled.label}"
             )
         raw[contribution.category] += contribution.points
     adjustments: list[Adjustment] = []
     totals: list[CategoryTotal] = []
-    if version.model == "additive":
-        assert version.scale.base is not None
-        pre = version.scale.base
-        for cat in version.categories:
-            capped = _clip(raw[cat.id], cat.min, cat.max)
-            if capped != raw[cat.id]:
-                adjustments.append(
-                    Adjustment(
-                        "category_cap",
-                        capped - raw[cat.id],
-                        f"category {cat.id} capped to [{cat.min}, {cat.max}]",
-                        category=cat.id,
-                    )
+    levels: dict[str, int] = {}
+    weighted = compiled.weighted
+    for cat in compiled.caps:
+        unbounded = cat.base + raw[cat.id] if weighted else raw[cat.id]
+        level = levels[cat.id] = cat.level(raw[cat.id], weighted)
+        if level != unbounded:
+            what = "dimension" if weighted else "category"
+            how = "bounded" if weighted else "capped"
+            adjustments.append(
+                Adjustment(
+                    "category_cap",
+                    level - unbounded,
+                    f"{what} {cat.id} {how} to [{cat.min}, {cat.max}]",
+                    category=cat.id,
                 )
-            totals.append(CategoryTotal(cat.id, raw[cat.id], capped))
-            pre += capped
-    else:
-        weighted = Fraction(0)
-        weights = 0
-        for cat in version.categories:
-            assert cat.weight is not None and cat.min is not None and cat.max is not None
-            level = _clip(cat.base + raw[cat.id], cat.min, cat.max)
-            if level != cat.base + raw[cat.id]:
-                adjustments.append(
-                    Adjustment(
-                        "category_cap",
-                        level - cat.base - raw[cat.id],
-                        f"dimension {cat.id} bounded to [{cat.min}, {cat.max}]",
-                        category=cat.id,
-                    )
-                )
+            )
+        if weighted:
+            assert cat.min is not None and cat.max is not None
             norm = Fraction(level - cat.min, cat.max - cat.min)
             totals.append(CategoryTotal(cat.id, raw[cat.id], level, f"{float(norm):.4f}"))
-            weighted += cat.weight * norm
-            weights += cat.weight
-        span = version.scale.max - version.scale.min
-        pre = version.scale.min + round_half_up(span * weighted / weights)
+        else:
+            totals.append(CategoryTotal(cat.id, raw[cat.id], level))
+    pre = compiled.combine(levels)
     for clamp in clamps:
         adjustments.append(
             Adjustment(
@@ -297,13 +266,13 @@ def _total(
             )
         )
         pre += clamp.points
-    score = _clip(pre, version.scale.min, version.scale.max)
+    score = compiled.bounded(pre)
     if score != pre:
         adjustments.append(
             Adjustment(
                 "scale_clamp",
                 score - pre,
-                f"score held within the scale [{version.scale.min}, {version.scale.max}]",
+                f"score held within the scale [{compiled.scale_min}, {compiled.scale_max}]",
             )
         )
     return Tally(

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
+from math import floor
 from typing import Any, TypeVar
 
 from credence.dates import Duration
@@ -39,8 +41,27 @@ from credence.policy.model import (
     ScoreRange,
     Stages,
 )
+from credence.records import VOID, Status
 
 T = TypeVar("T")
+
+
+def round_half_up(x: Fraction) -> int:
+    """Round to the nearest integer, halves away from minus infinity.
+
+    >>> round_half_up(Fraction(5, 2)), round_half_up(Fraction(-5, 2)), round_half_up(Fraction(7, 3))
+    (3, -2, 2)
+    """
+    return floor(x + Fraction(1, 2))
+
+
+def clip(value: int, low: int | None, high: int | None) -> int:
+    """``value`` held within the optional bounds ``low`` and ``high``."""
+    if low is not None and value < low:
+        return low
+    if high is not None and value > high:
+        return high
+    return value
 
 
 def expiry_threshold(duration: Duration, as_of: date) -> date:
@@ -122,6 +143,21 @@ class CompiledRule:
 
 
 @dataclass(frozen=True)
+class CompiledCategory:
+    """A category: its cap (additive) or the bounds, weight and base of its dimension."""
+
+    id: str
+    min: int | None
+    max: int | None
+    weight: int | None
+    base: int
+
+    def level(self, raw: int, weighted: bool) -> int:
+        """The total after the cap (additive), or the dimension's bounded level (weighted)."""
+        return clip(self.base + raw if weighted else raw, self.min, self.max)
+
+
+@dataclass(frozen=True)
 class CompiledVersion:
     """One version: its rules by kind and what decides presence, direction and lex mitior."""
 
@@ -136,7 +172,32 @@ class CompiledVersion:
     lists: tuple[ListDef, ...]
     measures: Mapping[str, Measure]
     stages: Stages | None
+    weighted: bool
+    base: int
+    scale_min: int
+    scale_max: int
+    caps: tuple[CompiledCategory, ...]
     source: PolicyVersion
+
+    def combine(self, levels: Mapping[str, int]) -> int:
+        """The score from the category levels, before stage clamps and the scale's bounds.
+
+        Additive: base + the capped sums. Weighted: each level normalised to [0, 1], weighted,
+        mapped onto the scale and rounded half up, exactly.
+        """
+        if not self.weighted:
+            return self.base + sum(levels[c.id] for c in self.caps)
+        weighted, weights = Fraction(0), 0
+        for c in self.caps:
+            assert c.weight is not None and c.min is not None and c.max is not None
+            weighted += c.weight * Fraction(levels[c.id] - c.min, c.max - c.min)
+            weights += c.weight
+        span = self.scale_max - self.scale_min
+        return self.scale_min + round_half_up(span * weighted / weights)
+
+    def bounded(self, score: int) -> int:
+        """``score`` held within the scale."""
+        return clip(score, self.scale_min, self.scale_max)
 
     def rule(self, kind: str) -> CompiledRule | None:
         """The rule or credit for ``kind`` in this version."""
@@ -146,9 +207,26 @@ class CompiledVersion:
         """The date from which a record counts (``count_from``); values or columns."""
         return occurred if self.count_from is CountFrom.OCCURRED else effective
 
+    def withholds(self, status: Status) -> bool:
+        """True when a record of this latest status does not count (void, or contested while
+        contesting suspends)."""
+        return status in VOID or (status is Status.CONTESTED and self.suspends_contested)
+
+    @property
+    def excluded_statuses(self) -> list[str]:
+        """The statuses :meth:`withholds`, as stored text (void ones sorted, then contested)."""
+        return sorted(s.value for s in VOID) + (
+            [Status.CONTESTED.value] if self.suspends_contested else []
+        )
+
     def strictly_better(self, a: Any, b: Any) -> Any:
         """``a`` helps the subject more than ``b`` (lex mitior); values or columns."""
         return a > b if self.higher_is_better else a < b
+
+    def reaches(self, score: Any, threshold: int) -> Any:
+        """``score`` has reached a stage ``threshold`` (at or below it on a merit scale, at or
+        above it on a demerit scale); values or columns."""
+        return score <= threshold if self.higher_is_better else score >= threshold
 
     def unfavourable(self, value: Any) -> Any:
         """``value`` harms the subject (it gives way to an abolished rule's zero)."""
@@ -192,7 +270,6 @@ class CompiledPolicy:
     needs_replay: bool
     staged: bool
     listed: bool
-    source: PolicySet
     starts: tuple[date, ...]
 
     def version_at(self, day: date) -> CompiledVersion | None:
@@ -268,6 +345,11 @@ def _version(v: PolicyVersion) -> CompiledVersion:
         lists=tuple(v.lists),
         measures={m.id: m for m in v.measures},
         stages=v.stages,
+        weighted=v.model == "weighted",
+        base=v.scale.base or 0,
+        scale_min=v.scale.min,
+        scale_max=v.scale.max,
+        caps=tuple(CompiledCategory(c.id, c.min, c.max, c.weight, c.base) for c in v.categories),
         source=v,
     )
 
@@ -294,10 +376,13 @@ def _same(a: CompiledRule | None, b: CompiledRule | None) -> bool:
     return a.source == b.source
 
 
-_CACHE: dict[int, CompiledPolicy] = {}
+# Loaded policy (by identity, held weakly: the compiled form does not keep it alive) ->
+# its compiled form. A PolicySet is not cheaply hashable, and equal policies loaded twice
+# are simply compiled twice.
+_CACHE: dict[int, tuple[weakref.ref[PolicySet], CompiledPolicy]] = {}
 
 
-def compile_policy(policy: PolicySet, *, lint: bool = True) -> CompiledPolicy:
+def compile_policy(policy: PolicySet) -> CompiledPolicy:
     """The compiled meaning of ``policy``, built (and linted) once per loaded policy.
 
     A policy with lint errors under the default profile is refused here, once, instead of on
@@ -305,14 +390,11 @@ def compile_policy(policy: PolicySet, *, lint: bool = True) -> CompiledPolicy:
     """
     key = id(policy)
     found = _CACHE.get(key)
-    if found is not None and found.source is policy:
-        return found
-    if lint:
-        problems = unlawful(policy)
-        if problems:
-            raise EvaluationError(
-                f"policy {policy.id} is refused by the linter: {'; '.join(problems)}"
-            )
+    if found is not None and found[0]() is policy:
+        return found[1]
+    problems = unlawful(policy)
+    if problems:
+        raise EvaluationError(f"policy {policy.id} is refused by the linter: {'; '.join(problems)}")
     versions = tuple(_version(v) for v in policy.versions)
     kinds = frozenset(k for v in versions for k in v.rules)
     stretches = _stretches(versions, kinds)
@@ -330,10 +412,8 @@ def compile_policy(policy: PolicySet, *, lint: bool = True) -> CompiledPolicy:
         needs_replay=any(v.stages is not None or v.credits for v in versions),
         staged=any(v.stages is not None for v in versions),
         listed=any(v.lists for v in versions),
-        source=policy,
         starts=tuple(v.effective_from for v in versions),
     )
-    if lint:
-        _CACHE[key] = compiled
-        weakref.finalize(policy, _CACHE.pop, key, None)
+    _CACHE[key] = (weakref.ref(policy), compiled)
+    weakref.finalize(policy, _CACHE.pop, key, None)
     return compiled

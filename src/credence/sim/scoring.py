@@ -20,17 +20,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 from functools import lru_cache
 
 from credence.dates import Duration
 from credence.engine.assessment import StageState
 from credence.engine.reference import evaluate
-from credence.engine.tally import Clamp, round_half_up
+from credence.engine.tally import Clamp
 from credence.engine.timeline import Decisions, replay
 from credence.errors import EvaluationError
+from credence.policy.compiled import CompiledRule, CompiledVersion, compile_policy
 from credence.policy.load import PolicySet
-from credence.policy.model import CountFrom, Credit, ListDef, PolicyVersion, Rule
+from credence.policy.model import ListDef
 from credence.records import VOID, Record, Status
 
 
@@ -111,11 +111,11 @@ class _Rec:
             if rule is None or rule.expires_after is None:
                 self.exp.append(None)
             else:
-                anchor = self.occurred if rule.expiry_from is CountFrom.OCCURRED else self.effective
+                anchor = rule.expiry_anchor(self.occurred, self.effective)
                 self.exp.append(_after(anchor, rule.expires_after))
         self.then = scorer.index_at(self.occurred)
         rule_then = self.rules[self.then] if self.then >= 0 else None
-        self.credit = isinstance(rule_then, Credit)
+        self.credit = rule_then is not None and rule_then.credit
         self.group = rule_then.same_act_group if rule_then is not None else None
         self.count_days = (self.occurred, self.effective)
         self.steps: tuple[list[date], list[tuple[int, str] | None]] | None = None
@@ -144,7 +144,9 @@ class Scorer:
 
     def __init__(self, policy: PolicySet) -> None:
         self.policy = policy
+        self.compiled = compile_policy(policy)
         self.versions = policy.versions
+        self.cversions: tuple[CompiledVersion, ...] = self.compiled.versions
         self.starts = [v.effective_from for v in policy.versions]
         self.has_stages = any(v.stages is not None for v in policy.versions)
         self.credit_range = any(
@@ -155,7 +157,7 @@ class Scorer:
         self._grade_mins = [[g.min for g in gs] for gs in self._grades]
         self._cats = [{c.id: c for c in v.categories} for v in policy.versions]
         self.repair_lists = any(lst.repair is not None for v in policy.versions for lst in v.lists)
-        self._rules: dict[str, list[Rule | None]] = {}
+        self._rules: dict[str, list[CompiledRule | None]] = {}
         self._memo: dict[tuple[object, ...], State] = {}
         self._all_cats = list(dict.fromkeys(c.id for v in policy.versions for c in v.categories))
         self._list_kinds = sorted(
@@ -165,22 +167,15 @@ class Scorer:
 
     def rules_and_points(
         self, kind: str, amount: Decimal | None
-    ) -> tuple[list[Rule | None], list[int | None]]:
-        """The rule of ``kind`` in each version and the points it gives ``amount`` (cached)."""
+    ) -> tuple[list[CompiledRule | None], list[int | None]]:
+        """The compiled rule of ``kind`` in each version and its points for ``amount`` (cached)."""
         rules = self._rules.get(kind)
         if rules is None:
-            rules = self._rules[kind] = [v.rule_for(kind) for v in self.versions]
+            rules = self._rules[kind] = [v.rule(kind) for v in self.cversions]
         key = (kind, amount)
         points = self._points.get(key)
         if points is None:
-            points = []
-            for rule in rules:
-                if rule is None:
-                    points.append(None)
-                elif isinstance(rule.points, int):
-                    points.append(rule.points)
-                else:
-                    points.append(None if amount is None else rule.points.for_amount(amount))
+            points = [None if rule is None else rule.points_for(amount) for rule in rules]
             self._points[key] = points
         return rules, points
 
@@ -207,11 +202,11 @@ class Scorer:
         vi = self.index_at(day)
         if vi < 0 or r.then < 0:
             return None
-        v = self.versions[vi]
-        if day < r.count_days[0 if v.count_from is CountFrom.OCCURRED else 1]:
+        v = self.cversions[vi]
+        if day < v.counts_from(r.occurred, r.effective):
             return None
         status = r.status_at(day) if r.status_days else Status.ACTIVE
-        if status in VOID or (status is Status.CONTESTED and v.contest.suspends):
+        if v.withholds(status):
             return None
         ti = r.then
         rule_then = r.rules[ti]
@@ -220,13 +215,12 @@ class Scorer:
         chosen = ti
         if vi != ti:
             val_then = _worth(r.pts[ti], r.exp[ti], day)
-            if r.rules[vi] is None:
-                if v.better(0, val_then) == 0 and val_then != 0:
-                    return None
-            else:
-                val_now = _worth(r.pts[vi], r.exp[vi], day)
-                if val_now != val_then and v.better(val_now, val_then) == val_now:
-                    chosen = vi
+            val_now = None if r.rules[vi] is None else _worth(r.pts[vi], r.exp[vi], day)
+            choice = self.compiled.lenient_choice(v, rule_then, val_then, val_now)
+            if choice == "gone":
+                return None
+            if choice == "now":
+                chosen = vi
         points = r.pts[chosen]
         expires = r.exp[chosen]
         if points is None or (expires is not None and day >= expires):
@@ -380,24 +374,23 @@ class Scorer:
             present = next((d for d, v in zip(days, values, strict=True) if v is not None), None)
             if present is None:
                 continue
-            v = self.versions[self.index_at(present)]
-            earned = r.occurred if v.count_from is CountFrom.OCCURRED else r.effective
+            earned = self.cversions[self.index_at(present)].counts_from(r.occurred, r.effective)
             firsts.append((present, earned, r.rid, r))
         firsts.sort(key=lambda x: (x[0], x[1], x[2]))
         decisions: dict[str, str | None] = {}
         accepted: list[tuple[date, _Rec]] = []
         for present, earned, _rid, r in firsts:
             rule = r.rules[r.then]
-            assert isinstance(rule, Credit)
+            assert rule is not None and rule.credit
             refusal: str | None = None
             if rule.at_most is not None:
                 begin = rule.at_most.per.before(earned)
-                v = self.versions[self.index_at(present)]
+                v = self.cversions[self.index_at(present)]
                 used = [
                     o
                     for when, o in accepted
                     if o.kind == r.kind
-                    and begin < _earned(o, v) <= earned
+                    and begin < v.counts_from(o.occurred, o.effective) <= earned
                     and o.status_at(present) not in VOID
                 ]
                 if len(used) >= rule.at_most.count:
@@ -471,46 +464,22 @@ class Scorer:
     ) -> State:
         """Semantic points 3 to 5 from category sums (``counted`` only for repairable lists)."""
         v = self.versions[vi]
+        cv = self.cversions[vi]
         cats = self._cats[vi]
         for cid, total in raw.items():
             if total and cid not in cats:
                 raise EvaluationError(f"category {cid!r} does not exist in version {v.version}")
-        if v.model == "additive":
-            assert v.scale.base is not None
-            pre = v.scale.base
-            for cid, cat in cats.items():
-                pre += _clip(raw.get(cid, 0), cat.min, cat.max)
-        else:
-            weighted = Fraction(0)
-            weights = 0
-            for cid, cat in cats.items():
-                assert cat.weight is not None and cat.min is not None and cat.max is not None
-                level = _clip(cat.base + raw.get(cid, 0), cat.min, cat.max)
-                weighted += cat.weight * Fraction(level - cat.min, cat.max - cat.min)
-                weights += cat.weight
-            pre = v.scale.min + round_half_up((v.scale.max - v.scale.min) * weighted / weights)
+        pre = cv.combine({c.id: c.level(raw.get(c.id, 0), cv.weighted) for c in cv.caps})
         for clamp in clamps:
             if clamp.active_at(day):
                 pre += clamp.points
-        score = min(max(pre, v.scale.min), v.scale.max)
+        score = cv.bounded(pre)
         gi = bisect_right(self._grade_mins[vi], score) - 1
         grade = self._grades[vi][gi].grade
         if not v.lists:
             return State(score, grade)
         met = frozenset(lst.id for lst in v.lists if _meets(lst, score, grade, kinds, counted, day))
         return State(score, grade, met)
-
-
-def _earned(r: _Rec, v: PolicyVersion) -> date:
-    return r.occurred if v.count_from is CountFrom.OCCURRED else r.effective
-
-
-def _clip(value: int, low: int | None, high: int | None) -> int:
-    if low is not None and value < low:
-        return low
-    if high is not None and value > high:
-        return high
-    return value
 
 
 def _meets(
