@@ -25,6 +25,7 @@ from credence.ingest.formats import parse_row
 from credence.ingest.text import control_problem
 from credence.ingest.validate import Candidate, Validator
 from credence.records import VOID
+from credence.states import RecordStatus as RecordState
 from credence.store.records import (
     CORRECTABLE,
     RecordStateError,
@@ -74,7 +75,7 @@ class Reported(BaseModel):
     """A stored record's id."""
 
     record_id: str
-    status: str
+    status: RecordState
 
 
 class RevokeIn(BaseModel):
@@ -193,7 +194,7 @@ def report(body: RecordIn, who: Agency, ctx: Ctx, session: Db) -> Reported:
         at=now,
     )
     session.commit()
-    return Reported(record_id=candidate.key, status="active")
+    return Reported(record_id=candidate.key, status=RecordState.ACTIVE)
 
 
 def _own(session: Db, who: Principal, record_id: str) -> StoredRecord:
@@ -221,7 +222,7 @@ def revoke_record(
     _not_void(session, record_id)
     revoke(session, ctx.store.keys, record_id, actor=who.name, reason=body.reason, now=ctx.now())
     session.commit()
-    return Reported(record_id=record_id, status="revoked")
+    return Reported(record_id=record_id, status=RecordState.REVOKED)
 
 
 @router.post("/records/{record_id}/correct", status_code=201, response_model=Corrected)

@@ -39,7 +39,7 @@ def to_record(policy: PolicySet, index: int, spec: TestRecord) -> Record:
     effective = spec.effective_on or spec.occurred_on
     recorded = spec.recorded_on or effective
     history: tuple[StatusChange, ...] = ()
-    if spec.status != "active":
+    if spec.status != Status.ACTIVE:
         on = spec.status_on or recorded
         history = (StatusChange(Status(spec.status), datetime.combine(on, time(), tzinfo=UTC)),)
     return Record(

@@ -21,6 +21,7 @@ from credence.sim.population import PopulationSpec, generate_population
 from credence.sim.process import Progress
 from credence.sim.scenarios import Scenario
 from credence.sim.scoring import Scorer, State, Timeline
+from credence.states import MeasureStatus
 
 
 def resolve(ref: str) -> PolicySet:
@@ -50,7 +51,9 @@ def _measures(policy: PolicySet, state: State, timeline: Timeline | None, day: d
         out |= {
             m.measure
             for m in timeline.stages.measures
-            if m.status == "in_force" and m.in_force_from is not None and m.in_force_from <= day
+            if m.status == MeasureStatus.IN_FORCE
+            and m.in_force_from is not None
+            and m.in_force_from <= day
         }
     return out & sanctions
 
