@@ -277,10 +277,8 @@ def _advance_both(
         event(f"{what}: {'some' if final[what] else 'none'}")
 
 
-def test_a_quiet_night_visits_nobody_and_a_day_back_is_refused(
-    sqlite_backend: Backend,
-) -> None:
-    b, policy = sqlite_backend, scheme()
+def test_a_quiet_night_visits_nobody_and_a_day_back_is_refused(backend: Backend) -> None:
+    b, policy = backend, scheme()
     _ingest(b, policy, D(2026, 2, 10), [("q1", "1", "major"), ("q2", "1", "minor")])
     outbox = FileSender(b.folder / "outbox")
     first = run(b.store, policy, D(2026, 2, 10), actor="process", sender=outbox)

@@ -90,7 +90,6 @@ def run(
                 plan.reasons.setdefault(o.subject_id, set()).add("objections")
         # What the next run reads as new starts here: the lapses above are this run's news.
         seen = agenda.watermarks(session, policy.id, as_of)
-        agenda.remember_many(session, policy.id, plan.later)
         ids = plan.subjects
         session.commit()
         timings["plan"] = time.perf_counter() - clock

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from credence.engine.assessment import Assessment
@@ -66,8 +66,6 @@ class Due:
     """The subjects a run visits, each with the reasons it is due."""
 
     reasons: dict[str, set[str]]
-    # First run: the batch's next day of change of every subject it does not visit.
-    later: dict[str, date | None]
 
     @property
     def subjects(self) -> list[str]:
@@ -116,12 +114,12 @@ def with_records(session: Session) -> list[str]:
 
 def named(session: Session, subjects: Iterable[str]) -> Due:
     """The subjects a caller named (``--subjects FILE``)."""
-    return Due({s: {"named"} for s in subjects}, {})
+    return Due({s: {"named"} for s in subjects})
 
 
 def full(session: Session) -> Due:
     """Every subject with records."""
-    return Due({s: {"full"} for s in with_records(session)}, {})
+    return Due({s: {"full"} for s in with_records(session)})
 
 
 def due(session: Session, policy: PolicySet, as_of: date, mark: AgendaMark | None) -> Due:
@@ -206,7 +204,7 @@ def due(session: Session, policy: PolicySet, as_of: date, mark: AgendaMark | Non
         ),
     )
     known = set(with_records(session))
-    return Due({s: r for s, r in reasons.items() if s in known}, {})
+    return Due({s: r for s, r in reasons.items() if s in known})
 
 
 def first_run(session: Session, policy: PolicySet, as_of: date) -> Due:
@@ -215,7 +213,7 @@ def first_run(session: Session, policy: PolicySet, as_of: date) -> Due:
     (Narrowing it to the subjects whose batch result has a stage, list, notice or measure in
     its timeline needs a batch flag for "reaches the first rung"; the batch flags only clamps.)
     """
-    return Due({s: {"first-run"} for s in with_records(session)}, {})
+    return Due({s: {"first-run"} for s in with_records(session)})
 
 
 def next_day(
@@ -299,22 +297,6 @@ def remember(session: Session, policy_id: str, subject_id: str, day: date | None
         session.add(AgendaDay(policy_id=policy_id, subject_id=subject_id, next_day=day))
     else:
         row.next_day = day
-
-
-def remember_many(session: Session, policy_id: str, days: dict[str, date | None]) -> None:
-    """Store the first run's calendar for the subjects it did not visit (one statement)."""
-    if not days:
-        return
-    existing = set(
-        session.scalars(select(AgendaDay.subject_id).where(AgendaDay.policy_id == policy_id))
-    )
-    rows = [
-        {"policy_id": policy_id, "subject_id": s, "next_day": d}
-        for s, d in days.items()
-        if s not in existing
-    ]
-    if rows:
-        session.execute(insert(AgendaDay), rows)
 
 
 def watermarks(session: Session, policy_id: str, as_of: date) -> AgendaMark:
