@@ -25,6 +25,7 @@ from credence.process.outbox import DeliveryError, FileSender
 from credence.process.reviews import review_measure
 from credence.process.run import run
 from credence.runs.agenda import AgendaError
+from credence.states import MeasureStatus
 from credence.store.schema import (
     AuditEntry,
     ListEntry,
@@ -163,7 +164,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lean": {"stages.ladder.0.threshold": 3, "stages.ladder.1.threshold": 5},
     "reviewed": {"measures.0.human_review": True, "measures.1.human_review": True},
 }
-AWAITING = ("awaiting-review", "awaiting_review")
 
 
 @settings(
@@ -239,7 +239,7 @@ def _advance_both(
                         )
                 waiting = s.scalars(
                     select(MeasureRow)
-                    .where(MeasureRow.status.in_(AWAITING))
+                    .where(MeasureRow.status == MeasureStatus.AWAITING_REVIEW)
                     .order_by(MeasureRow.subject_id, MeasureRow.ref)
                 ).first()
                 for approve in step["review"]:

@@ -25,6 +25,7 @@ from credence.engine.timeline import Decisions
 from credence.errors import CredenceError
 from credence.policy.load import PolicySet
 from credence.records import Record
+from credence.states import MeasureStatus
 from credence.store.schema import (
     AccessEvent,
     AgendaDay,
@@ -53,7 +54,8 @@ REASONS = (
     "full",
 )
 OBJECTION = "objection"
-REVIEWED = ("approved", "refused")
+# The statuses of a reviewer's decision in process_events (reviews.review_measure).
+REVIEWED = ("approved", MeasureStatus.REFUSED.value)
 RELYING_PARTY = "relying_party"
 
 
