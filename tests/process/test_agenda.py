@@ -328,6 +328,8 @@ def test_cli_full_subjects_reasons_and_refusals(sqlite_backend: Backend, tmp_pat
         app, ["process", "run", "--policy", "no-such-policy", "--as-of", "2026-02-12"], env=env
     )
     assert unknown.exit_code != 0 and "no-such-policy" in unknown.output
+    verified = cli.invoke(app, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
     b.execute("DROP TABLE process_marks")
     behind = process("--as-of", "2026-02-13")
     assert behind.exit_code == 2
