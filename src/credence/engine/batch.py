@@ -54,7 +54,7 @@ from credence.engine.batch_compile import (
 from credence.engine.reference import evaluate
 from credence.errors import EvaluationError
 from credence.ingest.formats import COLUMNS, parse_row
-from credence.policy.lint import unlawful
+from credence.policy.compiled import compile_policy
 from credence.policy.load import PolicySet
 from credence.records import Record, Status, StatusChange
 from credence.states import MeasureStatus, NoticeStatus
@@ -537,9 +537,7 @@ def plan_for(
     policy: PolicySet, source: BatchSource, as_of: date, known_at: date, calendar: bool = False
 ) -> Plan:
     """The compiled plan of ``policy`` over ``source`` (refused if the linter refuses it)."""
-    problems = unlawful(policy)
-    if problems:
-        raise EvaluationError(f"policy {policy.id} is refused by the linter: {'; '.join(problems)}")
+    compile_policy(policy)  # lints once per loaded policy; refuses an unlawful one
     recs, status = source.normalised(known_at)
     return compile_plan(policy, recs, status, as_of, known_at, calendar=calendar)
 

@@ -45,7 +45,7 @@ from credence.engine.tally import Clamp, Tally, count_date, expiry_of, tally, va
 from credence.policy.compiled import CompiledPolicy, CompiledVersion, compile_policy
 from credence.policy.load import PolicySet
 from credence.policy.model import ListDef, PolicyVersion, Stages
-from credence.records import VOID, Record, Status
+from credence.records import VOID, Record
 from credence.states import (
     NOTICE_ENDS,
     ListingOutcome,
@@ -127,12 +127,11 @@ class Replay:
     listings: tuple[ListingState, ...] = ()
 
 
-def reached_index(version: PolicyVersion, stages: Stages, score: int) -> int:
+def reached_index(version: CompiledVersion, stages: Stages, score: int) -> int:
     """How many rungs of the ladder ``score`` has reached (0 for none)."""
     n = 0
     for i, stage in enumerate(stages.ladder, start=1):
-        hit = score <= stage.threshold if version.higher_is_better else score >= stage.threshold
-        if hit:
+        if version.reaches(score, stage.threshold):
             n = i
     return n
 
@@ -436,14 +435,14 @@ class _Replayer:
             if r.record_id not in ids:
                 continue
             status = r.status_at(known)
-            if status in VOID or (status is Status.CONTESTED and version.suspends_contested):
+            if version.withholds(status):
                 out.append(f"{r.record_id} ({status.value})")
         return out
 
     def escalate(self, day: date, known: date, version: PolicyVersion, stages: Stages) -> None:
         ladder = stages.ladder
         current = self.score(day, known)
-        reached = reached_index(version, stages, current.score)
+        reached = reached_index(self.policy.of(version), stages, current.score)
         voided = self.stopped_counting(self.counted, known, self.policy.of(version))
         self.counted = {c.record_id for c in current.contributions}
         for i, stage in enumerate(ladder, start=1):
@@ -497,7 +496,7 @@ class _Replayer:
                         f"{target} ({delta:+d})",
                     )
                     current = self.score(day, known)
-                    reached = reached_index(version, stages, current.score)
+                    reached = reached_index(self.policy.of(version), stages, current.score)
             stage = ladder[first - 1]
             if stage.id not in self.open:
                 self.issue(day, stage.id, version)
