@@ -239,12 +239,13 @@ class Web:
         """Refuse a sign-in form that did not come from this site's form in this browser."""
         nonce = request.cookies.get(SIGN_IN_COOKIE, "")
         want = hmac.new(self.secret, nonce.encode(), hashlib.sha256).hexdigest()
-        if not nonce or not token or not hmac.compare_digest(token, want):
+        # Bytes: compare_digest raises on a str with non-ASCII characters (a hostile form).
+        if not nonce or not token or not hmac.compare_digest(token.encode(), want.encode()):
             raise WebError(400, _EXPIRED)
 
     def check_csrf(self, user: User, token: str) -> None:
         """Refuse a form that does not carry the session's CSRF token."""
-        if not token or not hmac.compare_digest(token, user.csrf):
+        if not token or not hmac.compare_digest(token.encode(), user.csrf.encode()):
             raise WebError(400, _EXPIRED)
 
     def router(self) -> APIRouter:
