@@ -26,6 +26,7 @@ from credence.ingest.text import control_problem
 from credence.ingest.validate import Candidate, Validator
 from credence.records import VOID
 from credence.states import RecordStatus as RecordState
+from credence.store.reader import to_record
 from credence.store.records import (
     CORRECTABLE,
     RecordStateError,
@@ -33,7 +34,6 @@ from credence.store.records import (
     current_status,
     ensure_subject,
     revoke,
-    to_record,
 )
 from credence.store.schema import RecordStatus, StoredRecord
 
