@@ -86,6 +86,16 @@ def test_wrong_keys_back_off_exponentially_then_lock_out_the_guessers_address(
     assert _lockouts(w) == [
         {"principal": alice_id, "address": ATTACKER[0], "failures": 10, "blocked_seconds": 16}
     ]
+    # Alice sees it among who looked at her data: from where, how many wrong keys, how long.
+    seen = user.get("/me/accesses", headers=w.headers("alice")).json()["items"]
+    lockouts = [e for e in seen if e["what"] == "lockout"]
+    assert [(e["actor"], e["role"], e["purpose"]) for e in lockouts] == [
+        (
+            f"address {ATTACKER[0]}",
+            "unauthenticated",
+            "10 wrong keys for your sign-in; refused for 16 s",
+        )
+    ]
     # A lockout is temporary: once it runs out, the right key works again.
     clock.now += 16
     assert attacker.get("/me/records", headers=w.headers("alice")).status_code == 200

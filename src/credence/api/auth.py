@@ -35,7 +35,7 @@ from credence.audit import chain
 from credence.errors import CredenceError
 from credence.store.db import Store
 from credence.store.keys import Keys
-from credence.store.schema import PrincipalRow
+from credence.store.schema import AccessEvent, PrincipalRow
 
 # Fields of a remembered key: (principal, its key hash, verified until, checked until).
 _VERIFIED_UNTIL: Final = 2
@@ -187,7 +187,24 @@ def record_lockout(
     *,
     at: datetime | None = None,
 ) -> None:
-    """Write the audit entry for a lockout (in the caller's transaction)."""
+    """Write the audit entry for a lockout (in the caller's transaction).
+
+    When the guessed principal is a subject's, the lockout is also an access event of that
+    subject, so the person sees in "who looked" that someone tried keys for their account.
+    """
+    when = at or datetime.now(UTC)
+    row = session.get(PrincipalRow, principal) if principal is not None else None
+    if row is not None and row.role == "subject" and row.scope:
+        session.add(
+            AccessEvent(
+                subject_id=row.scope,
+                actor=f"address {address}",
+                role="unauthenticated",
+                purpose=f"{failures} wrong keys for your sign-in; refused for {round(block)} s",
+                what="lockout",
+                at=when,
+            )
+        )
     chain.append(
         session,
         keys,
@@ -199,7 +216,7 @@ def record_lockout(
             "failures": failures,
             "blocked_seconds": round(block),
         },
-        at=at or datetime.now(UTC),
+        at=when,
     )
 
 
