@@ -137,6 +137,33 @@ def close_run(store: Store, run_id: int, status: str, actor: str, now: datetime,
 def _close(
     store: Store, session: Session, run_id: int, status: str, actor: str, now: datetime, why: str
 ) -> None:
+    end_run(
+        session,
+        store,
+        run_id,
+        status,
+        actor=actor,
+        now=now,
+        action=f"ingest.{status}",
+        detail={"run": run_id, "reason": why[:500]},
+    )
+
+
+def end_run(
+    session: Session,
+    store: Store,
+    run_id: int,
+    status: str,
+    *,
+    actor: str,
+    now: datetime,
+    action: str,
+    detail: dict[str, object],
+) -> None:
+    """Close a ``running`` run as ``status`` and log ``action`` (in the caller's transaction).
+
+    A run already closed (by its own process or as abandoned) is left as it is and logs nothing.
+    """
     chain.lock(session)
     changed = session.execute(
         update(IngestRun)
@@ -144,11 +171,4 @@ def _close(
         .values(status=status, finished_at=now)
     )
     if changed.rowcount:  # type: ignore[attr-defined]
-        chain.append(
-            session,
-            store.keys,
-            actor=actor,
-            action=f"ingest.{status}",
-            detail={"run": run_id, "reason": why[:500]},
-            at=now,
-        )
+        chain.append(session, store.keys, actor=actor, action=action, detail=detail, at=now)

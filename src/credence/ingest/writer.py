@@ -21,6 +21,7 @@ from credence.audit import chain
 from credence.errors import RecordError
 from credence.ingest.prepare import Batch, digest_ids
 from credence.ingest.quarantine import Rejection
+from credence.ingest.runs import end_run
 from credence.store.db import Store, end_bulk_load
 from credence.store.schema import IngestRun, instant_text
 
@@ -427,15 +428,13 @@ class Writer:
     def finish(self, summary: IngestSummary, now: datetime) -> None:
         """Close the run and log its totals."""
         with self.store.session() as session:
-            session.execute(
-                update(IngestRun)
-                .where(IngestRun.id == self.run_id)
-                .values(status="done", finished_at=now)
-            )
-            chain.append(
+            end_run(
                 session,
-                self.store.keys,
+                self.store,
+                self.run_id,
+                "done",
                 actor=self.actor,
+                now=now,
                 action="ingest.finish",
                 detail={
                     "run": self.run_id,
@@ -444,7 +443,6 @@ class Writer:
                     "duplicates": summary.duplicates,
                     "rejected": summary.rejected,
                 },
-                at=now,
             )
             session.commit()
 
@@ -455,15 +453,13 @@ class Writer:
             chain.lock(session)
             conn = session.connection()
             self._quarantine(conn, [rejection], exc.line, exc.line, instant_text(now))
-            session.execute(
-                update(IngestRun)
-                .where(IngestRun.id == self.run_id)
-                .values(status="failed", finished_at=now)
-            )
-            chain.append(
+            end_run(
                 session,
-                self.store.keys,
+                self.store,
+                self.run_id,
+                "failed",
                 actor=self.actor,
+                now=now,
                 action="ingest.fail",
                 detail={
                     "run": self.run_id,
@@ -471,7 +467,6 @@ class Writer:
                     "field": exc.field,
                     "reason": exc.reason,
                 },
-                at=now,
             )
             session.commit()
 
