@@ -472,3 +472,17 @@ class WebSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AnalyticsResult(Base):
+    """The analytics figures of one policy as last computed, with the store state they are of."""
+
+    __tablename__ = "analytics_results"
+    policy_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    policy_version: Mapped[str] = mapped_column(String(50))
+    as_of: Mapped[date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(400))
+    subjects: Mapped[int] = mapped_column(Integer)
+    millis: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
