@@ -18,6 +18,7 @@ from tests.store.backends import Backend
 TABLES = {
     "access_events",
     "alembic_version",
+    "analytics_results",
     "assessments",
     "audit_head",
     "audit_log",
@@ -38,6 +39,7 @@ TABLES = {
     "quarantine",
     "record_status",
     "records",
+    "store_meta",
     "subjects",
     "web_sessions",
 }

@@ -474,6 +474,16 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class StoreMeta(Base):
+    """Facts about the store as a whole, one row per key (``data_as_of``: the day its data runs
+    to, which a simulated store's servers take as today)."""
+
+    __tablename__ = "store_meta"
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AnalyticsResult(Base):
     """The analytics figures of one policy as last computed, with the store state they are of."""
 
