@@ -24,8 +24,8 @@ from pathlib import Path
 from credence.demo import _write_reports_of_agencies
 from credence.ingest.run import ingest_file
 from credence.policy import library
-from credence.process.outbox import FileSender
-from credence.process.run import RunSummary, run
+from credence.runs.outbox import FileSender
+from credence.runs.run import RunSummary, run
 from credence.sim.process import run_simulation
 from credence.sim.scenarios import Scenario
 from credence.store.db import Store, initialise, open_store

@@ -429,8 +429,8 @@ def main() -> None:
 
 def _register_plugins() -> None:
     from credence.api.commands import register as register_api
-    from credence.engine.batch_cli import register as register_batch
-    from credence.process.commands import register as register_process
+    from credence.compute.batch_cli import register as register_batch
+    from credence.runs.commands import register as register_process
     from credence.sim.commands import register as register_sim
     from credence.store.commands import register as register_store
 

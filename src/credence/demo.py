@@ -101,8 +101,8 @@ def run_demo(
     console.print(table)
 
     step = time.perf_counter()
-    from credence.process.outbox import FileSender
-    from credence.process.run import run
+    from credence.runs.outbox import FileSender
+    from credence.runs.run import run
 
     # Due process concerns the subjects a list or measure ever reached; everyone else would
     # only be read and left unchanged.
@@ -213,7 +213,7 @@ def _batch_score(db: Path, policy: object, day: date) -> tuple[dict[str, int], s
     """Score every stored subject on DuckDB; return the grades and who meets a list's criteria."""
     import pyarrow as pa
 
-    from credence.engine import batch
+    from credence.compute import batch
     from credence.policy.load import PolicySet
 
     assert isinstance(policy, PolicySet)

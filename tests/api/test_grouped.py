@@ -25,8 +25,8 @@ from credence.api.routes_subject import SELF
 from credence.audit import chain
 from credence.audit.access import Access
 from credence.ingest.run import ingest_file
-from credence.process.reviews import review_measure
-from credence.process.state import decisions_of
+from credence.runs.reviews import review_measure
+from credence.runs.state import decisions_of
 from credence.store.records import correct, revoke
 from credence.store.schema import AccessEvent, AuditEntry, Notice, PrincipalRow, StoredRecord
 from tests.api.world import NOW, World

@@ -17,8 +17,8 @@ from credence.api.app import create_app
 from credence.api.auth import add_principal
 from credence.ingest.run import ingest_file
 from credence.policy.load import PolicySet, load_policy
-from credence.process.outbox import FileSender
-from credence.process.run import run
+from credence.runs.outbox import FileSender
+from credence.runs.run import run
 from credence.store.schema import MeasureRow
 from tests.store.backends import Backend
 

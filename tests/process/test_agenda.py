@@ -20,11 +20,11 @@ from credence.audit.access import Access, log_read
 from credence.cli import app
 from credence.ingest.run import ingest_file
 from credence.policy.load import PolicySet
-from credence.process.objections import ObjectionError, decide, file_objection
-from credence.process.outbox import DeliveryError, FileSender
-from credence.process.reviews import review_measure
-from credence.process.run import run
 from credence.runs.agenda import AgendaError
+from credence.runs.objections import ObjectionError, decide, file_objection
+from credence.runs.outbox import DeliveryError, FileSender
+from credence.runs.reviews import review_measure
+from credence.runs.run import run
 from credence.states import MeasureStatus
 from credence.store.schema import (
     AuditEntry,

@@ -13,8 +13,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from credence.process.outbox import FileSender
-from credence.process.run import run
+from credence.runs.outbox import FileSender
+from credence.runs.run import run
 from tests.process.test_agenda import _ingest, _state
 from tests.process.test_lifecycle import SCHEME, scheme
 from tests.store.backends import SECRET, Backend, open_backend

@@ -14,10 +14,10 @@ from credence.audit import chain
 from credence.audit.access import Access, log_read
 from credence.ingest.run import ingest_file
 from credence.policy.load import PolicySet, load_policy
-from credence.process.objections import ObjectionError, add_evidence, decide, file_objection
-from credence.process.outbox import DeliveryError, FileSender
-from credence.process.reviews import ReviewError, review_measure
-from credence.process.run import run
+from credence.runs.objections import ObjectionError, add_evidence, decide, file_objection
+from credence.runs.outbox import DeliveryError, FileSender
+from credence.runs.reviews import ReviewError, review_measure
+from credence.runs.run import run
 from credence.store.schema import (
     ListEntry,
     MeasureRow,

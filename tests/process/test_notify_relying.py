@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from credence.audit.access import Access, log_read
-from credence.process.outbox import FileSender
-from credence.process.run import run
+from credence.runs.outbox import FileSender
+from credence.runs.run import run
 from credence.store.records import revoke
 from credence.store.schema import AccessEvent, ListEntry, OutboxMessage
 from tests.api.world import build, policy

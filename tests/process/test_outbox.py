@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from credence.ingest.run import ingest_file
 from credence.policy.load import PolicySet
-from credence.process.outbox import DeliveryError, FileSender, SmtpSender, deliver_due, enqueue
-from credence.process.run import run
+from credence.runs.outbox import DeliveryError, FileSender, SmtpSender, deliver_due, enqueue
+from credence.runs.run import run
 from credence.store.schema import ListEntry, MeasureRow, OutboxMessage
 from tests.process.test_lifecycle import scheme
 from tests.store.backends import Backend

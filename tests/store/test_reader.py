@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from credence.audit.access import Access
 from credence.audit.chain import verify
 from credence.ingest.run import ingest_file
-from credence.process.state import decisions_of as process_decisions
+from credence.runs.state import decisions_of as process_decisions
 from credence.store.reader import cutoff, decisions_of, inputs_of, read_rows, typed
 from credence.store.records import revoke
 from credence.store.schema import AccessEvent, RecordStatus, StoredRecord

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from credence.api.app import create_app
 from credence.cli import app
-from credence.process.objections import upload_ref
+from credence.runs.objections import upload_ref
 from credence.store.db import MIGRATIONS, make_engine
 from credence.store.schema import EvidenceFile, Objection
 from tests.web.world import WRONG, World

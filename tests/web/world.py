@@ -22,9 +22,9 @@ from credence.audit import chain
 from credence.ingest.run import ingest_file
 from credence.policy import library
 from credence.policy.load import PolicySet
-from credence.process.objections import decide, file_objection
-from credence.process.outbox import FileSender
-from credence.process.run import run
+from credence.runs.objections import decide, file_objection
+from credence.runs.outbox import FileSender
+from credence.runs.run import run
 from credence.store.db import Store, make_engine, migrate
 from credence.store.keys import KEY_FILE, load_keys
 from credence.store.schema import Subject

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credence.process.commands import print_table
+from credence.runs.commands import print_table
 from credence.store.commands import ActorOpt, DataOpt, _actor, _fail, _open, _session
 
 if TYPE_CHECKING:

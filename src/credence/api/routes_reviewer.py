@@ -31,8 +31,8 @@ from credence.api.problems import ERRORS, ApiProblem
 from credence.api.reads import assess, load_records, record_view
 from credence.api.routes_subject import MeasureOut, ObjectionOut, objection_view
 from credence.audit.access import log_read
-from credence.process.objections import OPEN, ObjectionError, decide
-from credence.process.reviews import ReviewError, review_measure
+from credence.runs.objections import OPEN, ObjectionError, decide
+from credence.runs.reviews import ReviewError, review_measure
 from credence.states import MeasureStatus
 from credence.store.schema import MeasureRow, Objection
 

@@ -33,7 +33,7 @@ from credence.api.deps import (
 from credence.api.problems import ERRORS, ApiProblem
 from credence.api.reads import assess, load_records, record_view
 from credence.audit.access import log_read
-from credence.process.objections import (
+from credence.runs.objections import (
     EvidenceNotFound,
     ObjectionError,
     add_evidence,

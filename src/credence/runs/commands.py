@@ -99,8 +99,8 @@ def process_run(
     """
     from credence.errors import CredenceError
     from credence.policy.lint import lint
-    from credence.process.outbox import FileSender
-    from credence.process.run import run
+    from credence.runs.outbox import FileSender
+    from credence.runs.run import run
 
     pol = _policy(policy)
     if profile not in ("default", "eu"):
@@ -266,7 +266,7 @@ def objection_file(
     now: NowOpt = None,
 ) -> None:
     """File an objection: the record is contested until a reviewer decides or time runs out."""
-    from credence.process.objections import file_objection
+    from credence.runs.objections import file_objection
 
     pol = _policy(policy)
     with _session(data) as (store, session):
@@ -297,7 +297,7 @@ def objection_evidence(
     now: NowOpt = None,
 ) -> None:
     """Add evidence to an open objection (extends its review deadline once)."""
-    from credence.process.objections import add_evidence
+    from credence.runs.objections import add_evidence
 
     pol = _policy(policy)
     with _session(data) as (store, session):
@@ -324,7 +324,7 @@ def objection_decide(
     now: NowOpt = None,
 ) -> None:
     """Decide an objection; an overturned record is void and everything derived is undone."""
-    from credence.process.objections import decide
+    from credence.runs.objections import decide
 
     with _session(data) as (store, session):
         o = decide(
@@ -395,7 +395,7 @@ def measures_review(
     actor: ActorOpt = None,
 ) -> None:
     """Sign off a measure (it takes effect from that day) or refuse it with a reason."""
-    from credence.process.reviews import review_measure
+    from credence.runs.reviews import review_measure
 
     day = _day(on, "--on") if on else date.today()
     with _session(data) as (store, session):

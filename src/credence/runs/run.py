@@ -27,10 +27,10 @@ from credence.audit.access import Access
 from credence.engine.reference import evaluate
 from credence.ingest.run import store_policy
 from credence.policy.load import PolicySet
-from credence.process.objections import lapse_due
-from credence.process.outbox import Sender, deliver_due
-from credence.process.state import Context, decisions_of, ensure_notices, persist
 from credence.runs import agenda
+from credence.runs.objections import lapse_due
+from credence.runs.outbox import Sender, deliver_due
+from credence.runs.state import Context, decisions_of, ensure_notices, persist
 from credence.store.db import Store
 from credence.store.reader import SubjectInputs, inputs_of
 from credence.store.schema import Notice, OutboxMessage, ProcessRun

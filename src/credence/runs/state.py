@@ -26,7 +26,7 @@ from credence.engine.assessment import Assessment, ListingState, MeasureState, N
 from credence.engine.timeline import Decisions
 from credence.policy.load import PolicySet
 from credence.process import content
-from credence.process.outbox import enqueue
+from credence.runs.outbox import enqueue
 from credence.states import (
     LISTING_ENDS,
     MEASURE_ENDS,

@@ -24,7 +24,8 @@ from credence.engine.assessment import Assessment
 from credence.engine.reference import evaluate
 from credence.errors import CredenceError
 from credence.policy.load import PolicySet
-from credence.process.objections import (
+from credence.records import VOID, Record, Status
+from credence.runs.objections import (
     EVIDENCE_DIR,
     OPEN,
     ObjectionError,
@@ -33,7 +34,6 @@ from credence.process.objections import (
     file_objection,
     record_upload,
 )
-from credence.records import VOID, Record, Status
 from credence.store.reader import SubjectInputs, inputs_of
 from credence.store.schema import ListEntry, MeasureRow, Notice, Objection, StoredRecord
 from credence.web import charts

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from credence.audit.access import Access, log_read
-from credence.process.objections import OPEN, ObjectionError, decide, evidence_file
-from credence.process.reviews import ReviewError, review_measure
+from credence.runs.objections import OPEN, ObjectionError, decide, evidence_file
+from credence.runs.reviews import ReviewError, review_measure
 from credence.states import MeasureStatus
 from credence.store.schema import MeasureRow, Objection, ProcessEvent, RecordStatus, StoredRecord
 from credence.web.app import User, Web, WebError
