@@ -6,7 +6,7 @@ Generates a seeded population for the bundled ``city-merit`` policy (rule kinds 
 are left out so that the hand-written queries, which do not replay history, compute the same
 thing), then runs, each in its own process so that each peak RSS is its own:
 
-* ``batch``: :func:`credence.engine.batch.score_batch` on DuckDB, Parquet in, Parquet out;
+* ``batch``: :func:`credence.compute.batch.score_batch` on DuckDB, Parquet in, Parquet out;
 * ``sql``: a hand-written DuckDB SQL query for the same policy;
 * ``polars``: a hand-written Polars lazy query for the same policy;
 * ``reference``: the reference evaluator looping per subject over a sample, extrapolated;
@@ -303,7 +303,7 @@ def run_polars(rec: Path, st: Path, out: Path) -> dict[str, Any]:
 
 def run_batch(rec: Path, st: Path, out: Path, memory: str) -> dict[str, Any]:
     """The compiled plan on DuckDB."""
-    from credence.engine.batch import connect, score_batch, scratch_dir, source_from_parquet
+    from credence.compute.batch import connect, score_batch, scratch_dir, source_from_parquet
     from credence.policy.library import resolve
 
     con = connect("duckdb", memory_limit=memory, temp_directory=str(scratch_dir()))
@@ -316,8 +316,8 @@ def run_batch(rec: Path, st: Path, out: Path, memory: str) -> dict[str, Any]:
 def run_incremental(rec: Path, st: Path, folder: Path, memory: str) -> dict[str, Any]:
     """A full run at AS_OF, then three nights of incremental rescoring, each timed."""
 
-    from credence.engine.batch import connect, scratch_dir, source_from_parquet
-    from credence.engine.incremental import score_incremental
+    from credence.compute.batch import connect, scratch_dir, source_from_parquet
+    from credence.compute.incremental import score_incremental
     from credence.policy.library import resolve
 
     policy = resolve(POLICY)
@@ -345,7 +345,7 @@ def run_reference(rec: Path, st: Path, sample: int, subjects: int) -> dict[str, 
     """The reference evaluator per subject on a sample of subjects, timed and extrapolated."""
     import duckdb
 
-    from credence.engine.batch import BatchSource, connect, source_from_parquet
+    from credence.compute.batch import BatchSource, connect, source_from_parquet
     from credence.engine.reference import evaluate
     from credence.policy.library import resolve
 
@@ -366,7 +366,7 @@ def run_reference(rec: Path, st: Path, sample: int, subjects: int) -> dict[str, 
 
 
 IMPORTS = {
-    "batch": ("credence.engine.batch", "credence.policy.library"),
+    "batch": ("credence.compute.batch", "credence.policy.library"),
     "sql": ("duckdb",),
     "polars": ("polars",),
 }

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from credence.api.app import create_app
 from credence.api.auth import add_principal
 from credence.cli import app as cli
-from credence.engine.batch import connect, score_batch, source_from_store
+from credence.compute.batch import connect, score_batch, source_from_store
 from credence.ingest.run import ingest_file
 from credence.policy.load import load_policy
 from tests.api.world import CHEAP, SCHEME

@@ -7,8 +7,8 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.engine.batch import connect, score_batch, source_from_records
-from tests.engine.test_batch_support import (
+from credence.compute.batch import connect, score_batch, source_from_records
+from tests.compute.test_batch_support import (
     DIFFERENTIAL,
     batch_policies,
     comparable,

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from credence.cli import app
-from credence.engine.batch import records_to_arrow
-from tests.engine.test_batch_replay import _rec
+from credence.compute.batch import records_to_arrow
+from tests.compute.test_batch_replay import _rec
 
 RUN = CliRunner()
 

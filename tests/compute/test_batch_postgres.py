@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.engine.batch import (
+from credence.compute.batch import (
     BatchSource,
     connect,
     records_to_arrow,
@@ -27,10 +27,10 @@ from credence.engine.batch import (
     source_from_records,
     source_from_store,
 )
-from credence.engine.incremental import export_result, score_incremental
+from credence.compute.incremental import export_result, score_incremental
 from credence.policy.load import load_policy
 from credence.records import Record, Status, StatusChange
-from tests.engine.test_batch_support import (
+from tests.compute.test_batch_support import (
     DIFFERENTIAL,
     batch_policies,
     comparable,

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.engine.batch import connect, score_batch, source_from_records
+from credence.compute.batch import connect, score_batch, source_from_records
 from credence.policy.load import PolicySet, load_policy
 from credence.policy.model import PolicyVersion
 from credence.records import Record
-from tests.engine.test_batch_support import (
+from tests.compute.test_batch_support import (
     DIFFERENTIAL,
     comparable,
     list_dicts,

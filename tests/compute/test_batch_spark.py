@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.engine.test_batch_support import (
+from tests.compute.test_batch_support import (
     DIFFERENTIAL,
     batch_policies,
     comparable,
@@ -29,7 +29,7 @@ if importlib.util.find_spec("pyspark") is None:
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    from credence.engine.batch import connect, spark_session
+    from credence.compute.batch import connect, spark_session
 
     # Two shuffle partitions: the samples are tiny and the machine has two cores.
     os.environ.setdefault("CREDENCE_SPARK_PARTITIONS", "2")
@@ -43,7 +43,7 @@ def spark() -> Iterator[Any]:
     batch_policies(), population(max_subjects=4, max_records=8), eval_days, st.sampled_from([0, 30])
 )
 def test_spark_equals_reference(spark: Any, policy: Any, recs: Any, as_of: Any, lag: int) -> None:
-    from credence.engine.batch import score_batch, source_from_records
+    from credence.compute.batch import score_batch, source_from_records
 
     known = as_of + timedelta(days=lag)
     if policy.version_at(as_of) is None:

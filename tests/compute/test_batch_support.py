@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from credence.engine.batch import assessment_row
+from credence.compute.batch import assessment_row
 from credence.engine.reference import evaluate
 from credence.policy.load import PolicySet
 from credence.policy.model import PolicyVersion

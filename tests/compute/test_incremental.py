@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.engine.batch import (
+from credence.compute.batch import (
     BatchSource,
     connect,
     records_to_arrow,
@@ -19,10 +19,10 @@ from credence.engine.batch import (
     source_from_parquet,
     source_from_records,
 )
-from credence.engine.incremental import export_result, score_incremental
+from credence.compute.incremental import export_result, score_incremental
 from credence.policy.load import load_policy
-from tests.engine.test_batch_replay import _rec, history_policies
-from tests.engine.test_batch_support import DIFFERENTIAL, batch_policies, population
+from tests.compute.test_batch_replay import _rec, history_policies
+from tests.compute.test_batch_support import DIFFERENTIAL, batch_policies, population
 from tests.strategies import START
 
 

@@ -8,11 +8,11 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credence.engine.batch import connect, score_batch, source_from_records
+from credence.compute.batch import connect, score_batch, source_from_records
 from credence.policy.compiled import compile_policy
 from credence.policy.load import PolicySet
 from credence.records import Record
-from tests.engine.test_batch_support import DIFFERENTIAL, comparable, reference_rows
+from tests.compute.test_batch_support import DIFFERENTIAL, comparable, reference_rows
 from tests.strategies import eval_days, full_policies, full_population
 
 

@@ -1,6 +1,6 @@
 """Population-scale scoring: one policy compiled to one relational plan (Ibis), run anywhere.
 
-The plan (:mod:`credence.engine.batch_compile`) is the same on every backend: DuckDB (embedded,
+The plan (:mod:`credence.compute.batch_compile`) is the same on every backend: DuckDB (embedded,
 the default; Parquet in, Parquet out, spills to disk when the data exceed memory), PostgreSQL
 (in the database, over the store's tables or any tables of the same shape) and PySpark. Its
 result equals the reference evaluator subject by subject for score, grade, category totals and
@@ -41,8 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from credence.engine.assessment import Assessment
-from credence.engine.batch_compile import (
+from credence.compute.batch_compile import (
     AMOUNT_TYPE,
     EXPIRY_COLUMNS,
     Plan,
@@ -51,6 +50,7 @@ from credence.engine.batch_compile import (
     raw_column,
     total_column,
 )
+from credence.engine.assessment import Assessment
 from credence.engine.reference import evaluate
 from credence.errors import EvaluationError
 from credence.ingest.formats import COLUMNS, parse_row

@@ -77,8 +77,8 @@ def batch(
     ] = None,
 ) -> None:
     """Score every subject with the batch plan; write Parquet and print the grade distribution."""
-    from credence.engine import batch as b
-    from credence.engine.incremental import export_result, score_incremental
+    from credence.compute import batch as b
+    from credence.compute.incremental import export_result, score_incremental
 
     if engine not in b.ENGINES:
         raise typer.BadParameter(f"use one of {', '.join(b.ENGINES)}", param_hint="--engine")

@@ -1,6 +1,6 @@
 """Compile one policy at one evaluation date into one Ibis expression (semantic points 1 to 5).
 
-The plan reads two normalised tables (see :mod:`credence.engine.batch` for their columns) and
+The plan reads two normalised tables (see :mod:`credence.compute.batch` for their columns) and
 returns one row per subject: score, grade, each category's raw and capped total, and whether
 each list's entry criteria are met. Everything that depends only on the policy and the two
 evaluation dates is decided here, in Python, and enters the plan as constants:

@@ -17,7 +17,7 @@ The state lives in one DuckDB database in a folder (``state.duckdb``): the last 
 per subject, and the run it belongs to (policy fingerprint, as_of, known_at, the source's
 fingerprint), written in one transaction. Each row keeps its **calendar**: ``next_change``, the
 first day after its as_of on which any of the subject's records starts to count, becomes known,
-changes status or expires (see :meth:`credence.engine.batch_compile._Compiler.with_next_event`).
+changes status or expires (see :meth:`credence.compute.batch_compile._Compiler.with_next_event`).
 A night then finds the subjects to rescore without reading the records:
 
 * the subjects whose ``next_change`` (or ``next_stage_day``) falls in the interval;
@@ -59,8 +59,8 @@ import ibis  # type: ignore[import-untyped]
 import ibis.expr.types as ir  # type: ignore[import-untyped]
 import pyarrow as pa
 
-from credence.engine.batch import BatchResult, BatchSource, score_batch, scratch_dir
-from credence.engine.batch_compile import EXPIRY_COLUMNS, lasting_records
+from credence.compute.batch import BatchResult, BatchSource, score_batch, scratch_dir
+from credence.compute.batch_compile import EXPIRY_COLUMNS, lasting_records
 from credence.policy.compiled import compile_policy
 from credence.policy.load import PolicySet
 
@@ -434,7 +434,7 @@ def _refill(
     """Fill the agenda with the records of every subject due by ``until``, in order of day.
 
     Only records that may still change a result from as_of on are kept
-    (:func:`~credence.engine.batch_compile.lasting_records`; at 10M subjects a night's head
+    (:func:`~credence.compute.batch_compile.lasting_records`; at 10M subjects a night's head
     held 39% fewer records), normalised and with their days of expiry, so that the nights
     read fewer rows and do no calendar arithmetic; a due subject left with none gets a bare
     row, so that it is still scored. The status changes of the kept records go to
