@@ -12,6 +12,7 @@
 | CR008 | a cross-domain ("joint") measure: flagged by default, refused under ``eu`` |
 | CR009 | ``eu``: a score-driven measure without human review (GDPR Art. 22) |
 | CR010 | a record kind whose name suggests a special category (warning) |
+| CR012 | a record kind, list, measure, stage or source without the words people read (warning) |
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ CODES: dict[str, str] = {
     "CR008": "cross-domain (joint) measure",
     "CR009": "score-driven measure without human review",
     "CR010": "record kind suggests a special category",
+    "CR012": "shown to people without a title",
 }
 
 
@@ -143,7 +145,35 @@ def _lint_version(policy: PolicySet, v: PolicyVersion, profile: Profile) -> list
                     add,
                     score_driven=True,
                 )
+    _lint_words(policy, v, add)
     return out
+
+
+def _lint_words(policy: PolicySet, v: PolicyVersion, add: _Add) -> None:
+    """CR012: what the portal and notices show a person must have words, not only a code."""
+    missing: list[tuple[str, str, str]] = [
+        (section, r.kind, f"record kind {r.kind!r} has no title")
+        for section, rules in (("rules", v.rules), ("credits", v.credits))
+        for r in rules
+        if not r.title.strip()
+    ]
+    missing += [
+        ("measures", m.id, f"measure {m.id!r} has no title") for m in v.measures if not m.title
+    ]
+    missing += [("lists", x.id, f"list {x.id!r} has no title") for x in v.lists if not x.title]
+    if v.stages is not None:
+        missing += [
+            ("stages", "", f"stage {x.id!r} has no title") for x in v.stages.ladder if not x.title
+        ]
+    named = {k for k, name in v.source_names.items() if name.strip()}
+    sources = sorted({s.partition(":")[0] for r in (*v.rules, *v.credits) for s in r.sources})
+    missing += [
+        ("source_names", "", f"source {s!r} has no name in source_names")
+        for s in sources
+        if s not in named
+    ]
+    for section, key, message in missing:
+        add("CR012", "warning", policy.locate(v.version, section, key), message)
 
 
 def _lint_rule(v: PolicyVersion, rule: Rule, where: str, add: _Add) -> None:

@@ -157,6 +157,7 @@ class Rule(Strict):
     same_act_group: str | None = None
     scope: Scope = Scope.SELF
     description: str = ""
+    title: str = Field("", description="What people read for this kind of record (lint CR012).")
 
     def point_values(self) -> list[int]:
         """Every value this rule can award."""
@@ -338,6 +339,11 @@ class PolicyVersion(Strict):
     lists: list[ListDef] = Field(default_factory=list)
     stages: Stages | None = None
     contest: Contest = Contest()
+    source_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="The name people read for each kind of source, the part of a record's "
+        "source before ':' (lint CR012).",
+    )
     tests: list[TestCase] = Field(default_factory=list)
 
     @field_validator("version", mode="before")
