@@ -31,9 +31,7 @@ from credence.store.schema import (
     AgendaDay,
     AgendaMark,
     IngestRun,
-    ListEntry,
     MeasureRow,
-    Notice,
     Objection,
     OutboxMessage,
     ProcessEvent,
@@ -262,43 +260,6 @@ def _dates(value: Any, out: set[date]) -> None:
     elif isinstance(value, dict):
         for v in value.values():
             _dates(v, out)
-
-
-def with_rows(session: Session, policy_id: str, subjects: list[str]) -> set[str]:
-    """The subjects among ``subjects`` that have any notice, list entry or measure of the
-    policy, or any outbox message: only those can have something to update or deliver when
-    their evaluation issues nothing."""
-    found: set[str] = set()
-    for table in (Notice, ListEntry, MeasureRow):
-        found.update(
-            session.scalars(
-                select(table.subject_id)
-                .distinct()
-                .where(table.policy_id == policy_id, table.subject_id.in_(subjects))
-            )
-        )
-    found.update(
-        session.scalars(
-            select(OutboxMessage.subject_id)
-            .distinct()
-            .where(OutboxMessage.subject_id.in_(subjects))
-        )
-    )
-    return found
-
-
-def issues_nothing(a: Assessment) -> bool:
-    """True when an evaluation has no notice, measure or listing in its story."""
-    return not a.listings and (a.stages is None or not (a.stages.notices or a.stages.measures))
-
-
-def remember(session: Session, policy_id: str, subject_id: str, day: date | None) -> None:
-    """Store a subject's next day of possible change (in the visit's transaction)."""
-    row = session.get(AgendaDay, (policy_id, subject_id))
-    if row is None:
-        session.add(AgendaDay(policy_id=policy_id, subject_id=subject_id, next_day=day))
-    else:
-        row.next_day = day
 
 
 def watermarks(session: Session, policy_id: str, as_of: date) -> AgendaMark:

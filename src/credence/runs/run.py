@@ -20,20 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
-
 from credence.audit import chain
 from credence.audit.access import Access
 from credence.engine.reference import evaluate
 from credence.ingest.run import store_policy
 from credence.policy.load import PolicySet
-from credence.runs import agenda
+from credence.process import kernel
+from credence.records import Record
+from credence.runs import agenda, rows
 from credence.runs.objections import lapse_due
-from credence.runs.outbox import Sender, deliver_due
-from credence.runs.state import Context, decisions_of, ensure_notices, persist
+from credence.runs.outbox import DeliveryError, Sender
 from credence.store.db import Store
-from credence.store.reader import SubjectInputs, inputs_of
-from credence.store.schema import Notice, OutboxMessage, ProcessRun
+from credence.store.reader import inputs_of
+from credence.store.schema import OutboxMessage, ProcessRun
 
 MAX_ROUNDS = 50
 # Subjects read, written and committed together.
@@ -51,8 +50,8 @@ class RunSummary:
     lapsed: int
     notified: int
     reasons: dict[str, int] = field(default_factory=dict)
-    # Seconds per phase: plan (lapses and the agenda), read, visit (evaluate, persist,
-    # deliver), commit.
+    # Seconds per phase: plan (lapses and the agenda), read, visit (evaluate, decide,
+    # deliver), write (the bulk inserts and updates, the audit entries), commit.
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -71,7 +70,7 @@ def run(
     """Advance the due subjects (every subject with records with ``everyone``, or the given
     ones) to ``as_of``."""
     started = datetime.now(UTC)
-    timings = dict.fromkeys(("plan", "read", "visit", "commit"), 0.0)
+    timings = dict.fromkeys(("plan", "read", "visit", "write", "commit"), 0.0)
     clock = time.perf_counter()
     with store.session() as session:
         agenda.require_schema(session)
@@ -93,26 +92,35 @@ def run(
         ids = plan.subjects
         session.commit()
         timings["plan"] = time.perf_counter() - clock
-        ctx = Context(session, store.keys, policy, actor)
         access = Access(actor, "operator", f"due process run for {as_of}")
-        delivered = 0
+        delivered = transitions = 0
+        notified: list[str] = []
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
-            # One set-based read (and one logged write of the reads) for the chunk's records,
-            # service dates and approvals; one commit for everything the chunk changed.
+            # A few set-based reads (and one logged write of the reads) for the chunk; the
+            # kernel decides in memory; one bulk write and one commit for the whole chunk.
             clock = time.perf_counter()
-            inputs = inputs_of(session, store.keys, part, None, access=access, policy_id=policy.id)
-            busy = agenda.with_rows(session, policy.id, part)
+            inputs = inputs_of(session, store.keys, part, None, access=access)
+            held = rows.load(session, policy.id, part)
             timings["read"] += time.perf_counter() - clock
             clock = time.perf_counter()
+            changes = kernel.Changes(policy, actor, datetime.now(UTC))
+            days: dict[str, date | None] = {}
             for sid in part:
-                sent, day = advance_subject(ctx, sender, sid, as_of, inputs[sid], sid in busy)
+                sent, days[sid] = advance_subject(
+                    changes, sender, held[sid], as_of, inputs[sid].records
+                )
                 delivered += sent
-                agenda.remember(session, policy.id, sid, day)
             timings["visit"] += time.perf_counter() - clock
+            clock = time.perf_counter()
+            rows.write(session, store.keys, changes, held)
+            rows.remember(session, policy.id, days)
+            timings["write"] += time.perf_counter() - clock
             clock = time.perf_counter()
             session.commit()
             timings["commit"] += time.perf_counter() - clock
+            transitions += changes.transitions
+            notified.extend(changes.cascaded)
             if progress is not None:
                 progress(start + len(part), len(ids))
         session.add(
@@ -123,7 +131,7 @@ def run(
                 started_at=started,
                 finished_at=datetime.now(UTC),
                 subjects=len(ids),
-                transitions=ctx.transitions,
+                transitions=transitions,
             )
         )
         if subjects is None:
@@ -138,68 +146,67 @@ def run(
                 "policy": policy.id,
                 "as_of": as_of.isoformat(),
                 "subjects": len(ids),
-                "transitions": ctx.transitions,
+                "transitions": transitions,
             },
         )
         session.commit()
     return RunSummary(
         as_of,
         len(ids),
-        ctx.transitions,
+        transitions,
         delivered,
         len(lapsed),
-        len(ctx.cascaded),
+        len(notified),
         plan.counts(),
         timings,
     )
 
 
 def advance_subject(
-    ctx: Context,
+    changes: kernel.Changes,
     sender: Sender,
-    subject_id: str,
+    subject: kernel.Subject,
     as_of: date,
-    inputs: SubjectInputs,
-    has_rows: bool = True,
+    records: list[Record],
 ) -> tuple[int, date | None]:
-    """Evaluate, issue and deliver notices until none is left to deliver, then persist;
-    return the messages delivered and the next day the subject can change by itself.
+    """Evaluate, issue and deliver notices until none is left to deliver, then decide the
+    story; return the messages delivered and the next day the subject can change by itself.
 
-    ``has_rows`` False says the subject has no notice, entry, measure or message yet: then an
-    evaluation that issues nothing has nothing to write or deliver either."""
-    records, decisions = inputs.records, inputs.decisions
+    A subject without notices, entries, measures or messages whose evaluation issues nothing
+    has nothing to write or deliver either: it is only evaluated."""
+    policy = changes.policy
+    decisions = kernel.decisions(subject)
     delivered = 0
+    bare = not subject.has_rows()
     for _ in range(MAX_ROUNDS):
         assessment = evaluate(
-            ctx.policy, records, as_of, as_of, subject_id=subject_id, decisions=decisions
+            policy, records, as_of, as_of, subject_id=subject.subject_id, decisions=decisions
         )
-        if not has_rows and agenda.issues_nothing(assessment):
-            return 0, agenda.next_day(ctx.policy, assessment, records, decisions, as_of)
-        created = ensure_notices(ctx, subject_id, assessment, as_of)
-        sent = deliver_due(ctx.session, sender, as_of, subject_id=subject_id)
-        for message in sent:
-            _mark_served(ctx, message)
-        delivered += len(sent)
+        if bare and kernel.issues_nothing(assessment):
+            return 0, agenda.next_day(policy, assessment, records, decisions, as_of)
+        created = kernel.ensure_notices(changes, subject, assessment, as_of)
+        sent = deliver(changes, sender, subject, as_of)
+        delivered += sent
         if not created and not sent:
             break
         # A new notice or a service changes what the next round reads.
-        decisions = decisions_of(ctx.session, subject_id, ctx.policy.id)
+        decisions = kernel.decisions(subject)
     # Only now, with every notice due by the run's day delivered (or failed), is the story
-    # final: persisting earlier would record states that a delivery was about to change.
-    persist(ctx, subject_id, assessment, as_of)
-    delivered += sum(1 for m in deliver_due(ctx.session, sender, as_of, subject_id=subject_id))
-    return delivered, agenda.next_day(ctx.policy, assessment, records, decisions, as_of)
+    # final: deciding earlier would record states that a delivery was about to change.
+    kernel.persist(changes, subject, assessment, as_of)
+    delivered += deliver(changes, sender, subject, as_of)
+    return delivered, agenda.next_day(policy, assessment, records, decisions, as_of)
 
 
-def _mark_served(ctx: Context, message: OutboxMessage) -> None:
-    if message.kind != "notice":
-        return
-    _, policy_id, subject_id, key = message.ref.split(":", 3)
-    notice = ctx.session.scalar(
-        select(Notice).where(
-            Notice.subject_id == subject_id, Notice.policy_id == policy_id, Notice.ref == key
-        )
-    )
-    if notice is not None:
-        notice.served_on = message.served_on
-        ctx.session.flush()
+def deliver(changes: kernel.Changes, sender: Sender, subject: kernel.Subject, day: date) -> int:
+    """Hand the subject's messages due by ``day`` to the sender; return how many got through."""
+    sent = 0
+    for message in kernel.due_messages(subject, day):
+        try:
+            sender.send(OutboxMessage(id=message.id, **message.values))
+        except DeliveryError as exc:
+            kernel.failed(message, str(exc))
+            continue
+        kernel.delivered(subject, message, day, datetime.now(UTC))
+        sent += 1
+    return sent
