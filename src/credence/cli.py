@@ -22,6 +22,7 @@ from credence.engine.timeline import Decisions
 from credence.errors import CredenceError, RecordError
 from credence.ingest.formats import read_rows
 from credence.policy import library
+from credence.policy.analyze import analyze
 from credence.policy.lint import lint
 from credence.policy.load import PolicySet
 from credence.policy.model import PolicyVersion
@@ -333,12 +334,21 @@ def policy_schema() -> None:
 def policy_lint(
     file: Annotated[str, typer.Argument(help="Policy file or folder, or a bundled name.")],
     profile: Annotated[str, typer.Option(help="default or eu.")] = "default",
+    analysis: Annotated[
+        bool,
+        typer.Option(
+            "--analysis/--no-analysis",
+            help="Also show the findings of `policy analyze` (skipped while errors remain).",
+        ),
+    ] = True,
 ) -> None:
     """Check a policy against the lines Credence does not cross; exit 1 on any error."""
     if profile not in ("default", "eu"):
         raise typer.BadParameter("use default or eu", param_hint="--profile")
     pol = _policy(file)
     findings = lint(pol, "eu" if profile == "eu" else "default")
+    if analysis and not any(f.severity == "error" for f in lint(pol)):
+        findings += analyze(pol).lint_findings()
     for f in findings:
         out.print(str(f), highlight=False, markup=False)
     errors = sum(f.severity == "error" for f in findings)
@@ -350,6 +360,38 @@ def policy_lint(
     )
     if errors:
         raise typer.Exit(1)
+
+
+@policy_app.command("analyze")
+def policy_analyze(
+    file: Annotated[str, typer.Argument(help="Policy file or folder, or a bundled name.")],
+    format_: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Prove what a policy can reach and find its defects, each with a counterexample."""
+    if format_ not in ("text", "json"):
+        raise typer.BadParameter("use text or json", param_hint="--format")
+    pol = _policy(file)
+    try:
+        result = analyze(pol)
+    except CredenceError as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    if format_ == "json":
+        sys.stdout.write(json.dumps(result.as_json(), indent=2) + "\n")
+        return
+    for f in result.lint_findings():
+        out.print(str(f), highlight=False, markup=False)
+    for r in result.ranges:
+        out.print(
+            f"version {r.version}: every score lies in [{r.low}, {r.high}]",
+            highlight=False,
+            markup=False,
+        )
+        for hit in (h for h in result.reach if h.version == r.version):
+            shown = hit.witness.describe() if hit.witness else "no witness"
+            state = "reachable" if hit.reachable else "UNREACHABLE"
+            out.print(f"  {hit.what} {hit.id}: {state}; {shown}", highlight=False, markup=False)
+    out.print(f"{pol.id}: {len(result.findings)} finding(s)", highlight=False, markup=False)
 
 
 @policy_app.command("test")

@@ -330,9 +330,9 @@ def _assemble(source: str, docs: list[_Doc]) -> PolicySet:
 def _locations(
     version: PolicyVersion, raw: dict[str, Any], origin: dict[str, Path_], doc: _Doc
 ) -> dict[tuple[str, str, str], str]:
-    """Where each rule, credit, measure, list and stage of a version was written."""
+    """Where each rule, credit, measure, list, grade and stage of a version was written."""
     out: dict[tuple[str, str, str], str] = {}
-    ident = {"rules": "kind", "credits": "kind", "measures": "id", "lists": "id"}
+    ident = {"rules": "kind", "credits": "kind", "measures": "id", "lists": "id", "grades": "grade"}
     for section, key_field in ident.items():
         base = origin.get(section, origin.get("", ()))
         out[(version.version, section, "")] = doc.where((*base, section))

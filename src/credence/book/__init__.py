@@ -1,0 +1,1 @@
+"""The policy book: a policy's rules beside their law, its analysis and its worked examples."""
