@@ -116,7 +116,8 @@ def test_the_portal_explains_every_point_and_logs_its_reads(
         "court:J-ALICE-2",
         "Civil Procedure Code art. 255",
         "Municipal Merit Ordinance 2026 art. 8(2)",
-        "tax_office",
+        "Tax office",
+        "Court judgment not complied with",
         "Changes ahead",
         "Blacklist of serious dishonesty",
         "days left",
@@ -253,7 +254,7 @@ def test_the_reviewer_decides_and_a_refusal_needs_a_reason(
     sign_in(client, world, "alice")
     page = client.get("/portal").text
     assert score_of(page) == 660
-    assert '<span class="badge">complied</span>' in page
+    assert '<span class="badge">put right in time</span>' in page
 
 
 def test_a_measure_is_approved_or_refused_with_a_reason(client: TestClient, world: World) -> None:

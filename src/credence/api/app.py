@@ -27,6 +27,7 @@ from credence.api.repeat import RepeatViews
 from credence.policy.lint import unlawful
 from credence.policy.load import PolicySet
 from credence.store.db import Store
+from credence.store.meta import StoreClock
 
 DESCRIPTION = """\
 Credence over HTTP. Every caller is a principal with a role (agency, reviewer, auditor, subject,
@@ -75,8 +76,9 @@ def create_app(
         public_grade=public_grade,
         serial=WriteLock(store.folder) if store.is_sqlite else None,
     )
-    if clock is not None:
-        ctx.clock = clock
+    # Without a clock of its own the API keeps the store's: the day its data runs to.
+    clock = clock if clock is not None else StoreClock(store.engine)
+    ctx.clock = clock
     app.state.credence = ctx
     install(app)
     for module in (

@@ -28,11 +28,19 @@ from sqlalchemy import delete, select
 
 from credence.api.auth import Authenticator, record_lockout
 from credence.api.guard import Guard
-from credence.dates import Duration
 from credence.policy.load import PolicySet
 from credence.store.db import Store
+from credence.store.meta import StoreClock
 from credence.store.schema import PrincipalRow, WebSession
 from credence.web.identity import Principal
+from credence.web.words import (
+    Words,
+    days,
+    durations_in_words,
+    human_duration,
+    long_date,
+    status_label,
+)
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -109,6 +117,7 @@ class Web:
     max_upload: int = MAX_UPLOAD
     authenticator: Authenticator | None = None
     templates: Jinja2Templates = field(init=False)
+    words: Words = field(init=False)
     secret: bytes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +125,13 @@ class Web:
         if self.authenticator is None:
             self.authenticator = Authenticator(self.store, guard=Guard(on_lockout=self._lockout))
         self.templates.env.globals["nav"] = nav_for
+        self.words = Words.of(self.policy)
+        self.templates.env.globals["words"] = self.words
         self.templates.env.filters["human"] = human_duration
+        self.templates.env.filters["day"] = long_date
+        self.templates.env.filters["status"] = status_label
+        self.templates.env.filters["days"] = days
+        self.templates.env.filters["plain"] = durations_in_words
         self.secret = hmac.digest(self.store.keys.audit, b"credence web csrf v2", "sha256")
 
     def _lockout(self, principal: int | None, address: str, failures: int, block: float) -> None:
@@ -134,6 +149,10 @@ class Web:
     def today(self) -> date:
         """The current day (UTC)."""
         return self.clock().date()
+
+    def data_as_of(self) -> date | None:
+        """The day the store's data runs to, when it is not today (a simulated store)."""
+        return self.clock.data_as_of() if isinstance(self.clock, StoreClock) else None
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -299,7 +318,13 @@ class Web:
         status: int = 200,
     ) -> HTMLResponse:
         """Render a page with the user, the policy and today's date in its context."""
-        full = {"user": user, "policy": self.policy, "today": self.today(), **context}
+        full = {
+            "user": user,
+            "policy": self.policy,
+            "today": self.today(),
+            "data_as_of": self.data_as_of(),
+            **context,
+        }
         return self.templates.TemplateResponse(request, template, full, status_code=status)
 
 
@@ -309,23 +334,6 @@ _EXPIRED = "This form has expired or did not come from this site. Reload the pag
 def _digest(text: str) -> str:
     """What a token is stored by (never the token itself)."""
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
-
-
-def human_duration(value: object) -> str:
-    """A duration in words (``P1Y6M`` → "1 year 6 months"); anything else as its text.
-
-    >>> from credence.dates import parse_duration
-    >>> human_duration(parse_duration("P30D")), human_duration(parse_duration("P1Y6M"))
-    ('30 days', '1 year 6 months')
-    """
-    if not isinstance(value, Duration):
-        return "" if value is None else str(value)
-    parts = [
-        f"{n} {unit}{'s' if n != 1 else ''}"
-        for n, unit in ((value.years, "year"), (value.months, "month"), (value.days, "day"))
-        if n
-    ]
-    return " ".join(parts) or "no time"
 
 
 def nav_for(user: User | None) -> list[tuple[str, str]]:
@@ -369,8 +377,8 @@ def create_web_router(
         max_upload=max_upload,
         authenticator=authenticator,
     )
-    if clock is not None:
-        web.clock = clock
+    # Without a clock of its own the site keeps the store's: the day its data runs to.
+    web.clock = clock if clock is not None else StoreClock(store.engine)
     router = web.router()
 
     @router.get("/static/{name}")

@@ -38,6 +38,7 @@ from credence.store.reader import SubjectInputs, inputs_of
 from credence.store.schema import ListEntry, MeasureRow, Notice, Objection, StoredRecord
 from credence.web import charts
 from credence.web.app import User, Web, WebError
+from credence.web.words import grouped_reads
 
 PURPOSE = "self-service: the subject viewing their own record"
 MAX_STATEMENT = 5000
@@ -169,10 +170,11 @@ def page_data(web: Web, user: User, session: Session) -> dict[str, Any]:
     objections = [{"row": o, "body": _json(o.body)} for o in rows]
     open_against = {o.record_id for o in rows if o.status in OPEN}
     by_id = {r.record_id: r for r in records}
+    # A record dated after today (the store's day) is not offered: nobody objects to the future.
     contestable = [
         r
         for r in sorted(records, key=lambda r: (r.occurred_on, r.record_id), reverse=True)
-        if status_of(r) not in VOID and r.record_id not in open_against
+        if status_of(r) not in VOID and r.record_id not in open_against and r.occurred_on <= today
     ]
     accesses = accesses_of(session, web.store.keys, sid, access, at=web.now())
     labels = {g.grade: g.label for g in version.grades}
@@ -190,7 +192,7 @@ def page_data(web: Web, user: User, session: Session) -> dict[str, Any]:
         "entries": entries,
         "objections": objections,
         "contestable": contestable,
-        "accesses": list(reversed(accesses)),
+        "accesses": grouped_reads(reversed(accesses), user.name),
     }
 
 

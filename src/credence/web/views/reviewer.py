@@ -23,6 +23,7 @@ from credence.states import MeasureStatus
 from credence.store.schema import MeasureRow, Objection, ProcessEvent, RecordStatus, StoredRecord
 from credence.web.app import User, Web, WebError
 from credence.web.views.portal import evidence_path
+from credence.web.words import Words
 
 MAX_REASON = 5000
 
@@ -46,7 +47,7 @@ class QueueItem:
         return f"/queue/{self.kind}s/{self.id}"
 
 
-def queue(session: Session, today: date) -> list[QueueItem]:
+def queue(session: Session, today: date, words: Words | None = None) -> list[QueueItem]:
     """Open objections and measures awaiting review, sorted by deadline (none last)."""
     items = []
     for o in session.scalars(select(Objection).where(Objection.status.in_(OPEN))):
@@ -82,7 +83,7 @@ def queue(session: Session, today: date) -> list[QueueItem]:
                 "measure",
                 m.id,
                 m.policy_id,
-                f"measure {m.measure_id}",
+                words.measure(m.measure_id) if words else f"measure {m.measure_id}",
                 since,
                 m.in_force_from,
                 None if m.in_force_from is None else (m.in_force_from - today).days,
@@ -167,7 +168,7 @@ def routes(web: Web) -> APIRouter:
         """Everything awaiting review, the nearest deadline first."""
         user = web.require(request, "review")
         with web.store.session() as session:
-            items = queue(session, web.today())
+            items = queue(session, web.today(), web.words)
         done = request.query_params.get("done", "")
         return web.render(request, "review_queue.html", {"items": items, "done": done}, user=user)
 
