@@ -13,7 +13,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from credence.cli import app
-from credence.runs import commands
+from credence.commands import runs as commands
 from credence.store.schema import Notice
 from tests.web.world import World, build, reopen
 

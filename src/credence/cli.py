@@ -243,7 +243,7 @@ def _stored(
 ) -> tuple[list[Record], Decisions]:
     """A subject's inputs as the store knew them at the end of ``known`` (a logged read)."""
     from credence.audit.access import Access
-    from credence.store.commands import _actor, _session
+    from credence.commands.options import _actor, _session
     from credence.store.reader import inputs_of
 
     access = Access(_actor(None), "operator", purpose)
@@ -470,11 +470,11 @@ def main() -> None:
 
 
 def _register_plugins() -> None:
-    from credence.api.commands import register as register_api
-    from credence.compute.batch_cli import register as register_batch
-    from credence.runs.commands import register as register_process
-    from credence.sim.commands import register as register_sim
-    from credence.store.commands import register as register_store
+    from credence.commands.api import register as register_api
+    from credence.commands.batch import register as register_batch
+    from credence.commands.runs import register as register_process
+    from credence.commands.sim import register as register_sim
+    from credence.commands.store import register as register_store
 
     register_store(app)
     register_process(app)

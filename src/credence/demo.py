@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from credence import csvsafe
-from credence.ingest.formats import COLUMNS
+from credence.commands.sim import progress_bars
 from credence.policy import library
 from credence.records import Record
-from credence.sim.commands import progress_bars
+from credence.rows.fields import COLUMNS
 
 if TYPE_CHECKING:
     pass

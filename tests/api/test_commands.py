@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from credence.api.app import create_app
-from credence.api.commands import register
+from credence.commands.api import register
 from tests.api.world import policy
 from tests.store.backends import Backend
 
@@ -67,7 +67,7 @@ def test_the_server_answers_over_a_socket(sqlite_backend: Backend, tmp_path: Pat
             sys.executable,
             "-m",
             "uvicorn",
-            "credence.api.commands:app_from_env",
+            "credence.commands.api:app_from_env",
             "--factory",
             "--port",
             str(port),

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from credence.commands.sim import register
 from credence.policy import library
-from credence.sim.commands import register
 from credence.sim.diff import diff_policies, resolve
 from credence.sim.scenarios import Scenario
 

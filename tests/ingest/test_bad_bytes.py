@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from credence.ingest.fast import Prescan
 from credence.ingest.run import ingest_file
-from credence.ingest.text import control_problem, has_control_bytes
+from credence.rows.text import control_problem, has_control_bytes
 from tests.ingest.helpers import NOW, quarantine, records
 from tests.store.backends import POLICY_FILE, Backend, policy_set
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from credence.ingest.run import ingest_file
-from credence.ingest.text import control_problem
+from credence.rows.text import control_problem
 from tests.api.world import NOW, World, build, policy
 from tests.ingest.helpers import quarantine
 from tests.store.backends import Backend

@@ -11,9 +11,10 @@ import pytest
 from credence.audit.access import Access, accesses_of
 from credence.audit.chain import verify
 from credence.engine.reference import evaluate
+from credence.ingest.corrections import correct
 from credence.ingest.run import ingest_file
 from credence.records import Record, Status, StatusChange
-from credence.store.records import RecordStateError, correct, records_of, revoke
+from credence.store.records import RecordStateError, records_of, revoke
 from tests.ingest.helpers import write_csv
 from tests.store.backends import Backend, policy_set
 

@@ -21,16 +21,15 @@ from credence.api.problems import ERRORS, ApiProblem
 from credence.api.reads import record_view
 from credence.audit import chain
 from credence.audit.access import log_read
-from credence.ingest.formats import parse_row
-from credence.ingest.text import control_problem
+from credence.ingest.corrections import CORRECTABLE, correct
 from credence.ingest.validate import Candidate, Validator
 from credence.records import VOID
+from credence.rows.fields import parse_row
+from credence.rows.text import control_problem
 from credence.states import RecordStatus as RecordState
 from credence.store.reader import to_record
 from credence.store.records import (
-    CORRECTABLE,
     RecordStateError,
-    correct,
     current_status,
     ensure_subject,
     revoke,
@@ -43,7 +42,7 @@ RecordId = Annotated[str, Path(min_length=3, max_length=300, description="source
 
 
 def _no_controls(value: object) -> object:
-    """Refuse text with a control character, by the check record files get (ingest/text.py)."""
+    """Refuse text with a control character, by the check record files get (rows/text.py)."""
     if isinstance(value, str) and (problem := control_problem(value)) is not None:
         raise ValueError(problem)
     return value

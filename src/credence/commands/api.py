@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credence.runs.commands import print_table
-from credence.store.commands import ActorOpt, DataOpt, _actor, _fail, _open, _session
+from credence.commands.options import ActorOpt, DataOpt, _actor, _fail, _open, _session
+from credence.commands.runs import print_table
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -84,7 +84,7 @@ def serve(
     announce(policy, host, port)
     signals = _signals_recorded()
     uvicorn.run(
-        "credence.api.commands:app_from_env",
+        "credence.commands.api:app_from_env",
         factory=True,
         host=host,
         port=port,

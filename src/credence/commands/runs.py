@@ -12,7 +12,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from credence.store.commands import ActorOpt, DataOpt, NowOpt, _actor, _fail, _now, _open, _session
+from credence.commands.options import (
+    ActorOpt,
+    DataOpt,
+    NowOpt,
+    _actor,
+    _fail,
+    _now,
+    _open,
+    _session,
+)
 
 if TYPE_CHECKING:
     from credence.policy.load import PolicySet
@@ -86,6 +95,10 @@ def process_run(
     chunk: Annotated[
         int, typer.Option(min=1, help="Subjects read, written and committed together.")
     ] = 500,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Processes that advance chunks at once (PostgreSQL only)."),
+    ] = 1,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Print the seconds each phase took.")
     ] = False,
@@ -126,6 +139,7 @@ def process_run(
             subjects=named,
             everyone=full,
             chunk=chunk,
+            workers=workers,
             progress=bar.tick,
         )
     except CredenceError as exc:

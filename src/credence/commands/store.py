@@ -1,4 +1,4 @@
-"""CLI commands of the store (init, ingest, record, audit, backup, restore).
+"""Commands of the store (init, ingest, record, audit, backup, restore).
 
 SQLAlchemy, Alembic and cryptography are imported inside the commands, so that ``credence
 --help`` and the commands that need no store work without the ``store`` extra.
@@ -6,11 +6,7 @@ SQLAlchemy, Alembic and cryptography are imported inside the commands, so that `
 
 from __future__ import annotations
 
-import getpass
-import os
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -20,30 +16,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+from credence.commands.options import (
+    ActorOpt,
+    DataOpt,
+    NowOpt,
+    _actor,
+    _fail,
+    _now,
+    _open,
+    _session,
+    err,
+)
 
+if TYPE_CHECKING:
     from credence.ingest.run import IngestSummary
-    from credence.store.db import Store
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-DataOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data",
-        help="Data folder (default: $CREDENCE_DATA or ./credence-data).",
-        show_default=False,
-    ),
-]
-ActorOpt = Annotated[
-    str | None,
-    typer.Option("--actor", help="Who acts (default: $CREDENCE_ACTOR or the login name)."),
-]
-NowOpt = Annotated[
-    str | None, typer.Option("--now", hidden=True, help="Pretend it is this instant (tests).")
-]
 
 record_app = typer.Typer(help="Corrections, revocations and reads of stored records.")
 audit_app = typer.Typer(help="The hash-chained audit log.")
@@ -57,54 +45,6 @@ def register(app: typer.Typer) -> None:
     app.command("restore")(restore)
     app.add_typer(record_app, name="record", no_args_is_help=True)
     app.add_typer(audit_app, name="audit", no_args_is_help=True)
-
-
-def _actor(actor: str | None) -> str:
-    return actor or os.environ.get("CREDENCE_ACTOR") or getpass.getuser()
-
-
-def _now(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    from credence.dates import parse_instant
-
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--now") from None
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(message, highlight=False, markup=False)
-    return typer.Exit(code)
-
-
-def _open(data: Path | None) -> Store:
-    from credence.errors import CredenceError
-    from credence.store.db import open_store
-
-    try:
-        return open_store(data)
-    except CredenceError as exc:
-        raise _fail(str(exc)) from None
-
-
-@contextmanager
-def _session(data: Path | None) -> Iterator[tuple[Store, Session]]:
-    """The store and one session for a command; a CredenceError ends it with exit 2.
-
-    The command commits what it wrote; the store is closed however the command ends.
-    """
-    from credence.errors import CredenceError
-
-    store = _open(data)
-    try:
-        with store.session() as session:
-            yield store, session
-    except CredenceError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
 
 
 def init(data: DataOpt = None, actor: ActorOpt = None) -> None:
@@ -259,8 +199,8 @@ def record_correct(
 ) -> None:
     """Supersede a record with a corrected one; the old one becomes corrected_by the new."""
     from credence.errors import CredenceError
+    from credence.ingest.corrections import correct
     from credence.policy import library
-    from credence.store.records import correct
 
     changes: dict[str, object] = {}
     for name, text in (("occurred_on", occurred_on), ("effective_on", effective_on)):

@@ -53,10 +53,10 @@ from credence.compute.batch_compile import (
 from credence.engine.assessment import Assessment
 from credence.engine.reference import evaluate
 from credence.errors import EvaluationError
-from credence.ingest.formats import COLUMNS, parse_row
 from credence.policy.compiled import compile_policy
 from credence.policy.load import PolicySet
 from credence.records import Record, Status, StatusChange
+from credence.rows.fields import COLUMNS, parse_row
 from credence.states import MeasureStatus, NoticeStatus
 
 Engine = Literal["duckdb", "postgres", "spark"]

@@ -2,10 +2,10 @@
 
 Only rows whose every field has the plain form (ISO dates, ``...Z`` instants, plain decimals, no
 surrounding spaces, no status columns) are taken here; every other row goes through
-:func:`credence.ingest.formats.parse_row`, so errors and edge cases keep exactly the reader's
+:func:`credence.rows.fields.parse_row`, so errors and edge cases keep exactly the reader's
 meaning. Arrow cannot report physical line numbers, so the fast path is only used for files in
 which a row is a line: no quote characters, no carriage returns, no blank lines. A file with a
-control character anywhere (:mod:`credence.ingest.text`) is read row by row too, where the
+control character anywhere (:mod:`credence.rows.text`) is read row by row too, where the
 field and line of each are reported; one with invalid UTF-8 is handed to the row reader at the
 first batch Arrow refuses.
 
@@ -23,9 +23,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from credence.ingest.formats import parse_row
-from credence.ingest.text import has_control_bytes
 from credence.ingest.validate import Candidate
+from credence.rows.fields import parse_row
+from credence.rows.text import has_control_bytes
 
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The time of day as datetime.fromisoformat takes it (the date part is checked apart).

@@ -1,7 +1,7 @@
 """The one check of text that comes in: no control characters in any field of a record.
 
 Every way a record comes in (CSV, JSONL and Parquet files on both ingest paths, and the
-agency API) reads its fields through :func:`credence.ingest.formats.parse_row`, which asks
+agency API) reads its fields through :func:`credence.rows.fields.parse_row`, which asks
 :func:`control_problem` of every text value. Refused: the C0 controls U+0000-U+001F (NUL,
 which PostgreSQL cannot store in text, the tab, carriage return and line feed included), DEL
 U+007F, the C1 controls U+0080-U+009F, and lone surrogates (which JSON can spell). They have no
