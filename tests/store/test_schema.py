@@ -11,8 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
+import credence.store.schema  # noqa: F401  (defines every table on Base.metadata)
 from credence.cli import app
-from credence.store.schema import Base
+from credence.sql.columns import Base
 from tests.store.backends import Backend
 
 TABLES = {
