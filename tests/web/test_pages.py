@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from credence.api.app import create_app
 from credence.api.auth import disable_principal
-from credence.store.schema import AccessEvent, MeasureRow, Objection, RecordStatus
+from credence.audit.tables import AccessEvent
+from credence.store.schema import MeasureRow, Objection, RecordStatus
 from credence.web import create_web_router
 from tests.web.conftest import csrf_of, sign_in, sign_in_token
 from tests.web.world import WRONG, World, process
@@ -276,33 +277,6 @@ def test_a_measure_is_approved_or_refused_with_a_reason(client: TestClient, worl
     assert client.get("/queue/measures/999").status_code == 404
 
 
-def test_analytics_tables_charts_and_csv(client: TestClient, world: World) -> None:
-    sign_in(client, world, "audrey")
-    page = client.get("/analytics").text
-    names = ("grades-by-region", "grades-over-time", "lists", "measures", "objections")
-    for name in (*names, "review-times"):
-        assert f'data-testid="section-{name}"' in page
-        r = client.get(f"/analytics/{name}.csv")
-        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-        assert "attachment" in r.headers["content-disposition"]
-    assert page.count('class="chart"') == 6
-    region = client.get("/analytics/grades-by-region.csv").text.splitlines()
-    assert region[0] == "region,D,C,B,A,AA,AAA,subjects"
-    found = re.search(r"(\d+) subjects with records", page)
-    assert found
-    assert sum(int(line.rsplit(",", 1)[1]) for line in region[1:]) == int(found.group(1))
-    objections = client.get("/analytics/objections.csv").text
-    assert "upheld,1" in objections
-    assert client.get("/analytics/nothing.csv").status_code == 404
-    # Aggregate reads are logged, once per state of the store, not once per page view.
-    first = len(reads(world, "audrey"))
-    assert first and {p for _, p, _ in reads(world, "audrey")} == {
-        "aggregate statistics (analytics page)"
-    }
-    client.get("/analytics")
-    assert len(reads(world, "audrey")) == first
-
-
 def test_the_lab_lints_and_tests_a_bundled_or_uploaded_policy(
     client: TestClient, world: World
 ) -> None:
@@ -379,3 +353,106 @@ categories: [{id: c}]
 rules:
   - {kind: thing, category: c, points: -5, sources: [x], data_category: administrative}
 """
+
+
+def test_the_store_s_day_is_the_site_s_clock_and_nothing_later_is_offered(world: World) -> None:
+    from datetime import timedelta
+
+    from credence.store.meta import record_data_as_of
+    from credence.web.words import long_date
+
+    day = world.today - timedelta(days=11)
+    record_data_as_of(world.store.engine, day)
+    app = FastAPI()
+    app.include_router(create_web_router(world.store, world.policy))
+    with TestClient(app) as client:
+        sign_in(client, world, "alice")
+        page = client.get("/portal").text
+    assert f"Data as of {long_date(day)}" in page
+    assert f"today {long_date(day)}" in page
+    # Every record offered to object to happened on or before the store's day.
+    offered = re.findall(r'<option value="[^"]+" >[^<]*?, (\d+ \w+ \d{4}) \(', page)
+    assert offered
+    months = {
+        m: i + 1
+        for i, m in enumerate(
+            [
+                "January",
+                "February",
+                "March",
+                "April",
+                "May",
+                "June",
+                "July",
+                "August",
+                "September",
+                "October",
+                "November",
+                "December",
+            ]
+        )
+    }
+    for text in offered:
+        d, m, y = text.split()
+        assert (int(y), months[m], int(d)) <= (day.year, day.month, day.day), text
+
+
+def test_a_store_without_a_recorded_day_lives_today(client: TestClient, world: World) -> None:
+    sign_in(client, world, "alice")
+    page = client.get("/portal").text
+    assert "Data as of" not in page
+
+
+def test_words_not_codes_on_the_portal(client: TestClient, world: World) -> None:
+    from credence.web.words import long_date
+
+    sign_in(client, world, "alice")
+    page = client.get("/portal").text
+    for code in ("legal.judgment_unfulfilled", "serious-arrears", "awaiting_review", "P30D"):
+        assert f">{code}<" not in page and f" {code} " not in page, code
+    assert "Blacklist of serious dishonesty" in page
+    assert "Reviewed within 30 days, extended once by 15 days" in page
+    assert f"today {long_date(world.today)}" in page
+    text = re.sub(r"<svg.*?</svg>", "", page, flags=re.S)  # the charts' axes are short dates
+    assert not re.search(r">\s*\d{4}-\d{2}-\d{2}\s*<", text)  # no bare ISO date in a cell
+
+
+def test_the_subject_s_own_reads_are_one_line_a_day(client: TestClient, world: World) -> None:
+    sign_in(client, world, "alice")
+    for _ in range(3):
+        client.get("/portal")
+    page = client.get("/portal").text
+    table = page[page.index('data-testid="accesses"') :]
+    table = table[: table.index("</table>")]
+    own = re.findall(r'<td data-label="role">you</td>', table)
+    assert len(own) == 1
+    # Four visits of five reads each (records, notices, measures, objections, access log),
+    # less this visit's read of the access log, which is logged as the log is read.
+    count = re.search(r"\((\d+) reads\)", table)
+    assert count is not None and int(count.group(1)) == 19
+
+
+def test_browsers_get_error_pages_and_clients_problems(world: World) -> None:
+    app = create_app(world.store, world.policy, web=True)
+
+    @app.get("/boom", include_in_schema=False)
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    page = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/nope", headers=page)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+        assert "<h1>Not found</h1>" in r.text and "There is no page at this address" in r.text
+        assert r.headers["content-security-policy"].startswith("default-src 'self'")
+        r = client.get("/nope", headers={"Accept": "application/json"})
+        assert r.status_code == 404
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["status"] == 404
+        r = client.get("/boom", headers=page)
+        assert r.status_code == 500 and "<h1>Something is wrong</h1>" in r.text
+        assert "a bug" not in r.text
+        assert client.get("/boom").headers["content-type"] == "application/problem+json"
+        sign_in(client, world, "rita")
+        r = client.get("/portal", headers=page)
+        assert r.status_code == 403 and "<h1>Not allowed</h1>" in r.text
