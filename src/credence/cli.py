@@ -394,6 +394,25 @@ def policy_analyze(
     out.print(f"{pol.id}: {len(result.findings)} finding(s)", highlight=False, markup=False)
 
 
+@policy_app.command("book")
+def policy_book(
+    file: Annotated[str, typer.Argument(help="Policy file or folder, or a bundled name.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder to write NAME.html and NAME.pdf into.")
+    ] = Path("policy-books"),
+) -> None:
+    """Write the policy book: rules beside their law, versions, analysis, worked examples."""
+    from credence.book.write import write_book
+
+    pol = _policy(file)
+    try:
+        files = write_book(pol, out_dir)
+    except CredenceError as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"{files.html}\n{files.pdf}", highlight=False, markup=False)
+
+
 @policy_app.command("test")
 def policy_test(
     file: Annotated[

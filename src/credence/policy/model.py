@@ -152,6 +152,9 @@ class Rule(Strict):
     expires_after: DurationField | None = None
     expiry_from: CountFrom = CountFrom.OCCURRED
     legal_basis: str | None = None
+    legal_text: str = Field(
+        "", description="The words of the law cited in legal_basis, quoted (the policy book)."
+    )
     sources: list[str] = Field(default_factory=list)
     data_category: str
     same_act_group: str | None = None
@@ -195,6 +198,9 @@ class Measure(Strict):
     type: Literal["sanction", "reward"] = "sanction"
     domain: str
     legal_basis: str | None = None
+    legal_text: str = Field(
+        "", description="The words of the law cited in legal_basis, quoted (the policy book)."
+    )
     cross_domain_basis: str | None = None
     notice_period: DurationField | None = None
     appeal_route: str | None = None
@@ -245,6 +251,9 @@ class ListDef(Strict):
     repair: Repair | None = None
     public: bool = False
     legal_basis: str | None = None
+    legal_text: str = Field(
+        "", description="The words of the law cited in legal_basis, quoted (the policy book)."
+    )
     appeal_route: str | None = None
 
 
@@ -256,6 +265,10 @@ class Stage(Strict):
     notice: bool = True
     measure: str | None = None
     title: str = ""
+    legal_basis: str | None = Field(None, description="The provision that sets this stage.")
+    legal_text: str = Field(
+        "", description="The words of the law cited in legal_basis, quoted (the policy book)."
+    )
 
 
 class Stages(Strict):
