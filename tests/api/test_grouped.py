@@ -24,12 +24,13 @@ from credence.api.repeat import RepeatViews
 from credence.api.routes_subject import SELF
 from credence.audit import chain
 from credence.audit.access import Access
+from credence.audit.tables import AccessEvent, AuditEntry
 from credence.ingest.corrections import correct
 from credence.ingest.run import ingest_file
 from credence.runs.reviews import review_measure
 from credence.runs.state import decisions_of
 from credence.store.records import revoke
-from credence.store.schema import AccessEvent, AuditEntry, Notice, PrincipalRow, StoredRecord
+from credence.store.schema import Notice, PrincipalRow, StoredRecord
 from tests.api.world import NOW, World
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from credence.api import auth as auth_module
 from credence.api.app import create_app
 from credence.api.guard import Guard
-from credence.store.schema import AuditEntry
+from credence.audit.tables import AuditEntry
 from tests.api.world import NOW, World
 
 ATTACKER = ("203.0.113.9", 40000)

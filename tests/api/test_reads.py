@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from credence.audit import chain
-from credence.store.schema import AccessEvent
+from credence.audit.tables import AccessEvent
 from tests.api.world import World
 
 

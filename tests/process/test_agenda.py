@@ -17,6 +17,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from credence.audit.access import Access, log_read
+from credence.audit.tables import AuditEntry
 from credence.cli import app
 from credence.ingest.run import ingest_file
 from credence.policy.load import PolicySet
@@ -27,7 +28,6 @@ from credence.runs.reviews import review_measure
 from credence.runs.run import run
 from credence.states import MeasureStatus
 from credence.store.schema import (
-    AuditEntry,
     ListEntry,
     MeasureRow,
     Notice,

@@ -9,10 +9,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from credence.audit.access import Access, log_read
+from credence.audit.tables import AccessEvent
 from credence.runs.outbox import FileSender
 from credence.runs.run import run
 from credence.store.records import revoke
-from credence.store.schema import AccessEvent, ListEntry, OutboxMessage
+from credence.store.schema import ListEntry, OutboxMessage
 from tests.api.world import build, policy
 from tests.store.backends import Backend
 

@@ -13,11 +13,12 @@ from sqlalchemy import func, select
 
 from credence.audit.access import Access
 from credence.audit.chain import verify
+from credence.audit.tables import AccessEvent
 from credence.ingest.run import ingest_file
 from credence.runs.state import decisions_of as process_decisions
 from credence.store.reader import cutoff, decisions_of, inputs_of, read_rows, typed
 from credence.store.records import revoke
-from credence.store.schema import AccessEvent, RecordStatus, StoredRecord
+from credence.store.schema import RecordStatus, StoredRecord
 from tests.ingest.helpers import write_csv
 from tests.store.backends import SECRET, Backend, open_backend, policy_set
 

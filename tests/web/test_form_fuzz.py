@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from credence.store.schema import Base, MeasureRow, Objection
+from credence.sql.columns import Base
+from credence.store.schema import MeasureRow, Objection
 from credence.web import create_web_router
 from tests.web.conftest import csrf_of, sign_in, sign_in_token
 from tests.web.world import WRONG, World, reopen

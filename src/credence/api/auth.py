@@ -32,10 +32,11 @@ from sqlalchemy.orm import Session
 
 from credence.api.guard import Guard
 from credence.audit import chain
+from credence.audit.tables import AccessEvent
 from credence.errors import CredenceError
 from credence.store.db import Store
 from credence.store.keys import Keys
-from credence.store.schema import AccessEvent, PrincipalRow
+from credence.store.schema import PrincipalRow
 
 # Fields of a remembered key: (principal, its key hash, verified until, checked until).
 _VERIFIED_UNTIL: Final = 2

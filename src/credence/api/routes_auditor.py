@@ -26,7 +26,7 @@ from credence.api.problems import ERRORS
 from credence.api.routes_subject import AccessOut
 from credence.audit.access import log_read
 from credence.audit.chain import verify
-from credence.store.schema import AccessEvent, AuditEntry
+from credence.audit.tables import AccessEvent, AuditEntry
 
 router = APIRouter(prefix="/audit", tags=["auditor"], responses=ERRORS)
 Auditor = Annotated[Principal, Depends(role("auditor"))]

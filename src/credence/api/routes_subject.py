@@ -33,6 +33,7 @@ from credence.api.deps import (
 from credence.api.problems import ERRORS, ApiProblem
 from credence.api.reads import assess, load_records, record_view
 from credence.audit.access import log_read
+from credence.audit.tables import AccessEvent
 from credence.runs.objections import (
     EvidenceNotFound,
     ObjectionError,
@@ -46,7 +47,7 @@ from credence.states import (
     ObjectionStatus,
     RecordStatus,
 )
-from credence.store.schema import AccessEvent, ListEntry, MeasureRow, Notice, Objection
+from credence.store.schema import ListEntry, MeasureRow, Notice, Objection
 
 router = APIRouter(prefix="/me", tags=["subject"], responses=ERRORS)
 Subject = Annotated[Principal, Depends(role("subject"))]

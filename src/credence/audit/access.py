@@ -14,9 +14,9 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from credence.audit import chain
+from credence.audit.keys import AuditKeys
+from credence.audit.tables import AccessEvent
 from credence.errors import CredenceError
-from credence.store.keys import Keys
-from credence.store.schema import AccessEvent
 
 ROLES = frozenset({"agency", "reviewer", "auditor", "subject", "relying_party", "operator"})
 
@@ -55,7 +55,7 @@ class AccessView:
 
 def log_read(
     session: Session,
-    keys: Keys,
+    keys: AuditKeys,
     access: Access,
     subject_id: str,
     what: str,
@@ -103,7 +103,7 @@ _INSERT_EVENT = insert(AccessEvent)
 
 def log_reads(
     connection: Connection,
-    keys: Keys,
+    keys: AuditKeys,
     reads: list[Read],
     clock: Callable[[], datetime] | None = None,
 ) -> None:
@@ -148,7 +148,12 @@ def log_reads(
 
 
 def accesses_of(
-    session: Session, keys: Keys, subject_id: str, access: Access, *, at: datetime | None = None
+    session: Session,
+    keys: AuditKeys,
+    subject_id: str,
+    access: Access,
+    *,
+    at: datetime | None = None,
 ) -> list[AccessView]:
     """Every access to a subject's data, oldest first (this read is logged too)."""
     rows = session.scalars(

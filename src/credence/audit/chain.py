@@ -22,9 +22,10 @@ from typing import Any, Literal
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
+from credence.audit.keys import AuditKeys
+from credence.audit.tables import AuditEntry, AuditHead
 from credence.errors import CredenceError
-from credence.store.keys import Keys
-from credence.store.schema import AuditEntry, AuditHead, instant_text
+from credence.sql.columns import instant_text
 
 GENESIS = "0" * 64
 
@@ -62,7 +63,7 @@ def head_mac(key: bytes, seq: int, last_hash: str) -> str:
     return hmac.new(key, f"head|{seq}|{last_hash}".encode(), hashlib.sha256).hexdigest()
 
 
-def initialise(session: Session, keys: Keys) -> None:
+def initialise(session: Session, keys: AuditKeys) -> None:
     """Create the empty chain's head (at ``credence init``); a no-op if it exists."""
     if session.get(AuditHead, 1) is None:
         session.add(AuditHead(id=1, seq=0, hash=GENESIS, mac=head_mac(keys.audit, 0, GENESIS)))
@@ -90,7 +91,7 @@ class Appended:
 
 def append(
     session: Session,
-    keys: Keys,
+    keys: AuditKeys,
     *,
     actor: str,
     action: str,
@@ -152,7 +153,7 @@ def lock_connection(connection: Connection) -> None:
         raise ChainError("the audit chain has no head (run `credence init`)")
 
 
-def append_many(connection: Connection, keys: Keys, entries: list[NewEntry]) -> list[Appended]:
+def append_many(connection: Connection, keys: AuditKeys, entries: list[NewEntry]) -> list[Appended]:
     """Append entries, in order, in the connection's transaction (one lock, one insert batch).
 
     The chain is the same as that of one :func:`append` per entry in the same order: each hash
@@ -209,7 +210,7 @@ class Verdict:
         return self.problem is None
 
 
-def _mac_ok(keys: Keys, e: AuditEntry) -> bool:
+def _mac_ok(keys: AuditKeys, e: AuditEntry) -> bool:
     expected = entry_hash(
         keys.audit, e.seq, e.at, e.actor, e.action, e.subject_id, e.detail, e.prev_hash
     )
@@ -221,7 +222,7 @@ def _entries(session: Session) -> Iterator[AuditEntry]:
     yield from session.scalars(stmt)
 
 
-def verify(session: Session, keys: Keys) -> Verdict:
+def verify(session: Session, keys: AuditKeys) -> Verdict:
     """Walk the whole chain and report the first altered, deleted or inserted entry."""
     head = session.get(AuditHead, 1)
     prev_hash, expected, count = GENESIS, 1, 0
@@ -259,7 +260,7 @@ def verify(session: Session, keys: Keys) -> Verdict:
 
 
 def _classify(
-    keys: Keys,
+    keys: AuditKeys,
     e: AuditEntry,
     following: AuditEntry | None,
     prev_hash: str,

@@ -31,9 +31,10 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, 
 from sqlalchemy.orm import Session
 
 from credence.audit.chain import GENESIS, head_mac
+from credence.audit.keys import AuditKeys
+from credence.audit.tables import AuditEntry, AuditHead
 from credence.errors import CredenceError
-from credence.store.keys import Keys
-from credence.store.schema import AuditEntry, AuditHead, instant_text
+from credence.sql.columns import instant_text
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def checkpoint_mac(key: bytes, seq: int, last_hash: str, at: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def take(session: Session, keys: Keys, at: datetime | None = None) -> Checkpoint:
+def take(session: Session, keys: AuditKeys, at: datetime | None = None) -> Checkpoint:
     """A signed checkpoint of the chain's head as the database holds it now.
 
     The head must be authentic and name the last entry: a checkpoint anchors what it is given,
@@ -121,7 +122,7 @@ def append_to_file(path: Path, checkpoint: Checkpoint) -> None:
         os.close(fd)
 
 
-def _checked(keys: Keys, raw: dict[str, Any], where: str) -> Checkpoint:
+def _checked(keys: AuditKeys, raw: dict[str, Any], where: str) -> Checkpoint:
     """A checkpoint from its fields, refused when malformed, another store's, or forged."""
     try:
         cp = Checkpoint(
@@ -146,7 +147,7 @@ def _checked(keys: Keys, raw: dict[str, Any], where: str) -> Checkpoint:
     return cp
 
 
-def read_file(path: Path, keys: Keys) -> list[Checkpoint]:
+def read_file(path: Path, keys: AuditKeys) -> list[Checkpoint]:
     """Every checkpoint of a file, each one's signature checked; errors name the line."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -189,7 +190,7 @@ def append_to_store(url: str, checkpoint: Checkpoint) -> None:
         engine.dispose()
 
 
-def read_store(url: str, keys: Keys) -> list[Checkpoint]:
+def read_store(url: str, keys: AuditKeys) -> list[Checkpoint]:
     """The checkpoints a second database keeps for this store, each one's signature checked."""
     engine = _witness_engine(url)
     try:
@@ -261,7 +262,7 @@ class HeadCheckpointer:
     def __init__(
         self,
         session: Callable[[], Session],
-        keys: Keys,
+        keys: AuditKeys,
         *,
         path: Path | None = None,
         url: str | None = None,

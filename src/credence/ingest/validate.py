@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from credence.policy.load import PolicySet
 from credence.records import Record, StatusChange
-from credence.store.schema import instant_text
+from credence.sql.columns import instant_text
 
 
 class Candidate(NamedTuple):

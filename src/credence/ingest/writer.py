@@ -22,8 +22,9 @@ from credence.errors import RecordError
 from credence.ingest.prepare import Batch, digest_ids
 from credence.ingest.quarantine import Rejection
 from credence.ingest.runs import end_run
+from credence.sql.columns import instant_text
 from credence.store.db import Store, end_bulk_load
-from credence.store.schema import IngestRun, instant_text
+from credence.store.schema import IngestRun
 
 if TYPE_CHECKING:
     from credence.ingest.runs import IngestSummary

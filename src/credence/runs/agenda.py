@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
+from credence.audit.tables import AccessEvent
 from credence.engine.assessment import Assessment
 from credence.engine.timeline import Decisions
 from credence.errors import CredenceError
@@ -27,7 +28,6 @@ from credence.policy.load import PolicySet
 from credence.records import Record
 from credence.states import MeasureStatus
 from credence.store.schema import (
-    AccessEvent,
     AgendaDay,
     AgendaMark,
     IngestRun,

@@ -19,6 +19,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from credence.audit import chain
+from credence.audit.tables import AccessEvent
 from credence.process.kernel import (
     ENTRY,
     MEASURE,
@@ -32,7 +33,6 @@ from credence.process.kernel import (
 )
 from credence.store.keys import Keys
 from credence.store.schema import (
-    AccessEvent,
     AgendaDay,
     ListEntry,
     MeasureRow,

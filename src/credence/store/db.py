@@ -216,8 +216,8 @@ def end_bulk_load(connection: Connection, *, check: bool = False) -> None:
 def initialise(folder: Path, url: str | None = None, *, actor: str) -> tuple[Store, bool]:
     """Create or update a store: key (mode 0600), schema, audit chain; True if a key was made."""
     from credence.audit import chain
+    from credence.audit.tables import AuditHead
     from credence.store.keys import KEY_ENV, KEY_FILE, create_key_file
-    from credence.store.schema import AuditHead
 
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     made = not os.environ.get(KEY_ENV) and not (folder / KEY_FILE).exists()

@@ -50,8 +50,9 @@ from credence.audit.access import Access, Read, log_reads
 from credence.dates import end_of_day
 from credence.engine.timeline import Decisions
 from credence.records import Record, Status, StatusChange
+from credence.sql.columns import UTCDateTime
 from credence.store.keys import Keys
-from credence.store.schema import MeasureRow, Notice, RecordStatus, StoredRecord, UTCDateTime
+from credence.store.schema import MeasureRow, Notice, RecordStatus, StoredRecord
 
 # The column of each table that says when the store learned a row (its transaction time).
 KNOWN_BY = {"records": "ingested_at", "record_status": "logged_at"}

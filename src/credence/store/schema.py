@@ -9,97 +9,25 @@ ISO-8601 text on SQLite (so that text order is time order and bulk loaders can w
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Date,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    Numeric,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.orm import Mapped, mapped_column
 
-INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def instant_text(moment: datetime) -> str:
-    """The stored text of an instant: UTC, microseconds, ``Z`` (fixed width, sortable)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime(INSTANT_FORMAT)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """An aware UTC instant; ``timestamptz`` on PostgreSQL, ISO text elsewhere."""
-
-    impl = String(27)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """Pick the column type for the backend."""
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(DateTime(timezone=True))
-        return dialect.type_descriptor(String(27))
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        """Normalise to UTC before storing."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        if dialect.name == "postgresql":
-            return value.astimezone(UTC)
-        return instant_text(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        """Read back an aware UTC datetime."""
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            moment = value
-        else:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
-
-
-class ExactDecimal(TypeDecorator[Decimal]):
-    """An exact decimal: ``numeric`` on PostgreSQL, its text on SQLite (which has no decimal)."""
-
-    impl = String(64)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """Pick the column type for the backend."""
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(Numeric())
-        return dialect.type_descriptor(String(64))
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        """Store the decimal exactly."""
-        if value is None:
-            return None
-        return value if dialect.name == "postgresql" else str(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        """Read back a Decimal."""
-        return None if value is None else Decimal(str(value))
-
-
-class Base(DeclarativeBase):
-    """Base of every table of the store."""
+# The audit's tables are in the same metadata (migrations and create_all see every table).
+from credence.audit.tables import AccessEvent, AuditEntry, AuditHead  # noqa: F401
+from credence.sql.columns import Base, ExactDecimal, UTCDateTime
 
 
 class Subject(Base):
@@ -303,43 +231,6 @@ class ProcessEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str] = mapped_column(Text, default="{}")
-
-
-class AccessEvent(Base):
-    """Who read which subject's data, in what role and for what declared purpose."""
-
-    __tablename__ = "access_events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subject_id: Mapped[str] = mapped_column(String(64), index=True)
-    actor: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(30))
-    purpose: Mapped[str] = mapped_column(Text)
-    what: Mapped[str] = mapped_column(String(50))
-    at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class AuditEntry(Base):
-    """One link of the hash chain; ``hash`` covers this entry and ``prev_hash``."""
-
-    __tablename__ = "audit_log"
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    at: Mapped[str] = mapped_column(String(27))
-    actor: Mapped[str] = mapped_column(String(100))
-    action: Mapped[str] = mapped_column(String(50))
-    subject_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    detail: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class AuditHead(Base):
-    """The chain's last link, authenticated, so that truncation and appends are caught."""
-
-    __tablename__ = "audit_head"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(Integer)
-    hash: Mapped[str] = mapped_column(String(64))
-    mac: Mapped[str] = mapped_column(String(64))
 
 
 class IngestRun(Base):

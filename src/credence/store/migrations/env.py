@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from credence.store.schema import Base
+import credence.store.schema  # noqa: F401  (defines every table on Base.metadata)
+from credence.sql.columns import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import credence.store.schema
+import credence.sql.columns
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=30), nullable=False),
         sa.Column("purpose", sa.Text(), nullable=False),
         sa.Column("what", sa.String(length=50), nullable=False),
-        sa.Column("at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("access_events", schema=None) as batch_op:
@@ -67,8 +67,8 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("policy_id", sa.String(length=100), nullable=False),
         sa.Column("actor", sa.String(length=100), nullable=False),
-        sa.Column("started_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
-        sa.Column("finished_at", credence.store.schema.UTCDateTime(length=27), nullable=True),
+        sa.Column("started_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
+        sa.Column("finished_at", credence.sql.columns.UTCDateTime(length=27), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("accepted", sa.Integer(), nullable=False),
@@ -84,7 +84,7 @@ def upgrade() -> None:
         sa.Column("effective_from", sa.Date(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("stored_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("stored_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("policy_id", "version", name="uq_policies_version"),
     )
@@ -94,7 +94,7 @@ def upgrade() -> None:
         sa.Column("object_type", sa.String(length=20), nullable=False),
         sa.Column("object_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.Column("actor", sa.String(length=100), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -115,7 +115,7 @@ def upgrade() -> None:
         sa.Column("field", sa.String(length=100), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=False),
         sa.Column("raw", sa.Text(), nullable=False),
-        sa.Column("quarantined_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("quarantined_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("file_sha256", "line", "field", "reason", name="uq_quarantine_row"),
     )
@@ -124,7 +124,7 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("region", sa.String(length=64), nullable=True),
-        sa.Column("created_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("created_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.PrimaryKeyConstraint("subject_id"),
     )
     op.create_table(
@@ -138,7 +138,7 @@ def upgrade() -> None:
         sa.Column("score", sa.Integer(), nullable=False),
         sa.Column("grade", sa.String(length=20), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("computed_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("computed_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.ForeignKeyConstraint(
             ["subject_id"],
             ["subjects.subject_id"],
@@ -154,7 +154,7 @@ def upgrade() -> None:
         sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("nonce", sa.LargeBinary(), nullable=False),
         sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
-        sa.Column("stored_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("stored_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.ForeignKeyConstraint(
             ["subject_id"],
             ["subjects.subject_id"],
@@ -171,7 +171,7 @@ def upgrade() -> None:
         sa.Column("entered_on", sa.Date(), nullable=True),
         sa.Column("exited_on", sa.Date(), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("created_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.ForeignKeyConstraint(
             ["subject_id"],
             ["subjects.subject_id"],
@@ -193,7 +193,7 @@ def upgrade() -> None:
         sa.Column("in_force_from", sa.Date(), nullable=True),
         sa.Column("until", sa.Date(), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("created_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.ForeignKeyConstraint(
             ["subject_id"],
             ["subjects.subject_id"],
@@ -216,7 +216,7 @@ def upgrade() -> None:
         sa.Column("served_on", sa.Date(), nullable=True),
         sa.Column("deadline", sa.Date(), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("created_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.ForeignKeyConstraint(
             ["subject_id"],
             ["subjects.subject_id"],
@@ -235,12 +235,12 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=200), nullable=False),
         sa.Column("occurred_on", sa.Date(), nullable=False),
         sa.Column("effective_on", sa.Date(), nullable=False),
-        sa.Column("recorded_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
-        sa.Column("amount", credence.store.schema.ExactDecimal(length=64), nullable=True),
+        sa.Column("recorded_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
+        sa.Column("amount", credence.sql.columns.ExactDecimal(length=64), nullable=True),
         sa.Column("evidence_ref", sa.Text(), nullable=True),
         sa.Column("supersedes", sa.String(length=300), nullable=True),
         sa.Column("ingest_run_id", sa.Integer(), nullable=True),
-        sa.Column("ingested_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("ingested_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.ForeignKeyConstraint(
             ["subject_id"],
             ["subjects.subject_id"],
@@ -258,11 +258,11 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.String(length=64), nullable=False),
         sa.Column("record_id", sa.String(length=300), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("filed_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("filed_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.Column("review_deadline", sa.Date(), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("created_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.ForeignKeyConstraint(
             ["record_id"],
             ["records.record_id"],
@@ -281,11 +281,11 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("record_id", sa.String(length=300), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.Column("ref", sa.String(length=300), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("actor", sa.String(length=100), nullable=False),
-        sa.Column("logged_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("logged_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.ForeignKeyConstraint(
             ["record_id"],
             ["records.record_id"],

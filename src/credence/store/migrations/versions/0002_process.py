@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import credence.store.schema
+import credence.sql.columns
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -30,11 +30,11 @@ def upgrade() -> None:
         sa.Column("deliver_on", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("sent_at", credence.store.schema.UTCDateTime(length=27), nullable=True),
+        sa.Column("sent_at", credence.sql.columns.UTCDateTime(length=27), nullable=True),
         sa.Column("served_on", sa.Date(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("created_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("ref", name="uq_outbox_ref"),
     )
@@ -46,8 +46,8 @@ def upgrade() -> None:
         sa.Column("policy_id", sa.String(length=100), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
         sa.Column("actor", sa.String(length=100), nullable=False),
-        sa.Column("started_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
-        sa.Column("finished_at", credence.store.schema.UTCDateTime(length=27), nullable=True),
+        sa.Column("started_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
+        sa.Column("finished_at", credence.sql.columns.UTCDateTime(length=27), nullable=True),
         sa.Column("subjects", sa.Integer(), nullable=False),
         sa.Column("transitions", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import credence.store.schema
+import credence.sql.columns
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=30), nullable=False),
         sa.Column("scope", sa.String(length=300), nullable=True),
         sa.Column("key_hash", sa.String(length=200), nullable=False),
-        sa.Column("created_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("created_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name", name="uq_principals_name"),

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-import credence.store.schema
+import credence.sql.columns
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.Column("filename", sa.String(length=300), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("uploaded_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("uploaded_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("ref", name="uq_evidence_files_ref"),
     )

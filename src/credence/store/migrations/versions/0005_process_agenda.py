@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import credence.store.schema
+import credence.sql.columns
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("policy_id", sa.String(length=100), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
         sa.Column("ingest_id", sa.Integer(), nullable=False),
-        sa.Column("record_at", credence.store.schema.UTCDateTime(length=27), nullable=True),
+        sa.Column("record_at", credence.sql.columns.UTCDateTime(length=27), nullable=True),
         sa.Column("status_id", sa.Integer(), nullable=False),
         sa.Column("event_id", sa.Integer(), nullable=False),
         sa.Column("access_id", sa.Integer(), nullable=False),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import credence.store.schema
+import credence.sql.columns
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("principal_id", sa.Integer(), nullable=False),
         sa.Column("key_digest", sa.String(length=64), nullable=False),
         sa.Column("csrf", sa.String(length=64), nullable=False),
-        sa.Column("created_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
-        sa.Column("expires_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("created_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
+        sa.Column("expires_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_web_sessions_principal_id", "web_sessions", ["principal_id"])

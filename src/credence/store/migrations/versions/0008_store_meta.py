@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import credence.store.schema
+import credence.sql.columns
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -24,7 +24,7 @@ def upgrade() -> None:
         "store_meta",
         sa.Column("key", sa.String(length=60), nullable=False),
         sa.Column("value", sa.String(length=200), nullable=False),
-        sa.Column("updated_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("updated_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import credence.store.schema
+import credence.sql.columns
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("subjects", sa.Integer(), nullable=False),
         sa.Column("millis", sa.Integer(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("computed_at", credence.store.schema.UTCDateTime(length=27), nullable=False),
+        sa.Column("computed_at", credence.sql.columns.UTCDateTime(length=27), nullable=False),
         sa.PrimaryKeyConstraint("policy_id"),
     )
 

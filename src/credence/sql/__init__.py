@@ -1,0 +1,1 @@
+"""The bottom of the data layer: the declarative base and column types every table uses."""
