@@ -87,7 +87,7 @@ def pg_url(records: int) -> str:
 
 def build_store(cache: Path, records: int, subjects: int, url: str | None = None) -> None:
     """Make the cached store: schema, 1M ingested records, listings, principals."""
-    from credence.api.auth import add_principal
+    from credence.access.auth import add_principal
     from credence.ingest.run import ingest_file
     from credence.policy.load import load_policy
 

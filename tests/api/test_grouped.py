@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select, update
 
-from credence.api import auth as auth_module
+from credence.access import auth as auth_module
 from credence.api import readlog as readlog_module
 from credence.api.app import create_app
 from credence.api.deps import ApiContext

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from credence.api import auth as auth_module
+from credence.access import auth as auth_module
+from credence.access.guard import Guard
 from credence.api.app import create_app
-from credence.api.guard import Guard
 from credence.audit.tables import AuditEntry
 from tests.api.world import NOW, World
 

@@ -15,8 +15,8 @@ import pyarrow as pa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from credence.access.auth import add_principal
 from credence.api.app import create_app
-from credence.api.auth import add_principal
 from credence.cli import app as cli
 from credence.compute.batch import connect, score_batch, source_from_store
 from credence.ingest.run import ingest_file

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from credence.access.auth import add_principal
 from credence.api.app import create_app
-from credence.api.auth import add_principal
 from credence.ingest.run import ingest_file
 from credence.policy.load import PolicySet, load_policy
 from credence.runs.outbox import FileSender

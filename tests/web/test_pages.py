@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from credence.access.auth import disable_principal
 from credence.api.app import create_app
-from credence.api.auth import disable_principal
 from credence.audit.tables import AccessEvent
 from credence.store.schema import MeasureRow, Objection, RecordStatus
 from credence.web import create_web_router

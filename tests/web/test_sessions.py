@@ -8,7 +8,7 @@ import time
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from credence.api.auth import disable_principal, rotate_key
+from credence.access.auth import disable_principal, rotate_key
 from credence.web import create_web_router
 from credence.web.app import COOKIE
 from tests.web.conftest import csrf_of, sign_in, sign_in_token

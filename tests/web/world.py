@@ -17,7 +17,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from sqlalchemy import update
 
-from credence.api.auth import add_principal
+from credence.access.auth import add_principal
 from credence.audit import chain
 from credence.ingest.run import ingest_file
 from credence.policy import library

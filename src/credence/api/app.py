@@ -8,6 +8,8 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from credence import __version__
+from credence.access.auth import Authenticator, record_lockout
+from credence.access.guard import Guard
 from credence.api import (
     routes_agency,
     routes_auditor,
@@ -16,9 +18,7 @@ from credence.api import (
     routes_reviewer,
     routes_subject,
 )
-from credence.api.auth import Authenticator, record_lockout
 from credence.api.deps import ApiContext, lock_for_read
-from credence.api.guard import Guard
 from credence.api.headers import SecurityHeaders
 from credence.api.problems import DEFAULT_MAX_BODY, BodyLimit, install
 from credence.api.quick_status import QuickStatus

@@ -19,9 +19,9 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from credence.api.auth import Authenticator, Principal
+from credence.access.auth import Authenticator, Principal
+from credence.access.guard import Throttled
 from credence.api.explained import Explanations
-from credence.api.guard import Throttled
 from credence.api.problems import ApiProblem
 from credence.api.readlog import Reads, WriteLock
 from credence.audit import chain

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from credence.api.auth import Principal
+from credence.access.auth import Principal
 from credence.api.fastpath import FastPath, bearer_key, json_body
 from credence.api.problems import ApiProblem, Message, Receive, Scope, Send
 from credence.api.routes_relying_party import StatusIn, answer_status

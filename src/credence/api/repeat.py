@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from credence.api.auth import Principal
+from credence.access.auth import Principal
 from credence.api.deps import access
 from credence.api.fastpath import FastPath, bearer_key
 from credence.api.problems import ApiProblem, Receive, Scope, Send

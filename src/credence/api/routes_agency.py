@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 
-from credence.api.auth import Principal
+from credence.access.auth import Principal
 from credence.api.deps import Ctx, Db, Name, Page, Paging, Text, access, lock_for_read, paged, role
 from credence.api.problems import ERRORS, ApiProblem
 from credence.api.reads import record_view

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from credence.api.auth import Principal
+from credence.access.auth import Principal
 from credence.api.deps import (
     Ctx,
     Db,

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, bindparam, select
 
-from credence.api.auth import Principal
+from credence.access.auth import Principal
 from credence.api.deps import ApiContext, Ctx, Name, Purpose, access, role
 from credence.api.problems import ERRORS, ApiProblem
 from credence.api.readlog import Logged

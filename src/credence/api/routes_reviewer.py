@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from credence.api.auth import Principal
+from credence.access.auth import Principal
 from credence.api.deps import (
     Ctx,
     Db,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from credence.api.auth import Principal
+from credence.access.auth import Principal
 from credence.api.deps import (
     Ctx,
     Db,

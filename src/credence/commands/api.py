@@ -213,7 +213,7 @@ def principal_add(
     actor: ActorOpt = None,
 ) -> None:
     """Create a principal and print its API key once (only its Argon2 hash is stored)."""
-    from credence.api.auth import add_principal
+    from credence.access.auth import add_principal
 
     with _session(data) as (store, session):
         if national_id is not None:
@@ -257,7 +257,7 @@ def principal_disable(
     actor: ActorOpt = None,
 ) -> None:
     """Disable a principal: its key stops working (within a second on running servers)."""
-    from credence.api.auth import disable_principal
+    from credence.access.auth import disable_principal
 
     with _session(data) as (store, session):
         disable_principal(session, store.keys, name, actor=_actor(actor))

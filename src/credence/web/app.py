@@ -26,8 +26,8 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import delete, select
 
-from credence.api.auth import Authenticator, record_lockout
-from credence.api.guard import Guard
+from credence.access.auth import Authenticator, record_lockout
+from credence.access.guard import Guard
 from credence.policy.load import PolicySet
 from credence.store.db import Store
 from credence.store.meta import StoreClock
@@ -135,7 +135,7 @@ class Web:
         self.secret = hmac.digest(self.store.keys.audit, b"credence web csrf v2", "sha256")
 
     def _lockout(self, principal: int | None, address: str, failures: int, block: float) -> None:
-        """Write the audit entry of a lockout (see :class:`~credence.api.guard.Guard`)."""
+        """Write the audit entry of a lockout (see :class:`~credence.access.guard.Guard`)."""
         with self.store.session() as session:
             record_lockout(
                 session, self.store.keys, principal, address, failures, block, at=self.now()

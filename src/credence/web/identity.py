@@ -1,6 +1,6 @@
 """Who is signing in: an API key checked by the API's authenticator, re-read on every request.
 
-The web's one seam with the API's principals (``credence.api.auth``): signing in checks the
+The web's one seam with the API's principals (``credence.access.auth``): signing in checks the
 key exactly as the API does (``crd_<id>_<secret>``, one Argon2 verification, the same guard
 against guessing); afterwards the session (``web_sessions``) is read with its principal on every
 request, so that a disabled principal is signed out at once.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from credence.api.auth import Authenticator
+from credence.access.auth import Authenticator
 from credence.store.schema import PrincipalRow
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from credence.api.guard import Throttled
+from credence.access.guard import Throttled
 from credence.web import identity
 from credence.web.app import COOKIE, HOME, Web
 

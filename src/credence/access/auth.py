@@ -8,7 +8,7 @@ the last read, so a disabled principal is refused within that time.
 
 Every key that is not good costs one Argon2 verification too (against a fixed hash when there is
 no principal to check it against), so the time of an answer does not tell which principals
-exist; and failed checks are limited by :class:`~credence.api.guard.Guard`.
+exist; and failed checks are limited by :class:`~credence.access.guard.Guard`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.orm import Session
 
-from credence.api.guard import Guard
+from credence.access.guard import Guard
 from credence.audit import chain
 from credence.audit.tables import AccessEvent
 from credence.errors import CredenceError
@@ -345,7 +345,7 @@ class Authenticator:
     def authenticate(self, key: str, address: str = "local") -> Principal | None:
         """The principal a key belongs to, or None (unknown, wrong, or disabled).
 
-        Raises :class:`~credence.api.guard.Throttled` while the key's principal and ``address``
+        Raises :class:`~credence.access.guard.Throttled` while the key's principal and ``address``
         (the client's) are blocked for failing too often; a key verified lately is not refused.
         """
         hit = self.remembered(key)
