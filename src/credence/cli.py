@@ -226,7 +226,7 @@ def explain(
             raise typer.BadParameter("a read of the store needs --purpose", param_hint="--purpose")
         mine, decisions = _stored(data, subject, pol, known, purpose)
     try:
-        a = evaluate(pol, mine, day, known, subject_id=subject, decisions=decisions)
+        a = evaluate(pol, mine, day, known, subject_id=subject, decisions=decisions, way_back=True)
     except CredenceError as exc:
         err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(2) from None
@@ -316,12 +316,52 @@ def render_explanation(a: Assessment) -> str:
         if st.events:
             lines.append("  timeline:")
             lines += [f"    {e.on} {e.event}: {e.detail}" for e in st.events]
+    lines += _reasons_lines(a)
     if a.changes_ahead:
         lines += ["", "Changes ahead (if nothing new is reported):"]
         lines += [
             f"  {c.on}: {c.reason} -> score {c.score}, grade {c.grade}" for c in a.changes_ahead
         ]
     return "\n".join(lines)
+
+
+def _reasons_lines(a: Assessment) -> list[str]:
+    """The principal reasons of each adverse outcome and the way back, as text."""
+    lines: list[str] = []
+    if a.reasons:
+        lines += ["", "Principal reasons:"]
+    for o in a.reasons:
+        gate = f" (ends at score {o.threshold}: {o.needed} points away)" if o.needed else ""
+        lines.append(f"  {o.outcome} {o.id}{gate}")
+        for r in o.reasons:
+            decisive = ", decisive" if r.decisive else ""
+            lines.append(
+                f"    {r.rank}. [{r.code}] {r.text} Weight {r.weight}{decisive}; "
+                f"basis: {r.legal_basis}"
+            )
+    wb = a.way_back
+    if wb is None or not (wb.expiries or wb.goals):
+        return lines
+    lines += ["", "The way back:"]
+    for x in wb.expiries:
+        lines.append(f"  {x.record_id} ({x.kind}, {x.points:+d}) stops counting on {x.expires_on}")
+    for g in wb.goals:
+        what = f"grade {g.id}" if g.goal == "grade" else f"off {g.goal} {g.id}"
+        when = (
+            f"on {g.on} (score {g.score_on}, grade {g.grade_on})"
+            if g.on
+            else "not with the records known"
+        )
+        lines.append(f"  {what}: {when} if nothing new is reported")
+        if g.sooner_on is not None:
+            lines.append(
+                f"    sooner, on {g.sooner_on} (score {g.sooner_score}, grade {g.sooner_grade}), "
+                f"with {len(g.actions)} action(s):"
+            )
+            for act in g.actions:
+                days = f", {act.days} days sooner alone" if act.days else ""
+                lines.append(f"      {act.text} ({act.points:+d} points on {act.on}{days})")
+    return lines
 
 
 @policy_app.command("schema")
@@ -489,6 +529,7 @@ def main() -> None:
 
 
 def _register_plugins() -> None:
+    from credence.commands.analytics import register as register_analytics
     from credence.commands.api import register as register_api
     from credence.commands.batch import register as register_batch
     from credence.commands.runs import register as register_process
@@ -500,6 +541,7 @@ def _register_plugins() -> None:
     register_sim(app)
     register_api(app)
     register_batch(app)
+    register_analytics(app)
 
 
 _register_plugins()
