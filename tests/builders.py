@@ -27,6 +27,8 @@ def base_policy(**overrides: Any) -> dict[str, Any]:
             {"grade": "A", "min": 120, "max": 200},
         ],
         "categories": [{"id": "main"}],
+        # Declared, as lint CR020 asks of every month or year period.
+        "calendar": {"round": "down"},
         "rules": [
             rule("fine", -10, "P1Y"),
             rule("bonus", 5, None),

@@ -40,8 +40,14 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any, Literal, Protocol, TypeVar
 
+from credence.calendars import Calendar
 from credence.errors import DurationError
+
+Rounding = Literal["down", "up"]
+"""Where a month or year step that lands on a missing day goes: ``down`` to the month's last
+day (31 January + 1 month = 28 February), ``up`` to the next month's first (1 March)."""
 
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
 
@@ -63,6 +69,12 @@ class Duration:
     def after(self, start: date) -> date:
         """The date this duration after ``start``."""
         return add_duration(start, self)
+
+    @property
+    def can_miss_a_day(self) -> bool:
+        """True when some start day has no counterpart in the month it moves to (a month step
+        from the 29th to the 31st, a year step from 29 February)."""
+        return bool(self.years or self.months)
 
     def before(self, end: date) -> date:
         """The date this duration before ``end`` (the start of a look-back window).
@@ -149,3 +161,161 @@ def end_of_day(day: date) -> datetime:
     datetime.datetime(2026, 3, 2, 0, 0, tzinfo=datetime.timezone.utc)
     """
     return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+
+
+D = TypeVar("D")
+
+
+class DateOps(Protocol[D]):
+    """The calendar arithmetic a backend provides: Python dates, or an Ibis column."""
+
+    def add_months(self, day: D, months: int) -> D:
+        """``day`` moved by whole months, the day clamped to the month's end."""
+        ...
+
+    def add_days(self, day: D, days: int) -> D:
+        """``day`` moved by ``days`` days."""
+        ...
+
+    def landed_short(self, moved: D, start: D) -> Any:
+        """True (a value or a column) where ``moved`` has another day of the month than
+        ``start``: the day did not exist in the target month and was clamped."""
+        ...
+
+    def where(self, condition: Any, then: D, otherwise: D) -> D:
+        """``then`` where ``condition`` holds, else ``otherwise``."""
+        ...
+
+
+class _PythonDates:
+    """:class:`DateOps` on :class:`datetime.date` values."""
+
+    def add_months(self, day: date, months: int) -> date:
+        return add_months(day, months)
+
+    def add_days(self, day: date, days: int) -> date:
+        return day + timedelta(days=days)
+
+    def landed_short(self, moved: date, start: date) -> bool:
+        return moved.day != start.day
+
+    def where(self, condition: Any, then: date, otherwise: date) -> date:
+        return then if condition else otherwise
+
+
+PYTHON_DATES: DateOps[date] = _PythonDates()
+
+
+def step(day: D, duration: Duration, rounding: Rounding | None, ops: DateOps[D]) -> D:
+    """``day`` moved by one ISO duration: its years and months first (a missing day rounded as
+    declared; undeclared rounds down, the month's last day), then its days.
+
+    This is the one definition of calendar arithmetic: the reference evaluator applies it to
+    dates and the batch plan to columns.
+
+    >>> step(date(2026, 1, 31), Duration(months=1), "up", PYTHON_DATES)
+    datetime.date(2026, 3, 1)
+    >>> step(date(2024, 2, 29), Duration(years=1), "down", PYTHON_DATES)
+    datetime.date(2025, 2, 28)
+    """
+    months = duration.years * 12 + duration.months
+    if months:
+        moved = ops.add_months(day, months)
+        if rounding == "up":
+            moved = ops.where(ops.landed_short(moved, day), ops.add_days(moved, 1), moved)
+        day = moved
+    if duration.days:
+        day = ops.add_days(day, duration.days)
+    return day
+
+
+@dataclass(frozen=True)
+class Period(Duration):
+    """A period of a policy: ISO steps applied in a stated order, then working days, with the
+    declared rounding and (for a deadline) the move of a day off to the next working day.
+
+    ``years``, ``months`` and ``days`` hold the sum of the steps (for display and estimates);
+    what a period means is :meth:`after`.
+
+    >>> fcra = Period(years=7, days=180, steps=(Duration(days=180), Duration(years=7)))
+    >>> fcra.after(date(2019, 10, 1)), Period(years=7, days=180).after(date(2019, 10, 1))
+    (datetime.date(2027, 3, 29), datetime.date(2027, 3, 30))
+    >>> str(fcra), str(Period(working_days=10, calendar=Calendar("DE-BY")))
+    ('P180D then P7Y', '10 working days (DE-BY)')
+    """
+
+    steps: tuple[Duration, ...] = ()
+    working_days: int = 0
+    round: Rounding | None = None
+    next_working_day: bool = False
+    calendar: Calendar | None = None
+
+    def __str__(self) -> str:
+        parts = [str(s) for s in self.ordered]
+        if self.working_days or not parts:
+            n = self.working_days
+            parts.append(f"{n} working day{'s' if n != 1 else ''}" if n else "P0D")
+        text = " then ".join(parts)
+        if self.next_working_day:
+            text += ", moved off a day off"
+        if self.working_days or self.next_working_day:
+            text += f" ({self.calendar or Calendar()})"
+        return text
+
+    @property
+    def ordered(self) -> tuple[Duration, ...]:
+        """The ISO steps in the order they apply."""
+        if self.steps:
+            return self.steps
+        plain = Duration(self.years, self.months, self.days)
+        return (plain,) if plain != Duration() else ()
+
+    @property
+    def can_miss_a_day(self) -> bool:
+        """True when a step can land on a day its target month lacks."""
+        return any(s.can_miss_a_day for s in self.ordered)
+
+    @property
+    def in_calendar_days(self) -> bool:
+        """True when the period needs no working-day calendar (the batch plan can run it)."""
+        return not (self.working_days or self.next_working_day)
+
+    @property
+    def span_days(self) -> int:
+        """An upper bound on how many days the period can span (for searching inverses)."""
+        days = sum(s.years * 366 + s.months * 31 + s.days + 1 for s in self.ordered)
+        # A working week holds at least one working day even in the longest holiday season.
+        return days + (self.working_days + 1) * 21 + (21 if self.next_working_day else 0)
+
+    def after(self, start: date) -> date:
+        """The day this period after ``start`` (a deadline's last day, an expiry's first)."""
+        return period_after(self, start)
+
+    def before(self, end: date) -> date:
+        """The earliest start whose period ends on or after ``end``'s start (look-back)."""
+        if not self.steps and self.in_calendar_days and self.round is None:
+            return Duration.before(self, end)
+        raise DurationError(f"{self} cannot be counted backwards")
+
+    def on(self, day: D, ops: DateOps[D]) -> D:
+        """The calendar-day steps applied to ``day`` with ``ops`` (values or columns)."""
+        if not self.in_calendar_days:
+            raise DurationError(f"{self} counts working days: only dates can be moved by it")
+        for s in self.ordered:
+            day = step(day, s, self.round, ops)
+        return day
+
+
+@lru_cache(maxsize=262_144)
+def period_after(period: Period, start: date) -> date:
+    """The day ``period`` after ``start``: the ISO steps in order, then the working days, then
+    (when the period says so) a day off moved to the next working day."""
+    day = start
+    for s in period.ordered:
+        day = step(day, s, period.round, PYTHON_DATES)
+    cal = period.calendar or Calendar()
+    if period.working_days:
+        day = cal.add_working_days(day, period.working_days)
+    if period.next_working_day:
+        day = cal.next_working_day(day)
+    return day

@@ -204,6 +204,18 @@ def test_cr012_every_bundled_policy_has_its_words() -> None:
         assert [str(f) for f in lint(library.resolve(name)) if f.code == "CR012"] == [], name
 
 
+def test_cr020_month_and_year_periods_need_a_declared_rounding() -> None:
+    undeclared = {k: v for k, v in base_policy().items() if k != "calendar"}
+    # P1Y on the fine (29 February) and the default review periods in days (no finding).
+    assert codes(undeclared) == [("CR020", "error")]
+    assert (
+        codes({**undeclared, "rules": [rule("fine", -10, {"steps": ["P1M"], "round": "up"})]}) == []
+    )
+    assert codes(base_policy(calendar={"round": "up"})) == []
+    (found,) = [f for f in lint(policy(undeclared)) if f.code == "CR020"]
+    assert found.message.startswith("rule 'fine' expires_after P1Y can land on a day its month")
+
+
 def test_every_code_is_tested_here() -> None:
     tested = {name.split("_")[1].upper() for name in globals() if name.startswith("test_cr")}
     assert tested == set(CODES)

@@ -29,6 +29,7 @@ from functools import reduce
 import ibis  # type: ignore[import-untyped]
 import ibis.expr.types as ir  # type: ignore[import-untyped]
 
+from credence.dates import DateOps
 from credence.errors import EvaluationError
 from credence.policy.compiled import (
     CompiledPolicy,
@@ -356,14 +357,10 @@ class _Compiler:
         """The day the record expires under ``rule`` (None: never), in the backend's calendar."""
         if rule.expires_after is None:
             return None
-        dur = rule.expires_after
-        months = dur.years * 12 + dur.months
-        day = rule.expiry_anchor(t.occurred_on, t.effective_on)
-        if months:
-            day = day + ibis.interval(months=months)
-        if dur.days:
-            day = day + ibis.interval(days=dur.days)
-        return day.cast("date")
+        # The period's steps, order and rounding are credence.dates' (Period.on); the backend
+        # only supplies month and day arithmetic.
+        anchor = rule.expiry_anchor(t.occurred_on, t.effective_on)
+        return rule.expires_after.on(anchor, IBIS_DATES).cast("date")
 
     def expiry_days(self, t: ir.Table) -> tuple[ir.DateValue, ir.DateValue]:
         """Per record (not of a credit kind), the days it expires under the rule of its
@@ -619,3 +616,23 @@ def compile_plan(
     which any record of the subject may change its result without new data.
     """
     return _Compiler(compile_policy(policy), as_of, known_at).plan(records, status, calendar)
+
+
+class _IbisDates:
+    """:class:`credence.dates.DateOps` on Ibis date columns: the backend's calendar arithmetic
+    (a month step clamps the day to the month's end in DuckDB, PostgreSQL and Spark)."""
+
+    def add_months(self, day: ir.Value, months: int) -> ir.Value:
+        return day + ibis.interval(months=months)
+
+    def add_days(self, day: ir.Value, days: int) -> ir.Value:
+        return day + ibis.interval(days=days)
+
+    def landed_short(self, moved: ir.Value, start: ir.Value) -> ir.Value:
+        return moved.day() != start.day()
+
+    def where(self, condition: ir.Value, then: ir.Value, otherwise: ir.Value) -> ir.Value:
+        return ibis.ifelse(condition, then, otherwise)
+
+
+IBIS_DATES: DateOps[ir.Value] = _IbisDates()

@@ -26,7 +26,7 @@ from fractions import Fraction
 from math import floor
 from typing import Any, TypeVar
 
-from credence.dates import Duration
+from credence.dates import Duration, Period
 from credence.errors import EvaluationError
 from credence.policy.lint import unlawful
 from credence.policy.load import PolicySet
@@ -79,7 +79,11 @@ def expiry_threshold(duration: Duration, as_of: date) -> date:
     >>> expiry_threshold(parse_duration("P1Y"), date(2025, 2, 28))
     datetime.date(2024, 3, 1)
     """
-    span = duration.years * 366 + duration.months * 31 + duration.days + 2
+    span = (
+        duration.span_days + 1
+        if isinstance(duration, Period)
+        else duration.years * 366 + duration.months * 31 + duration.days + 2
+    )
     low, high = (as_of - timedelta(days=span)).toordinal(), as_of.toordinal() + 1
     # Invariant: duration.after(low) <= as_of < duration.after(high).
     while high - low > 1:
@@ -99,7 +103,7 @@ class CompiledRule:
     category: str
     fixed: int | None
     bands: tuple[tuple[Decimal, int], ...]
-    expires_after: Duration | None
+    expires_after: Period | None
     expiry_from: CountFrom
     same_act_group: str | None
     legal_basis: str | None
@@ -107,6 +111,8 @@ class CompiledRule:
     at_most: CreditLimit | None
     score_range: ScoreRange | None
     source: Rule
+    reason_code: str = ""
+    reason_text: str = ""
 
     def points_for(self, amount: Decimal | None) -> int | None:
         """The points for a record of ``amount``; None when a banded rule cannot place it."""
@@ -328,7 +334,20 @@ def _rule(rule: Rule) -> CompiledRule:
         at_most=rule.at_most if isinstance(rule, Credit) else None,
         score_range=rule.score_range if isinstance(rule, Credit) else None,
         source=rule,
+        reason_code=rule.reason_code or rule.kind,
+        reason_text=rule.reason.strip() or rule.title.strip() or conduct_of(rule.kind),
     )
+
+
+def conduct_of(kind: str) -> str:
+    """The conduct a record kind names, as words (the reason text a rule gives by default).
+
+    >>> conduct_of("court.judgment_unfulfilled")
+    'Court: judgment unfulfilled'
+    """
+    head, _, tail = kind.partition(".")
+    words = (tail or head).replace("_", " ").replace("-", " ")
+    return f"{head.capitalize()}: {words}" if tail else words.capitalize()
 
 
 def _version(v: PolicyVersion) -> CompiledVersion:

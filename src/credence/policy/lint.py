@@ -12,7 +12,9 @@
 | CR008 | a cross-domain ("joint") measure: flagged by default, refused under ``eu`` |
 | CR009 | ``eu``: a score-driven measure without human review (GDPR Art. 22) |
 | CR010 | a record kind whose name suggests a special category (warning) |
+| CR011 | a rule's ``reason`` text that names no conduct (a vague phrase: "insufficient score") |
 | CR012 | a record kind, list, measure, stage or source without the words people read (warning) |
+| CR020 | a month or year period that can land on a missing day, with no declared ``round`` |
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from credence.dates import Period
 from credence.policy.load import PolicySet
 from credence.policy.model import ListDef, Measure, PolicyVersion, Rule, Scope
 
@@ -67,8 +70,48 @@ CODES: dict[str, str] = {
     "CR008": "cross-domain (joint) measure",
     "CR009": "score-driven measure without human review",
     "CR010": "record kind suggests a special category",
+    "CR011": "reason text names no conduct",
     "CR012": "shown to people without a title",
+    "CR020": "date arithmetic without a declared rounding",
 }
+
+VAGUE_REASONS = (
+    "internal standards",
+    "internal policy",
+    "internal policies",
+    "insufficient score",
+    "score too low",
+    "low score",
+    "credit score",
+    "scoring model",
+    "policy",
+    "policies",
+    "criteria",
+    "requirements",
+    "standards",
+    "not eligible",
+    "ineligible",
+    "risk profile",
+    "various reasons",
+    "other reasons",
+    "unspecified",
+)
+"""Phrases that say a decision was made without saying for what (Regulation B, 12 CFR 1002.9
+(b)(2): "internal standards" or "insufficient score" are not specific reasons)."""
+
+_VAGUE = re.compile(r"\b(" + "|".join(re.escape(p) for p in VAGUE_REASONS) + r")\b", re.I)
+
+
+def vague_phrase(text: str) -> str | None:
+    """The first vague phrase in a reason text (one that names no conduct), or None.
+
+    >>> vague_phrase("Did not meet our internal standards")
+    'internal standards'
+    >>> vague_phrase("Drove 21-30 km/h over the speed limit") is None
+    True
+    """
+    found = _VAGUE.search(text)
+    return found.group(1).lower() if found else None
 
 
 @dataclass(frozen=True)
@@ -92,9 +135,15 @@ def lint(policy: PolicySet, profile: Profile = "default") -> list[Finding]:
     return findings
 
 
+RUNS_ANYWAY = frozenset({"CR020"})
+"""Errors ``policy lint`` reports that an evaluator still runs: an undeclared rounding counts
+down (the month's last day), the rule every decision before declared rounding was taken by, so
+that those decisions stay reproducible."""
+
+
 def unlawful(policy: PolicySet) -> list[str]:
     """The default-profile errors, as text; an evaluator refuses a policy that has any."""
-    return [str(f) for f in lint(policy) if f.severity == "error"]
+    return [str(f) for f in lint(policy) if f.severity == "error" and f.code not in RUNS_ANYWAY]
 
 
 def _lint_version(policy: PolicySet, v: PolicyVersion, profile: Profile) -> list[Finding]:
@@ -146,7 +195,56 @@ def _lint_version(policy: PolicySet, v: PolicyVersion, profile: Profile) -> list
                     score_driven=True,
                 )
     _lint_words(policy, v, add)
+    _lint_periods(policy, v, add)
     return out
+
+
+def periods_of(v: PolicyVersion) -> list[tuple[str, str, str, Period]]:
+    """Every period of a version: (section, key, field, period)."""
+    out: list[tuple[str, str, str, Period]] = []
+    for section, rules in (("rules", v.rules), ("credits", v.credits)):
+        out += [
+            (section, r.kind, "expires_after", r.expires_after) for r in rules if r.expires_after
+        ]
+    for m in v.measures:
+        out += [
+            ("measures", m.id, f, p)
+            for f, p in (("notice_period", m.notice_period), ("duration", m.duration))
+            if p
+        ]
+    for x in v.lists:
+        probation = x.repair.probation if x.repair else None
+        out += [
+            ("lists", x.id, f, p)
+            for f, p in (
+                ("notice_period", x.notice_period),
+                ("duration", x.duration),
+                ("repair.probation", probation),
+            )
+            if p
+        ]
+    out += [
+        ("contest", "", f, p)
+        for f, p in (("review_period", v.contest.review_period), ("extension", v.contest.extension))
+    ]
+    return out
+
+
+def _lint_periods(policy: PolicySet, v: PolicyVersion, add: _Add) -> None:
+    for section, key, name, period in periods_of(v):
+        if period.can_miss_a_day and period.round is None:
+            what = (
+                f"{section[:-1] if section.endswith('s') else section} {key!r} {name}"
+                if key
+                else f"{section}.{name}"
+            )
+            add(
+                "CR020",
+                "error",
+                policy.locate(v.version, section, key),
+                f"{what} {period} can land on a day its month lacks (31 January + P1M, "
+                "29 February + P1Y): declare round: down or up (calendar.round or the period's)",
+            )
 
 
 def _lint_words(policy: PolicySet, v: PolicyVersion, add: _Add) -> None:
@@ -200,6 +298,17 @@ def _lint_rule(v: PolicyVersion, rule: Rule, where: str, add: _Add) -> None:
             where,
             f"rule {rule.kind!r} reads the records of the subject's {rule.scope.value}: "
             "a subject is scored only by their own conduct",
+        )
+    # A rule without its own reason gives its title as the reason: both must name conduct.
+    said = rule.reason.strip() or rule.title.strip()
+    if said and (phrase := vague_phrase(said)) is not None:
+        field = "reason" if rule.reason.strip() else "title (the reason a notice gives)"
+        add(
+            "CR011",
+            "error",
+            where,
+            f"rule {rule.kind!r}: {field} {said!r} names no conduct ({phrase!r} is not a "
+            "reason a person can act on); say what the person did",
         )
     if _SUSPECT.search(rule.kind):
         add(

@@ -8,6 +8,9 @@ route) is the linter's job, so that a user sees every refusal with its code at o
 from __future__ import annotations
 
 import itertools
+from contextlib import suppress
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -18,12 +21,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PlainSerializer,
     field_validator,
     model_validator,
 )
 
-from credence.dates import Duration, parse_duration
+from credence.calendars import Calendar, check_jurisdiction
+from credence.dates import Duration, Period, Rounding, parse_duration
 
 
 def _to_duration(value: Any) -> Duration:
@@ -40,6 +45,149 @@ DurationField = Annotated[
     PlainSerializer(str, return_type=str),
     Field(json_schema_extra={"type": "string", "pattern": r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"}),
 ]
+
+
+@dataclass(frozen=True)
+class _Counting:
+    """How the version being read counts days (its ``calendar``), bound into its periods."""
+
+    calendar: Calendar = field(default_factory=Calendar)
+    round: Rounding | None = None
+    next_working_day: bool = False
+
+
+# Set while a PolicyVersion is validated, so that every period of the version is built with the
+# version's calendar and rounding: a period means one thing wherever it is read.
+_COUNTING: ContextVar[_Counting | None] = ContextVar("credence_counting", default=None)
+_PERIOD_KEYS = ("steps", "working_days", "round", "next_working_day")
+
+
+def _to_period(value: Any, *, deadline: bool) -> Period:
+    if isinstance(value, Period):
+        return value
+    counting = _COUNTING.get() or _Counting()
+    if isinstance(value, Duration | str):
+        value = {"steps": [str(value)]}
+    if not isinstance(value, dict):
+        raise ValueError(
+            "expected an ISO-8601 duration such as P30D, or a mapping with steps, "
+            "working_days, round and next_working_day"
+        )
+    unknown = sorted(str(k) for k in value if k not in _PERIOD_KEYS)
+    if unknown:
+        raise ValueError(f"unknown period key(s) {unknown}; a period has {list(_PERIOD_KEYS)}")
+    raw_steps = value.get("steps", [])
+    if not isinstance(raw_steps, list) or not all(isinstance(x, str) for x in raw_steps):
+        raise ValueError("steps: expected a list of ISO-8601 durations such as [P180D, P7Y]")
+    steps = tuple(parse_duration(x) for x in raw_steps)
+    working = value.get("working_days", 0)
+    if isinstance(working, bool) or not isinstance(working, int) or working < 0:
+        raise ValueError(f"working_days: expected a whole number of days, got {working!r}")
+    rounding = value.get("round", counting.round)
+    if rounding not in (None, "down", "up"):
+        raise ValueError(f"round: expected down or up, got {rounding!r}")
+    move = value.get("next_working_day", counting.next_working_day if deadline else False)
+    if not isinstance(move, bool):
+        raise ValueError(f"next_working_day: expected true or false, got {move!r}")
+    if not deadline and (working or value.get("next_working_day")):
+        raise ValueError(
+            "this period counts calendar days: working_days and next_working_day are for "
+            "deadlines (notice, review and repair periods)"
+        )
+    if not steps and not working:
+        raise ValueError("a period needs steps (ISO-8601 durations) or working_days")
+    return Period(
+        sum(x.years for x in steps),
+        sum(x.months for x in steps),
+        sum(x.days for x in steps),
+        steps=steps if len(steps) > 1 else (),
+        working_days=working,
+        round=rounding,
+        next_working_day=move,
+        calendar=counting.calendar if working or move else None,
+    )
+
+
+def _period_text(period: Period) -> str | dict[str, Any]:
+    if not (period.steps or period.working_days or period.next_working_day or period.round):
+        return str(period)
+    out: dict[str, Any] = {"steps": [str(s) for s in period.ordered]} if period.ordered else {}
+    if period.working_days:
+        out["working_days"] = period.working_days
+    if period.round:
+        out["round"] = period.round
+    if period.next_working_day:
+        out["next_working_day"] = True
+    return out
+
+
+_PERIOD_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"},
+        {
+            "type": "object",
+            "properties": {
+                "steps": {"type": "array", "items": {"type": "string"}},
+                "working_days": {"type": "integer", "minimum": 0},
+                "round": {"enum": ["down", "up"]},
+                "next_working_day": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
+def _span(value: Any) -> Period:
+    return _to_period(value, deadline=False)
+
+
+def _deadline(value: Any) -> Period:
+    return _to_period(value, deadline=True)
+
+
+SpanField = Annotated[
+    Period,
+    BeforeValidator(_span),
+    PlainSerializer(_period_text),
+    Field(json_schema_extra=_PERIOD_SCHEMA),
+]
+"""A period in calendar days (an expiry, a listing's or a measure's duration)."""
+
+DeadlineField = Annotated[
+    Period,
+    BeforeValidator(_deadline),
+    PlainSerializer(_period_text),
+    Field(json_schema_extra=_PERIOD_SCHEMA),
+]
+"""A period that ends in a deadline: calendar or working days, moved off a day off if told."""
+
+
+class CalendarSpec(BaseModel):
+    """How a version counts days: a jurisdiction's holidays, extra days off, date rounding."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    holidays: str | None = Field(
+        None, description="Jurisdiction of the holiday calendar: DE, US, CN, or DE-BY."
+    )
+    days_off: list[date] = Field(default_factory=list, description="Extra days off.")
+    round: Rounding | None = Field(
+        None, description="Month and year steps onto a missing day: down or up."
+    )
+    next_working_day: bool = Field(
+        False, description="A deadline on a day off moves to the next working day."
+    )
+
+    @field_validator("holidays")
+    @classmethod
+    def _known(cls, code: str | None) -> str | None:
+        return None if code is None else check_jurisdiction(code)
+
+    def counting(self) -> _Counting:
+        """What the version's periods are built with."""
+        cal = Calendar(self.holidays, frozenset(self.days_off))
+        return _Counting(cal, self.round, self.next_working_day)
 
 
 class Strict(BaseModel):
@@ -149,7 +297,7 @@ class Rule(Strict):
     kind: str
     category: str
     points: int | BandedPoints
-    expires_after: DurationField | None = None
+    expires_after: SpanField | None = None
     expiry_from: CountFrom = CountFrom.OCCURRED
     legal_basis: str | None = None
     legal_text: str = Field(
@@ -160,6 +308,16 @@ class Rule(Strict):
     same_act_group: str | None = None
     scope: Scope = Scope.SELF
     description: str = ""
+    reason: str = Field(
+        "",
+        description="The plain-language sentence a notice gives when this record is a principal "
+        "reason; it must name the conduct (lint CR011).",
+    )
+    reason_code: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="The stable reason code (default: the record kind).",
+    )
     title: str = Field("", description="What people read for this kind of record (lint CR012).")
 
     def point_values(self) -> list[int]:
@@ -202,9 +360,9 @@ class Measure(Strict):
         "", description="The words of the law cited in legal_basis, quoted (the policy book)."
     )
     cross_domain_basis: str | None = None
-    notice_period: DurationField | None = None
+    notice_period: DeadlineField | None = None
     appeal_route: str | None = None
-    duration: DurationField | None = None
+    duration: SpanField | None = None
     human_review: bool = False
     public: bool = False
 
@@ -235,7 +393,7 @@ class Repair(Strict):
     """Early exit from a list once the obligation is fulfilled, after an optional probation."""
 
     record_kinds: list[str] = Field(min_length=1)
-    probation: DurationField | None = None
+    probation: DeadlineField | None = None
 
 
 class ListDef(Strict):
@@ -245,8 +403,8 @@ class ListDef(Strict):
     title: str = ""
     type: Literal["blacklist", "redlist"] = "blacklist"
     entry: ListEntryCriteria
-    notice_period: DurationField | None = None
-    duration: DurationField | None = None
+    notice_period: DeadlineField | None = None
+    duration: SpanField | None = None
     measures: list[str] = Field(default_factory=list)
     repair: Repair | None = None
     public: bool = False
@@ -284,8 +442,9 @@ class Contest(Strict):
     """What contesting a record does while the objection is open."""
 
     suspends: bool = True
-    review_period: DurationField = Duration(days=30)
-    extension: DurationField = Duration(days=15)
+    # Factories, not values: built while the version is read, with the version's calendar.
+    review_period: DeadlineField = Field(default_factory=lambda: _deadline("P30D"))
+    extension: DeadlineField = Field(default_factory=lambda: _deadline("P15D"))
 
 
 class TestRecord(Strict):
@@ -351,13 +510,29 @@ class PolicyVersion(Strict):
     measures: list[Measure] = Field(default_factory=list)
     lists: list[ListDef] = Field(default_factory=list)
     stages: Stages | None = None
-    contest: Contest = Contest()
+    contest: Contest = Field(default_factory=Contest)
+    calendar: CalendarSpec = Field(default_factory=CalendarSpec)
     source_names: dict[str, str] = Field(
         default_factory=dict,
         description="The name people read for each kind of source, the part of a record's "
         "source before ':' (lint CR012).",
     )
     tests: list[TestCase] = Field(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_calendar(cls, data: Any, handler: ModelWrapValidatorHandler[PolicyVersion]) -> Any:
+        # The calendar is read first so that every period of this version is built with it.
+        counting = _Counting()
+        if isinstance(data, dict) and data.get("calendar") is not None:
+            # An invalid calendar is reported where it is, by the field's own validation.
+            with suppress(ValueError):
+                counting = CalendarSpec.model_validate(data["calendar"]).counting()
+        token = _COUNTING.set(counting)
+        try:
+            return handler(data)
+        finally:
+            _COUNTING.reset(token)
 
     @field_validator("version", mode="before")
     @classmethod
