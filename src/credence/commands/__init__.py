@@ -1,0 +1,1 @@
+"""The `credence` commands, one module per area; `credence.cli` registers them on one Typer app."""
