@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -274,3 +275,52 @@ def test_a_running_computation_is_cancelled_within_seconds(world: World) -> None
         done.wait(0.2)
     status = refresher.status()
     assert status is not None and not status.running and status.error is None
+
+
+def _lock_taken(folder: Path) -> bool:
+    """Whether some process holds the analytics lock of ``folder`` (a computation runs)."""
+    import fcntl
+    import os
+
+    fd = os.open(folder / "analytics.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock this test took
+    return False
+
+
+def test_serve_stops_within_10_s_of_sigterm_and_ends_a_computation_under_way(
+    world: World,
+) -> None:
+    import signal
+
+    from tests.test_serve import Server
+
+    world.close()
+    server = Server(world)
+    try:
+        client = httpx.Client(base_url=server.base, timeout=30)
+        form = client.get("/sign-in").text
+        token = re.search(r'name="csrf" value="([^"]+)"', form)
+        fields = {"api_key": world.keys["audrey"], **({"csrf": token.group(1)} if token else {})}
+        assert client.post("/sign-in", data=fields).status_code == 303
+        page = client.get("/analytics")
+        assert page.status_code == 200 and 'id="analytics-progress"' in page.text
+        deadline = time.monotonic() + 60
+        while not _lock_taken(world.store.folder):  # the child is computing
+            assert time.monotonic() < deadline, "the computation never started"
+            time.sleep(0.05)
+    except BaseException:
+        server.proc.kill()
+        raise
+    code, took = server.stop(signal.SIGTERM)
+    assert code == 0, server.output
+    assert took < 10, server.output
+    assert "Traceback" not in server.output
+    assert not _lock_taken(world.store.folder)  # the computation ended with the server
+    with world.store.session() as session:
+        kept = an.load(session, world.policy.id)
+        assert kept is None or not kept.complete  # it did not run to its end
