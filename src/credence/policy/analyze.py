@@ -578,17 +578,9 @@ class _VersionAnalysis:
     def lists(self, rng: VersionRange, reached_measures: set[str]) -> None:
         v = self.version
         for lst in v.lists:
-            over_goal = self.criteria(lst, self.over_score)
-            under_goal = self.criteria(lst, self.under_score)
-            if lst.entry.record_kinds is not None:
-                w = self.kind_witness(lst, (Claim("list", lst.id),))
-                ok = w is not None or any(v.rule(k) is not None for k in lst.entry.record_kinds)
-            elif self.over.solve(over_goal, minimise=False) is None:
-                ok, w = False, None
-            else:
-                ok = True
-                w = self.witness_for(under_goal, (Claim("list", lst.id),))
-            if not ok:
+            over_goal = self.criteria(lst, self.over_score, self.over)
+            under_goal = self.criteria(lst, self.under_score, self.under.model)
+            if self.over.solve(over_goal, minimise=False) is None:
                 self.add(
                     "CR203",
                     self.where("lists", lst.id),
@@ -598,6 +590,7 @@ class _VersionAnalysis:
                 )
                 self.reach.append(Reach(self.label, "list", lst.id, False, None))
                 continue
+            w = self.witness_for(under_goal, (Claim("list", lst.id),))
             self.reach.append(Reach(self.label, "list", lst.id, True, w))
             wait = 1 + (
                 _days(lst.notice_period, v.effective_from) + _days(_lag(v), v.effective_from)
@@ -606,15 +599,14 @@ class _VersionAnalysis:
             )
             for mid in lst.measures:
                 claims = (Claim("measure", mid),)
-                if lst.entry.record_kinds is not None:
-                    mw = self.kind_witness(lst, claims, extra_days=wait)
-                else:
-                    mw = self.witness_for(under_goal, claims, extra_days=wait)
+                mw = self.witness_for(under_goal, claims, extra_days=wait)
                 reached_measures.add(mid)
                 self.reach.append(Reach(self.label, "measure", mid, True, mw))
-            self.exit(lst)
+            self.exit(lst, under_goal)
 
-    def criteria(self, lst: ListDef, score: Any) -> Any:
+    def criteria(self, lst: ListDef, score: Any, model: _Model) -> Any:
+        """The list's entry criteria over ``model``: the score conditions, a record of an
+        entry kind when it names kinds, and no repair record (which would end the listing)."""
         crit = lst.entry
         parts: list[Any] = []
         if crit.grades is not None:
@@ -624,64 +616,36 @@ class _VersionAnalysis:
             parts.append(score <= crit.score_at_most)
         if crit.score_at_least is not None:
             parts.append(score >= crit.score_at_least)
+        pairs = list(zip(model.options, model.counts, strict=True))
+        if crit.record_kinds is not None:
+            entry = [n for o, n in pairs if o.rule.kind in crit.record_kinds]
+            parts.append(z3.Sum(entry) >= 1 if entry else z3.BoolVal(False))
+        if lst.repair is not None:
+            parts += [n == 0 for o, n in pairs if o.rule.kind in lst.repair.record_kinds]
         return z3.And(parts) if parts else z3.BoolVal(True)
 
-    def kind_witness(
-        self, lst: ListDef, claims: tuple[Claim, ...], extra_days: int = 0, far: bool = False
-    ) -> Witness | None:
-        v = self.version
-        for kind in lst.entry.record_kinds or []:
-            rule = v.rule(kind)
-            if rule is None:
-                continue
-            amount = None if rule.fixed is not None else rule.bands[0][0]
-            rec = TestRecord(id="w1", kind=kind, occurred_on=v.effective_from, amount=amount)
-            day = v.effective_from + timedelta(days=self.tail + extra_days)
-            if far:
-                day = date(v.effective_from.year + FAR, 1, 1)
-            if self.builder.fits([rec], day):
-                return Witness((rec,), day, claims)
-        return None
-
-    def exit(self, lst: ListDef) -> None:
-        """CR207: no duration, no repair, and criteria that can hold for ever."""
+    def exit(self, lst: ListDef, under_goal: Any) -> None:
+        """CR207: no duration, no repair, and criteria that records that never expire (or no
+        record at all) can meet, so that they hold for ever."""
         if lst.duration is not None or lst.repair is not None:
             return
         v = self.version
-        claims = (Claim("list", lst.id),)
-        w: Witness | None = None
-        if lst.entry.record_kinds is not None:
-            lasting = [
-                k
-                for k in lst.entry.record_kinds
-                if (r := v.rule(k)) is not None and r.expires_after is None
-            ]
-            if not lasting:
-                return
-            w = self.kind_witness(
-                lst.model_copy(
-                    update={"entry": lst.entry.model_copy(update={"record_kinds": lasting})}
-                ),
-                claims,
-                far=True,
-            )
-            why = f"records of {lasting} never expire"
-        else:
-            forever = [o.rule.expires_after is None for o in self.under.model.options]
-            model = self.under.model
-            keep = z3.And([n == 0 for n, f in zip(model.counts, forever, strict=True) if not f])
-            counts = model.solve(z3.And(keep, self.criteria(lst, self.under_score)))
-            if counts is None:
-                return
-            records, _ = self.builder.history(model.options, counts)
-            day = date(v.effective_from.year + FAR, 1, 1)
-            if self.builder.fits(records, day):
-                w = Witness(tuple(records), day, claims)
-            why = (
-                "the score with no record at all meets its criteria"
-                if not records
-                else "records that never expire meet its criteria"
-            )
+        model = self.under.model
+        lasting = [o.rule.expires_after is None for o in model.options]
+        keep = z3.And([n == 0 for n, f in zip(model.counts, lasting, strict=True) if not f])
+        counts = model.solve(z3.And(keep, under_goal))
+        if counts is None:
+            return
+        records, _ = self.builder.history(model.options, counts)
+        day = date(v.effective_from.year + FAR, 1, 1)
+        fits = self.builder.fits(records, day)
+        w = Witness(tuple(records), day, (Claim("list", lst.id),)) if fits else None
+        kinds = sorted({r.kind for r in records})
+        why = (
+            f"records of {kinds}, which never expire, meet its criteria"
+            if records
+            else "the score with no record at all meets its criteria"
+        )
         self.add(
             "CR207",
             self.where("lists", lst.id),
