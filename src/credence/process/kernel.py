@@ -13,7 +13,8 @@ kernel changed in bulk.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
@@ -22,6 +23,7 @@ from typing import Any
 from credence.dates import Duration
 from credence.engine.assessment import Assessment, ListingState, MeasureState, NoticeState
 from credence.engine.timeline import Decisions
+from credence.policy.compiled import CompiledPolicy
 from credence.policy.load import PolicySet
 from credence.process import content
 from credence.states import (
@@ -173,6 +175,57 @@ def decisions(subject: Subject) -> Decisions:
 def issues_nothing(a: Assessment) -> bool:
     """True when an evaluation has no notice, measure or listing in its story."""
     return not a.listings and (a.stages is None or not (a.stages.notices or a.stages.measures))
+
+
+def may_issue(policy: CompiledPolicy, kinds: Iterable[str]) -> bool:
+    """False only when no evaluation of a subject with records of ``kinds`` (one per record),
+    on any day, under any version, can issue a notice, list it or take a measure.
+
+    Each record moves its category's total by one of its rule's values under some version, or
+    not at all (it has not counted yet, expired, is void, gave way to a milder rule, or another
+    record of its act counted instead), so every day's total lies between the sum of each
+    record's most favourable and most unfavourable values (0 included); the levels, the
+    combination and the scale's bounds are monotone, so every day's score lies between the
+    scores of those two totals. A subject whose score range meets no rung, no listed grade or
+    score bound, and who has no record of a kind a list enters on, has nothing to be told.
+    """
+    counts = Counter(kinds)
+    for v in policy.versions:
+        low: dict[str, int] = dict.fromkeys(v.categories, 0)
+        high: dict[str, int] = dict.fromkeys(v.categories, 0)
+        for kind, n in counts.items():
+            for w in policy.versions:
+                rule = w.rule(kind)
+                if rule is None:
+                    continue
+                if rule.category not in low:
+                    return True  # how this version counts another's category is not bounded
+                values = (0, *rule.point_values)
+                low[rule.category] += n * min(values)
+                high[rule.category] += n * max(values)
+        scores = [
+            v.bounded(v.combine({c.id: c.level(t[c.id], v.weighted) for c in v.caps}))
+            for t in (low, high)
+        ]
+        worst, best = min(scores), max(scores)
+        if v.stages is not None and any(
+            v.reaches(worst, r.threshold) or v.reaches(best, r.threshold) for r in v.stages.ladder
+        ):
+            return True
+        for listed in v.lists:
+            entry = listed.entry
+            if entry.record_kinds and counts.keys() & set(entry.record_kinds):
+                return True
+            if entry.score_at_most is not None and worst <= entry.score_at_most:
+                return True
+            if entry.score_at_least is not None and best >= entry.score_at_least:
+                return True
+            if entry.grades and any(
+                g.grade in entry.grades and g.min <= best and g.max >= worst
+                for g in v.source.grades
+            ):
+                return True
+    return False
 
 
 def enqueue(

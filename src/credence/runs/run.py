@@ -16,18 +16,22 @@ day.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+
+from sqlalchemy.orm import Session
 
 from credence.audit import chain
 from credence.audit.access import Access
 from credence.engine.reference import evaluate
 from credence.ingest.run import store_policy
+from credence.policy.compiled import CompiledPolicy, compile_policy
 from credence.policy.load import PolicySet
 from credence.process import kernel
 from credence.records import Record
 from credence.runs import agenda, rows
+from credence.runs import workers as workers_
 from credence.runs.objections import lapse_due
 from credence.runs.outbox import DeliveryError, Sender
 from credence.store.db import Store
@@ -66,14 +70,21 @@ def run(
     everyone: bool = False,
     chunk: int = CHUNK,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> RunSummary:
     """Advance the due subjects (every subject with records with ``everyone``, or the given
-    ones) to ``as_of``."""
+    ones) to ``as_of``; with ``workers`` > 1 (PostgreSQL only), in that many processes."""
+    if workers > 1 and store.is_sqlite:
+        raise agenda.AgendaError(
+            f"--workers {workers}: the embedded SQLite store has a single writer, so a run has "
+            "one worker there (use a PostgreSQL store for parallel workers)"
+        )
     started = datetime.now(UTC)
     timings = dict.fromkeys(("plan", "read", "visit", "write", "commit"), 0.0)
     clock = time.perf_counter()
     with store.session() as session:
         agenda.require_schema(session)
+        workers_.lock_policy(session, policy.id)
         mark = agenda.mark_of(session, policy.id)
         agenda.check_day(policy.id, mark, as_of)
         store_policy(session, policy, started)
@@ -92,37 +103,23 @@ def run(
         ids = plan.subjects
         session.commit()
         timings["plan"] = time.perf_counter() - clock
-        access = Access(actor, "operator", f"due process run for {as_of}")
-        delivered = transitions = 0
-        notified: list[str] = []
-        for start in range(0, len(ids), chunk):
-            part = ids[start : start + chunk]
-            # A few set-based reads (and one logged write of the reads) for the chunk; the
-            # kernel decides in memory; one bulk write and one commit for the whole chunk.
-            clock = time.perf_counter()
-            inputs = inputs_of(session, store.keys, part, None, access=access)
-            held = rows.load(session, policy.id, part)
-            timings["read"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            changes = kernel.Changes(policy, actor, datetime.now(UTC))
-            days: dict[str, date | None] = {}
-            for sid in part:
-                sent, days[sid] = advance_subject(
-                    changes, sender, held[sid], as_of, inputs[sid].records
-                )
-                delivered += sent
-            timings["visit"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            rows.write(session, store.keys, changes, held)
-            rows.remember(session, policy.id, days)
-            timings["write"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            session.commit()
-            timings["commit"] += time.perf_counter() - clock
-            transitions += changes.transitions
-            notified.extend(changes.cascaded)
+        chunks = [ids[i : i + chunk] for i in range(0, len(ids), chunk)]
+        job = Job(store, policy, as_of, actor, sender, compile_policy(policy))
+        if store.is_sqlite:
+            # One writer: the run's session, one transaction per chunk.
+            done: Iterable[Tally] = (job.chunk(session, part) for part in chunks)
+        elif workers > 1 and len(chunks) > 1:
+            done = workers_.spread(job, chunks, workers)
+        else:
+            done = workers_.serial(job, chunks)
+        tally = Tally()
+        for one in done:
+            tally.add(one)
             if progress is not None:
-                progress(start + len(part), len(ids))
+                progress(tally.subjects, len(ids))
+        for phase, seconds in tally.timings.items():
+            timings[phase] += seconds
+        transitions, delivered = tally.transitions, tally.delivered
         session.add(
             ProcessRun(
                 policy_id=policy.id,
@@ -136,6 +133,7 @@ def run(
         )
         if subjects is None:
             # A run of named subjects is no run of the policy: the others were not read.
+            workers_.lock_policy(session, policy.id)
             agenda.save_mark(session, seen)
         chain.append(
             session,
@@ -156,10 +154,83 @@ def run(
         transitions,
         delivered,
         len(lapsed),
-        len(notified),
+        tally.notified,
         plan.counts(),
         timings,
     )
+
+
+@dataclass
+class Tally:
+    """What chunks changed, summed."""
+
+    subjects: int = 0
+    transitions: int = 0
+    delivered: int = 0
+    notified: int = 0
+    timings: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("read", "visit", "write", "commit"), 0.0)
+    )
+
+    def add(self, other: Tally) -> None:
+        """Add another tally to this one."""
+        self.subjects += other.subjects
+        self.transitions += other.transitions
+        self.delivered += other.delivered
+        self.notified += other.notified
+        for phase, seconds in other.timings.items():
+            self.timings[phase] += seconds
+
+
+@dataclass
+class Job:
+    """What every chunk of a run needs."""
+
+    store: Store
+    policy: PolicySet
+    as_of: date
+    actor: str
+    sender: Sender
+    compiled: CompiledPolicy
+
+    def chunk(self, session: Session, part: list[str], *, exclusive: bool = False) -> Tally:
+        """Advance one chunk of subjects and commit it.
+
+        A few set-based reads (and one logged write of the reads), the kernel's decisions in
+        memory, one bulk write and one commit. ``exclusive`` (parallel workers on PostgreSQL)
+        first takes a lock on each of the chunk's subjects, held to its commit, so that no two
+        runs act on one subject at once, and commits the read log at once, so that the chain's
+        lock is held only while a chunk's writes are committed."""
+        out = Tally(subjects=len(part))
+        t, clock = out.timings, time.perf_counter()
+        if exclusive:
+            workers_.lock_subjects(session, part)
+        access = Access(self.actor, "operator", f"due process run for {self.as_of}")
+        inputs = inputs_of(session, self.store.keys, part, None, access=access)
+        if exclusive:
+            session.commit()
+        held = rows.load(session, self.policy.id, part)
+        t["read"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        changes = kernel.Changes(self.policy, self.actor, datetime.now(UTC))
+        days: dict[str, date | None] = {}
+        for sid in part:
+            sent, days[sid] = advance_subject(
+                changes, self.sender, held[sid], self.as_of, inputs[sid].records, self.compiled
+            )
+            out.delivered += sent
+        t["visit"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        rows.write(session, self.store.keys, changes, held)
+        rows.remember(session, self.policy.id, days)
+        t["write"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        session.commit()
+        if exclusive:
+            workers_.unlock_subjects(session)
+        t["commit"] += time.perf_counter() - clock
+        out.transitions, out.notified = changes.transitions, len(changes.cascaded)
+        return out
 
 
 def advance_subject(
@@ -168,16 +239,21 @@ def advance_subject(
     subject: kernel.Subject,
     as_of: date,
     records: list[Record],
+    compiled: CompiledPolicy | None = None,
 ) -> tuple[int, date | None]:
     """Evaluate, issue and deliver notices until none is left to deliver, then decide the
     story; return the messages delivered and the next day the subject can change by itself.
 
     A subject without notices, entries, measures or messages whose evaluation issues nothing
-    has nothing to write or deliver either: it is only evaluated."""
+    has nothing to write or deliver either: it is only evaluated; and one whose records can
+    never bring it anything, on any day (:func:`credence.process.kernel.may_issue`), is not
+    even evaluated: nothing can change for it until something new is stored."""
     policy = changes.policy
+    bare = not subject.has_rows()
+    if bare and compiled is not None and not kernel.may_issue(compiled, (r.kind for r in records)):
+        return 0, None
     decisions = kernel.decisions(subject)
     delivered = 0
-    bare = not subject.has_rows()
     for _ in range(MAX_ROUNDS):
         assessment = evaluate(
             policy, records, as_of, as_of, subject_id=subject.subject_id, decisions=decisions
