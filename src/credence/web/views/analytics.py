@@ -15,12 +15,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from credence import csvsafe
+from credence import charts, csvsafe
 from credence.audit.access import Access
 from credence.compute import analytics as an
 from credence.compute.analytics import Figures, Table
 from credence.compute.analytics_runner import Refresher, Status
-from credence.web import charts
 from credence.web.app import User, Web, WebError
 
 PURPOSE = "aggregate statistics (analytics page)"

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
+from credence import charts
 from credence.engine.spec import CaseResult, run_all
 from credence.errors import CredenceError, PolicyError
 from credence.policy import library
@@ -20,7 +21,6 @@ from credence.policy.lint import CODES, Finding, lint
 from credence.policy.load import PolicySet, loads_policy
 from credence.sim.limited import LimitExceeded, Limits, diff_refs, run_limited
 from credence.sim.scenarios import Scenario
-from credence.web import charts
 from credence.web.app import User, Web
 
 MAX_POLICY = 1024 * 1024

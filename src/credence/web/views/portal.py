@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from credence import charts
 from credence.audit.access import Access, accesses_of, log_read
 from credence.engine.assessment import Assessment
 from credence.engine.reference import evaluate
@@ -36,7 +37,6 @@ from credence.runs.objections import (
 )
 from credence.store.reader import SubjectInputs, inputs_of
 from credence.store.schema import ListEntry, MeasureRow, Notice, Objection, StoredRecord
-from credence.web import charts
 from credence.web.app import User, Web, WebError
 from credence.web.words import grouped_reads
 
