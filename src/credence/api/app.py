@@ -46,11 +46,15 @@ def create_app(
     key_ttl: float = 60.0,
     key_recheck: float = 1.0,
     clock: Callable[[], datetime] | None = None,
-    web: bool = False,
-    secure_cookies: bool = False,
+    uploads: tuple[str, ...] = (),
+    upload_bytes: int = DEFAULT_MAX_BODY,
     guard: Guard | None = None,
 ) -> FastAPI:
-    """The Credence API serving one policy over one opened store (and the web pages if asked)."""
+    """The Credence API serving one policy over one opened store (`credence.server` adds the site).
+
+    ``uploads``: path prefixes whose requests may carry up to ``upload_bytes`` (the site's forms
+    with files); every other request is refused over ``max_body``.
+    """
     problems = unlawful(policy)
     if problems:
         # The evaluator refuses such a policy on every request; refuse it once, at start.
@@ -96,27 +100,7 @@ def create_app(
     # credence.api.deps.principal (see credence.api.fastpath).
     app.add_middleware(QuickStatus, ctx=ctx)
     app.add_middleware(RepeatViews, ctx=ctx)
-    if web:
-        from credence.web import create_web_router
-        from credence.web.app import MAX_UPLOAD
-
-        app.include_router(
-            create_web_router(
-                store,
-                policy,
-                clock=clock,
-                secure_cookies=secure_cookies,
-                authenticator=ctx.authenticator,
-            )
-        )
-        app.add_middleware(
-            BodyLimit,
-            max_bytes=max_body,
-            uploads=("/portal/", "/lab/"),
-            upload_bytes=MAX_UPLOAD + 64 * 1024,
-        )
-    else:
-        app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(BodyLimit, max_bytes=max_body, uploads=uploads, upload_bytes=upload_bytes)
     # Outermost: every answer, a fast path's included, gets the security headers.
     app.add_middleware(SecurityHeaders)
     return app

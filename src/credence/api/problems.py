@@ -17,9 +17,10 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -32,6 +33,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+#: Renders an error as a page for people: (request, status, detail) -> an HTML response.
+ErrorPage = Callable[[Request, int, str], Response]
 
 
 class FieldProblem(BaseModel):
@@ -101,7 +104,36 @@ def _loc(loc: Sequence[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _validation(request: Request, exc: Exception) -> JSONResponse:
+def wants_html(request: Request) -> bool:
+    """Whether the caller is a browser asking for a page (HTML first in Accept), not a client.
+
+    >>> from starlette.requests import Request as R
+    >>> page = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    >>> wants_html(R({"type": "http", "headers": [(b"accept", page.encode())]}))
+    True
+    >>> wants_html(R({"type": "http", "headers": [(b"accept", b"application/json")]}))
+    False
+    >>> wants_html(R({"type": "http", "headers": [(b"accept", b"*/*")]}))
+    False
+    """
+    first = request.headers.get("accept", "").split(",")[0].strip().lower()
+    return first.startswith(("text/html", "application/xhtml+xml"))
+
+
+def set_error_page(app: FastAPI, page: ErrorPage) -> None:
+    """Answer browsers with ``page`` instead of problem+json (the web site's error page)."""
+    app.state.error_page = page
+
+
+async def _as_page(request: Request, status: int, detail: str) -> Response | None:
+    """The error as a page when a browser asked and the application has an error page."""
+    page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    if page is None or not wants_html(request):
+        return None
+    return await run_in_threadpool(page, request, status, detail)
+
+
+async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         FieldProblem(field=_loc(e.get("loc", ())), reason=str(e.get("msg", "is not valid")))
@@ -112,6 +144,9 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     # schema is an unprocessable one (422), as FastAPI clients expect.
     status = 400 if malformed else 422
     detail = "; ".join(f"{e.field}: {e.reason}" for e in errors) or "the request is not valid"
+    page = await _as_page(request, status, detail)
+    if page is not None:
+        return page
     return problem_response(
         status,
         detail,
@@ -121,8 +156,11 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
+async def _api_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiProblem)
+    page = await _as_page(request, exc.status, exc.detail)
+    if page is not None:
+        return page
     return problem_response(
         exc.status,
         exc.detail,
@@ -133,9 +171,12 @@ async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http(request: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    page = await _as_page(request, exc.status_code, _PAGE_DETAIL.get(exc.status_code, detail))
+    if page is not None:
+        return page
     return problem_response(
         exc.status_code,
         detail,
@@ -144,10 +185,25 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     # A bug, never a bad input: logged with its traceback, answered without internals.
     log.exception("unexpected error on %s %s", request.method, request.url.path)
+    try:
+        page = await _as_page(request, 500, _PAGE_DETAIL[500])
+    except Exception:  # the page itself failing must not hide the first error
+        log.exception("the error page failed on %s", request.url.path)
+        page = None
+    if page is not None:
+        return page
     return problem_response(500, "an unexpected error occurred", instance=request.url.path)
+
+
+#: What a person reads on the error pages that have no message of their own.
+_PAGE_DETAIL = {
+    404: "There is no page at this address. Check the address, or start again from the start page.",
+    405: "This address does not take that kind of request.",
+    500: "Something went wrong on our side; nothing you did caused it. Try again in a moment.",
+}
 
 
 def install(app: FastAPI) -> None:

@@ -71,6 +71,13 @@ ACCESS: dict[str, frozenset[str]] = {
 HOME = {"subject": "/portal", "reviewer": "/queue", "auditor": "/analytics", "agency": "/lab"}
 
 
+class WebRouter(APIRouter):
+    """The site's router; ``error_page`` renders an error as the site's page (for the app's
+    handlers of unknown paths and unexpected errors: ``credence.api.problems.set_error_page``)."""
+
+    error_page: Callable[[Request, int, str], Response] | None = None
+
+
 class WebError(Exception):
     """A request that must end with an error page (status and a message for people)."""
 
@@ -267,7 +274,7 @@ class Web:
         if not token or not hmac.compare_digest(token.encode(), user.csrf.encode()):
             raise WebError(400, _EXPIRED)
 
-    def router(self) -> APIRouter:
+    def router(self) -> WebRouter:
         """A router whose routes turn :class:`WebError` and :class:`SignInRequired` into pages.
 
         Exception handlers belong to an application, and this router must work inside any
@@ -294,17 +301,29 @@ class Web:
 
                 return handler
 
-        return APIRouter(route_class=WebRoute, include_in_schema=False)
+        return WebRouter(route_class=WebRoute, include_in_schema=False)
 
     def error_page(self, request: Request, exc: WebError) -> HTMLResponse:
         """The page shown for a :class:`WebError`."""
+        try:
+            user = self.user(request)
+        except Exception:  # a broken store must still give a page, without the menu
+            user = None
         return self.render(
             request,
             "error.html",
             {"status": exc.status, "message": exc.message},
-            user=self.user(request),
+            user=user,
             status=exc.status,
         )
+
+    def any_error_page(self, request: Request, status: int, message: str) -> Response:
+        """The site's page for an error raised outside its routes (unknown path, a bug)."""
+        response = self.error_page(request, WebError(status, message))
+        for name, value in PAGE_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -362,8 +381,11 @@ def create_web_router(
     secure_cookies: bool = False,
     max_upload: int = MAX_UPLOAD,
     authenticator: Authenticator | None = None,
-) -> APIRouter:
+) -> WebRouter:
     """The web pages as one router: include it in a FastAPI app at ``/``.
+
+    Its ``error_page`` is the site's error page for the application's own handlers: pass it
+    to :func:`credence.api.problems.set_error_page` so that browsers get pages, not JSON.
 
     Pass the API's ``authenticator`` so that sign-in and bearer keys share one guard against
     guessing (one count per principal and address).
@@ -380,6 +402,7 @@ def create_web_router(
     # Without a clock of its own the site keeps the store's: the day its data runs to.
     web.clock = clock if clock is not None else StoreClock(store.engine)
     router = web.router()
+    router.error_page = web.any_error_page
 
     @router.get("/static/{name}")
     def static(name: str) -> FileResponse:
