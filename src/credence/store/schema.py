@@ -76,7 +76,8 @@ class StoredRecord(Base):
     amount: Mapped[Decimal | None] = mapped_column(ExactDecimal())
     evidence_ref: Mapped[str | None] = mapped_column(Text)
     supersedes: Mapped[str | None] = mapped_column(String(300))
-    ingest_run_id: Mapped[int | None] = mapped_column(Integer)
+    # Indexed: a due-process night reads the records of ingest runs after its mark.
+    ingest_run_id: Mapped[int | None] = mapped_column(Integer, index=True)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
