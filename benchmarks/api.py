@@ -267,7 +267,7 @@ def main() -> None:
             sys.executable,
             "-m",
             "uvicorn",
-            "credence.commands.api:app_from_env",
+            "credence.server:app_from_env",
             "--factory",
             "--host",
             "127.0.0.1",

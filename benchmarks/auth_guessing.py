@@ -105,7 +105,7 @@ def main() -> None:
     env.update(CREDENCE_DATA=str(cache / "data"), CREDENCE_API_POLICY=str(cache / "policy.yaml"))
     server = subprocess.Popen(
         [
-            *(sys.executable, "-m", "uvicorn", "credence.commands.api:app_from_env", "--factory"),
+            *(sys.executable, "-m", "uvicorn", "credence.server:app_from_env", "--factory"),
             *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
             *("--log-level", "warning"),
         ],

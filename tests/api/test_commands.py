@@ -67,7 +67,7 @@ def test_the_server_answers_over_a_socket(sqlite_backend: Backend, tmp_path: Pat
             sys.executable,
             "-m",
             "uvicorn",
-            "credence.commands.api:app_from_env",
+            "credence.server:app_from_env",
             "--factory",
             "--port",
             str(port),

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from credence.access import auth as auth_module
 from credence.access.guard import Guard
-from credence.api.app import create_app
 from credence.audit.tables import AuditEntry
+from credence.server import create_server
 from tests.api.world import NOW, World
 
 ATTACKER = ("203.0.113.9", 40000)
@@ -34,12 +34,11 @@ class Clock:
 
 
 def _app(w: World, clock: Clock) -> Any:
-    app = create_app(
+    app = create_server(
         w.backend.store,
         w.app.state.credence.policy,
         clock=lambda: NOW,
         guard=Guard(clock=clock),
-        web=True,
     )
     app.state.credence.tarpit = 0.0
     return app

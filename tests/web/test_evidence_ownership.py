@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from credence.api.app import create_app
 from credence.cli import app
 from credence.runs.objections import upload_ref
+from credence.server import create_server
 from credence.store.db import MIGRATIONS, make_engine
 from credence.store.schema import EvidenceFile, Objection
 from tests.web.world import WRONG, World
@@ -46,7 +46,7 @@ def _free_port() -> int:
 @pytest.fixture
 def base(world: World) -> Iterator[str]:
     """The API with the web pages, served by uvicorn on a free local port."""
-    app = create_app(world.store, world.policy, web=True)
+    app = create_server(world.store, world.policy)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)

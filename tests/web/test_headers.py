@@ -6,7 +6,7 @@ import re
 
 from fastapi.testclient import TestClient
 
-from credence.api.app import create_app
+from credence.server import create_server
 from tests.web.conftest import sign_in
 from tests.web.world import World
 
@@ -58,7 +58,7 @@ def test_every_page_carries_the_headers_and_no_inline_code(
 
 
 def test_the_served_app_sets_them_on_the_api_too(world: World) -> None:
-    app = create_app(world.store, world.policy, web=True)
+    app = create_server(world.store, world.policy)
     client = TestClient(app)
     key = {"Authorization": f"Bearer {world.keys['alice']}"}
     r = client.get("/me/records", headers=key)

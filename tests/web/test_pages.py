@@ -13,6 +13,7 @@ from sqlalchemy import select
 from credence.access.auth import disable_principal
 from credence.api.app import create_app
 from credence.audit.tables import AccessEvent
+from credence.server import create_server
 from credence.store.schema import MeasureRow, Objection, RecordStatus
 from credence.web import create_web_router
 from tests.web.conftest import csrf_of, sign_in, sign_in_token
@@ -433,7 +434,7 @@ def test_the_subject_s_own_reads_are_one_line_a_day(client: TestClient, world: W
 
 
 def test_browsers_get_error_pages_and_clients_problems(world: World) -> None:
-    app = create_app(world.store, world.policy, web=True)
+    app = create_server(world.store, world.policy)
 
     @app.get("/boom", include_in_schema=False)
     def boom() -> None:

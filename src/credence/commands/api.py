@@ -84,7 +84,7 @@ def serve(
     announce(policy, host, port)
     signals = _signals_recorded()
     uvicorn.run(
-        "credence.commands.api:app_from_env",
+        "credence.server:app_from_env",
         factory=True,
         host=host,
         port=port,
@@ -152,49 +152,6 @@ def _stopped(signals: list[int]) -> None:
         highlight=False,
     )
     sys.stdout.flush()
-
-
-def app_from_env() -> object:
-    """The application, built from the environment that ``serve`` set (uvicorn factory)."""
-    import atexit
-    import gc
-
-    from credence.api.app import create_app
-    from credence.policy import library
-    from credence.sim.limited import cancel_all
-    from credence.store.checkpoints import WalCheckpointer
-    from credence.store.db import open_store
-
-    policy = library.resolve(os.environ["CREDENCE_API_POLICY"])
-    public = bool(os.environ.get("CREDENCE_API_PUBLIC_GRADE"))
-    secure = bool(os.environ.get("CREDENCE_SECURE_COOKIES"))
-    store = open_store()
-    app = create_app(store, policy, public_grade=public, web=True, secure_cookies=secure)
-    if store.is_sqlite:
-        # Checkpoints off the request path (see credence.store.checkpoints), stopped with one
-        # last pass when the worker process exits.
-        checkpoints = WalCheckpointer.serving(store.engine, lock=app.state.credence.serial)
-        atexit.register(checkpoints.stop)
-    if os.environ.get("CREDENCE_API_AUDIT_CHECKPOINT"):
-        # Signed checkpoints of the audit head outside the database (credence.audit.checkpoint),
-        # and a last one when the worker exits.
-        from credence.audit.checkpoint import HeadCheckpointer
-
-        anchor = HeadCheckpointer(
-            store.session,
-            store.keys,
-            path=Path(os.environ["CREDENCE_API_AUDIT_CHECKPOINT"]),
-            interval=float(os.environ.get("CREDENCE_API_AUDIT_CHECKPOINT_EVERY") or 300),
-        )
-        anchor.start()
-        atexit.register(anchor.stop)
-    atexit.register(cancel_all)  # lab runs of this worker end with it
-    # What start-up made (modules, the policy, the routes) lives as long as the server: moved out
-    # of the collector's reach, the full collections that every request's garbage triggers now
-    # and then stop walking it (they were the latency tail: 130 ms p99 -> 60 ms).
-    gc.collect()
-    gc.freeze()
-    return app
 
 
 @principal_app.command("add")
