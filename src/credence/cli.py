@@ -429,8 +429,7 @@ def policy_analyze(
         )
         for hit in (h for h in result.reach if h.version == r.version):
             shown = hit.witness.describe() if hit.witness else "no witness"
-            state = "reachable" if hit.reachable else "UNREACHABLE"
-            out.print(f"  {hit.what} {hit.id}: {state}; {shown}", highlight=False, markup=False)
+            out.print(f"  {hit.what} {hit.id}: {hit.state}; {shown}", highlight=False, markup=False)
     out.print(f"{pol.id}: {len(result.findings)} finding(s)", highlight=False, markup=False)
 
 

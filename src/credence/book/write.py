@@ -96,9 +96,8 @@ def render_pdf(book: Book, path: Path) -> None:
         if f.witness is not None:
             doc.para(f"Counterexample: {f.witness.describe()}")
     for reach in book.analysis.reach:
-        state = "reachable" if reach.reachable else "UNREACHABLE"
         shown = reach.witness.describe() if reach.witness else "no witness"
-        doc.para(f"Version {reach.version}, {reach.what} {reach.id}: {state}; {shown}")
+        doc.para(f"Version {reach.version}, {reach.what} {reach.id}: {reach.state}; {shown}")
     doc.heading("Worked examples")
     for i, x in enumerate(book.examples, start=1):
         doc.para(f"{i}. {x.name} ({'passes' if x.passed else 'FAILS'})", bold=True)

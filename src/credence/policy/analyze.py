@@ -137,13 +137,25 @@ class AnalysisFinding:
 
 @dataclass(frozen=True)
 class Reach:
-    """Whether one grade, stage, list or measure of a version can be reached, with a witness."""
+    """Whether one grade, stage, list or measure of a version can be reached, with a witness.
+
+    ``reachable`` is True only with a witness, False only with a proof (the over-approximation
+    has no solution), and None when neither was found (no concrete history could be built
+    within the version's period and the records' expiry).
+    """
 
     version: str
     what: Literal["grade", "stage", "list", "measure"]
     id: str
-    reachable: bool
+    reachable: bool | None
     witness: Witness | None
+
+    @property
+    def state(self) -> str:
+        """``reachable``, ``UNREACHABLE`` or ``undecided``, as the CLI and the book print it."""
+        if self.reachable is None:
+            return "undecided"
+        return "reachable" if self.reachable else "UNREACHABLE"
 
 
 @dataclass(frozen=True)
@@ -343,6 +355,10 @@ class _Under:
         return cls(model, credit)
 
 
+def _found(w: Witness | None) -> bool | None:
+    return True if w is not None else None
+
+
 def _favourable(version: CompiledVersion, points: int) -> bool:
     return points > 0 if version.higher_is_better else points < 0
 
@@ -430,6 +446,15 @@ class _VersionAnalysis:
         )
         self.under = _Under.of(self.version, no_skips=self.version.clamps)
         self.under_score = self.under.model.score()
+        self.base_skips = self.version.clamps and self.rungs_at_base() >= 2
+
+    def rungs_at_base(self) -> int:
+        """How many rungs the score of the empty history reaches."""
+        v = self.version
+        levels = {c.id: c.level(0, v.weighted) for c in v.caps}
+        base = v.bounded(v.combine(levels))
+        assert v.stages is not None
+        return sum(1 for s in v.stages.ladder if v.reaches(base, s.threshold))
 
     def where(self, section: str, key: str = "") -> str:
         return self.policy.locate(self.label, section, key)
@@ -443,6 +468,8 @@ class _VersionAnalysis:
         self, goal: Any, claims: tuple[Claim, ...], extra_days: int = 0
     ) -> Witness | None:
         """A concrete history whose score meets ``goal``, checked to fit the version."""
+        if self.base_skips:
+            return None  # the empty history already skips a clamped rung: the clamp moves it
         counts = self.under.model.solve(goal)
         if counts is None:
             return None
@@ -485,7 +512,7 @@ class _VersionAnalysis:
             else:
                 ug = z3.And(self.under_score >= g.min, self.under_score <= g.max)
                 w = self.witness_for(ug, (Claim("grade", "grade", g.grade),))
-                self.reach.append(Reach(self.label, "grade", g.grade, True, w))
+                self.reach.append(Reach(self.label, "grade", g.grade, _found(w), w))
         reached_measures: set[str] = set()
         self.stages(rng, reached_measures)
         self.lists(rng, reached_measures)
@@ -534,7 +561,7 @@ class _VersionAnalysis:
                     ugoal, z3.Not(self.reaches(self.under_score, ladder[i + 1].threshold))
                 )
             w = self.witness_for(ugoal, (Claim("stage", stage.id),))
-            self.reach.append(Reach(self.label, "stage", stage.id, True, w))
+            self.reach.append(Reach(self.label, "stage", stage.id, _found(w), w))
             if stage.measure is not None:
                 m = v.measures[stage.measure]
                 wait = _days(m.notice_period, w.as_of) if (w and m.notice_period) else 0
@@ -542,7 +569,7 @@ class _VersionAnalysis:
                     ugoal, (Claim("measure", stage.measure),), extra_days=wait + 1
                 )
                 reached_measures.add(stage.measure)
-                self.reach.append(Reach(self.label, "measure", stage.measure, True, mw))
+                self.reach.append(Reach(self.label, "measure", stage.measure, _found(mw), mw))
         if (
             len(ladder) >= 2
             and stages.require_earlier_notices
@@ -591,7 +618,7 @@ class _VersionAnalysis:
                 self.reach.append(Reach(self.label, "list", lst.id, False, None))
                 continue
             w = self.witness_for(under_goal, (Claim("list", lst.id),))
-            self.reach.append(Reach(self.label, "list", lst.id, True, w))
+            self.reach.append(Reach(self.label, "list", lst.id, _found(w), w))
             wait = 1 + (
                 _days(lst.notice_period, v.effective_from) + _days(_lag(v), v.effective_from)
                 if lst.notice_period
@@ -601,7 +628,7 @@ class _VersionAnalysis:
                 claims = (Claim("measure", mid),)
                 mw = self.witness_for(under_goal, claims, extra_days=wait)
                 reached_measures.add(mid)
-                self.reach.append(Reach(self.label, "measure", mid, True, mw))
+                self.reach.append(Reach(self.label, "measure", mid, _found(mw), mw))
             self.exit(lst, under_goal)
 
     def criteria(self, lst: ListDef, score: Any, model: _Model) -> Any:
@@ -638,7 +665,7 @@ class _VersionAnalysis:
             return
         records, _ = self.builder.history(model.options, counts)
         day = date(v.effective_from.year + FAR, 1, 1)
-        fits = self.builder.fits(records, day)
+        fits = self.builder.fits(records, day) and not self.base_skips
         w = Witness(tuple(records), day, (Claim("list", lst.id),)) if fits else None
         kinds = sorted({r.kind for r in records})
         why = (
