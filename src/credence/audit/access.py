@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, event, insert, select
 from sqlalchemy.orm import Session
 
 from credence.audit import chain
@@ -63,28 +63,8 @@ def log_read(
     at: datetime | None = None,
     detail: dict[str, object] | None = None,
 ) -> None:
-    """Record that ``access.actor`` read ``what`` of a subject (in the caller's transaction)."""
-    when = at or datetime.now(UTC)
-    session.add(
-        AccessEvent(
-            subject_id=subject_id,
-            actor=access.actor,
-            role=access.role,
-            purpose=access.purpose,
-            what=what,
-            at=when,
-        )
-    )
-    session.flush()
-    chain.append(
-        session,
-        keys,
-        actor=access.actor,
-        action=f"read.{what}",
-        subject_id=subject_id,
-        detail={"role": access.role, "purpose": access.purpose, **(detail or {})},
-        at=when,
-    )
+    """Record that ``access.actor`` read ``what`` of a subject (written as the caller commits)."""
+    defer_reads(session, keys, [Read(access, subject_id, what, at or datetime.now(UTC), detail)])
 
 
 @dataclass(frozen=True)
@@ -145,6 +125,37 @@ def log_reads(
         ],
     )
     chain.append_many(connection, keys, entries)
+
+
+_DEFERRED = "credence.deferred_reads"
+
+
+def defer_reads(session: Session, keys: AuditKeys, reads: list[Read]) -> None:
+    """Have the reads' access events and chain entries written when the session commits.
+
+    Written at once, a read would take the chain's lock, which on SQLite is the database's
+    write lock, and hold it until the caller commits: for a page that evaluates a subject
+    between its reads and its commit, the whole request, while every other request that logs
+    a read waits. Queued on the session, they are written by one :func:`log_reads` just before
+    the commit, in the same transaction (all or nothing with the caller's own writes, as
+    before, and never answered uncommitted); a rollback drops them.
+    """
+    if reads:
+        session.info.setdefault(_DEFERRED, []).append((keys, reads))
+
+
+@event.listens_for(Session, "before_commit")
+def _write_deferred(session: Session) -> None:
+    queued: list[tuple[AuditKeys, list[Read]]] | None = session.info.pop(_DEFERRED, None)
+    if not queued:
+        return
+    session.flush()  # the caller's own rows first, as when each read was written at once
+    log_reads(session.connection(), queued[0][0], [r for _, batch in queued for r in batch])
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_deferred(session: Session) -> None:
+    session.info.pop(_DEFERRED, None)
 
 
 def accesses_of(

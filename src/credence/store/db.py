@@ -40,10 +40,18 @@ def database_url(folder: Path) -> str:
     return os.environ.get(URL_ENV) or f"sqlite:///{(folder / DB_FILE).resolve()}"
 
 
+SQLITE_POOL = {"pool_size": 10, "max_overflow": 40}
+"""Pooled connections of a SQLite file store (kept, and more on demand)."""
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings the store relies on (WAL, foreign keys, UTC)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60})
+        # A server runs up to 40 request threads: with fewer pooled connections, requests wait
+        # for a connection (30 s, then fail) rather than for SQLite's own lock. A file
+        # database only (an in-memory one has a pool of its own kind).
+        sizes = {} if url in ("sqlite://", "sqlite:///:memory:") else SQLITE_POOL
+        engine = create_engine(url, connect_args={"timeout": 60}, **sizes)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     connect_args: dict[str, Any] = {}

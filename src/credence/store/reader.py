@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from credence.audit.access import Access, Read, log_reads
+from credence.audit.access import Access, Read, defer_reads
 from credence.dates import end_of_day
 from credence.engine.timeline import Decisions
 from credence.records import Record, Status, StatusChange
@@ -208,8 +208,8 @@ def inputs_of(
     records ordered by ``record_id`` with the status changes logged by then, and, with a
     ``policy_id``, that policy's notices and approvals as known then (none without one).
     Reads four statements per :data:`CHUNK` subjects, and logs the read of every subject
-    (``what``, with ``known_at`` and its record count) in one write for the whole call, in the
-    session's transaction.
+    (``what``, with ``known_at`` and its record count) in one write for the whole call, made
+    when the session's transaction commits.
     """
     wanted = list(dict.fromkeys(subject_ids))
     cut = cutoff(known_at)
@@ -224,9 +224,10 @@ def inputs_of(
     out = _assemble(wanted, *rows, _day_of(known_at))
     when = now or datetime.now(UTC)
     detail_known = None if cut is None else cut.isoformat()
-    session.flush()  # what the session holds unwritten goes before the log, as log_read's would
-    log_reads(
-        session.connection(),
+    # Written as the session commits, so that the write lock is not held while the caller
+    # evaluates what it read (credence.audit.access.defer_reads).
+    defer_reads(
+        session,
         keys,
         [
             Read(access, sid, what, when, {"known_at": detail_known, "count": len(got.records)})
