@@ -12,6 +12,7 @@ from bisect import bisect_right
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from credence.policy.dictionary import dictionary_for
 from credence.policy.load import PolicySet
 from credence.records import Record, StatusChange
 from credence.sql.columns import instant_text
@@ -70,6 +71,7 @@ class Validator:
         self.now = instant_text(now)
         self.starts = [v.effective_from.isoformat() for v in policy.versions]
         self.kinds = policy.all_kinds
+        self.dictionary = dictionary_for(policy)
         self._rules: dict[tuple[str, str, int, str], Problem | None] = {}
 
     def check(self, c: Candidate) -> list[Problem]:
@@ -98,6 +100,13 @@ class Validator:
                 problems.append(
                     (f"status_history[{i}]", f"{change.at.isoformat()} is in the future")
                 )
+        # The code dictionary first: its reason names the authority that defines the codes.
+        # (The linter keeps every rule's kind and sources within it, so the policy checks and
+        # the columnar fast path below never pass a row it refuses.)
+        refused = self.dictionary.refusal(c.kind, c.source) if self.dictionary else None
+        if refused is not None:
+            problems.append(refused)
+            return problems
         if c.kind not in self.kinds:
             problems.append(("kind", f"{c.kind!r} is not a kind of policy {self.policy.id}"))
             return problems

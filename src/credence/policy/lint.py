@@ -15,6 +15,7 @@
 | CR011 | a rule's ``reason`` text that names no conduct (a vague phrase: "insufficient score") |
 | CR012 | a record kind, list, measure, stage or source without the words people read (warning) |
 | CR020 | a month or year period that can land on a missing day, with no declared ``round`` |
+| CR030-CR032 | departures from the policy's code dictionary (:mod:`credence.policy.dictionary`) |
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from credence.dates import Period
+from credence.policy.dictionary import check as check_dictionary
 from credence.policy.load import PolicySet
 from credence.policy.model import ListDef, Measure, PolicyVersion, Rule, Scope
 
@@ -132,6 +134,7 @@ def lint(policy: PolicySet, profile: Profile = "default") -> list[Finding]:
     findings: list[Finding] = []
     for version in policy.versions:
         findings += _lint_version(policy, version, profile)
+    findings += [Finding(c, "error", where, msg) for c, where, msg in check_dictionary(policy)]
     return findings
 
 

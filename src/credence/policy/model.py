@@ -517,6 +517,9 @@ class PolicyVersion(Strict):
         description="The name people read for each kind of source, the part of a record's "
         "source before ':' (lint CR012).",
     )
+    dictionary: str | None = Field(
+        None, description="The code dictionary (scheme family) the record kinds come from."
+    )
     tests: list[TestCase] = Field(default_factory=list)
 
     @model_validator(mode="wrap")
