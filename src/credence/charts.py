@@ -30,11 +30,28 @@ def _t(text: object) -> str:
 
 def _svg(width: int, height: int, title: str, body: list[str], label: str | None = None) -> Markup:
     aria = _t(label or title)
+    # The <desc> carries every figure drawn, for readers that skip aria-label.
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" role="img" aria-label="{aria}" class="chart">'
-        f"<title>{_t(title)}</title>{''.join(body)}</svg>"
+        f"<title>{_t(title)}</title><desc>{aria}</desc>{''.join(body)}</svg>"
     )
+
+
+def _axis_labels(w: int, h: int, x_label: str, y_label: str) -> list[str]:
+    """The x axis label centred under the plot, the y axis label turned along the left edge."""
+    out = []
+    if x_label:
+        out.append(
+            f'<text x="{w / 2:.0f}" y="{h - 4}" text-anchor="middle" font-size="12" '
+            f'fill="{INK}" class="axis-label">{_t(x_label)}</text>'
+        )
+    if y_label:
+        out.append(
+            f'<text x="12" y="{h / 2:.0f}" text-anchor="middle" font-size="12" fill="{INK}" '
+            f'transform="rotate(-90 12 {h / 2:.0f})" class="axis-label">{_t(y_label)}</text>'
+        )
+    return out
 
 
 def grade_colours(grades: Sequence[str], higher_is_better: bool = True) -> dict[str, str]:
@@ -114,10 +131,14 @@ def bar_chart(
     title: str,
     colours: dict[str, str] | None = None,
     unit: str = "",
+    x_label: str = "",
+    y_label: str = "",
 ) -> Markup:
-    """Horizontal bars, one per (label, value), the value written at the end of each bar."""
+    """Horizontal bars, one per (label, value), the value written at the end of each bar.
+
+    ``x_label`` names the values (drawn under the bars), ``y_label`` what each bar is."""
     w, row, left, right = 560, 26, 170, 60
-    h = max(len(items), 1) * row + 20
+    h = max(len(items), 1) * row + 20 + (20 if x_label else 0)
     peak = max((v for _, v in items), default=0) or 1
     body = []
     for i, (name, value) in enumerate(items):
@@ -134,6 +155,7 @@ def bar_chart(
         )
     if not items:
         body.append(f'<text x="{left}" y="26" font-size="13" fill="{INK}">no data</text>')
+    body += _axis_labels(w, h, x_label, y_label)
     summary = ", ".join(f"{n}: {v:g}{unit}" for n, v in items) or "no data"
     return _svg(w, h, title, body, f"{title}: {summary}")
 
@@ -144,9 +166,12 @@ def stacked_bars(
     *,
     title: str,
     colours: dict[str, str],
+    x_label: str = "",
+    y_label: str = "",
 ) -> Markup:
     """Vertical bars, one per group, stacked by key (shares of the group), with a legend."""
-    w, h, top, bottom, left = 900, 300, 20, 60, 40
+    w, h, top, bottom, left = 900, 300 + (20 if x_label else 0), 20, 60 + (20 if x_label else 0), 40
+    left += 16 if y_label else 0
     n = max(len(groups), 1)
     slot = (w - left - 10) / n
     bw = min(slot * 0.7, 60)
@@ -182,14 +207,19 @@ def stacked_bars(
             f'font-size="11" fill="{INK}">{_t(name)}</text>'
         )
     lx = left
+    ly = h - 22 - (20 if x_label else 0)
     for k in keys:
         colour = colours.get(k, PALETTE[7])
         body.append(
-            f'<rect x="{lx}" y="{h - 22}" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{lx + 16}" y="{h - 12}" font-size="12" fill="{INK}">{_t(k)}</text>'
+            f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{lx + 16}" y="{ly + 10}" font-size="12" fill="{INK}">{_t(k)}</text>'
         )
         lx += 24 + 8 * len(k) + 14
-    return _svg(w, h, title, body, f"{title} (stacked shares of {', '.join(keys)})")
+    body += _axis_labels(w, h, x_label, y_label)
+    shares = "; ".join(
+        f"{name}: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in keys) for name, counts in groups
+    )
+    return _svg(w, h, title, body, f"{title} (stacked shares of {', '.join(keys)}): {shares}")
 
 
 @dataclass(frozen=True)

@@ -505,12 +505,33 @@ def demo(
     data: Annotated[
         Path, typer.Option(help="Folder for the demo store and report (recreated).")
     ] = Path("credence-data/demo"),
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="A PostgreSQL URL for the store (default: embedded SQLite)."),
+    ] = None,
+    baseline: Annotated[
+        bool,
+        typer.Option("--baseline/--no-baseline", help="Also run the city with safeguards off."),
+    ] = True,
+    step: Annotated[
+        int, typer.Option("--step", min=1, max=31, help="Days between due-process runs.")
+    ] = 7,
 ) -> None:
-    """End to end: simulate a city, ingest, run due process, batch-score, write the report."""
+    """End to end: simulate a city, ingest and run due process week by week, with objections
+    and reviews, the same city with safeguards off, batch-score, write the report."""
     from credence.demo import run_demo
 
     try:
-        run_demo(out, data, population=population, years=years, seed=seed)
+        run_demo(
+            out,
+            data,
+            population=population,
+            years=years,
+            seed=seed,
+            url=url,
+            baseline=baseline,
+            step_days=step,
+        )
     except (CredenceError, FileExistsError) as exc:
         err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(2) from None

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from credence.errors import CredenceError
 from credence.policy import library
-from credence.sim.process import Progress as ProgressFn
+from credence.sim.lab import Progress as ProgressFn
 from credence.sim.scenarios import Behaviour, Faults, Injection, Scenario
 
 out = Console(soft_wrap=True)
@@ -40,8 +40,13 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``simulate`` to the ``credence`` app and ``diff`` to its ``policy`` sub-app."""
+    """Add ``simulate`` and ``lab run``/``lab diff`` to the ``credence`` app and ``diff`` to its
+    ``policy`` sub-app."""
     app.command("simulate")(simulate)
+    lab = typer.Typer(help="The policy lab: schemes run over simulated populations.")
+    lab.command("run")(simulate)
+    lab.command("diff")(policy_diff)
+    app.add_typer(lab, name="lab")
     policy_app = next((g.typer_instance for g in app.registered_groups if g.name == "policy"), None)
     if policy_app is None:
         raise RuntimeError("the credence app has no 'policy' sub-app to add 'diff' to")
@@ -118,6 +123,14 @@ def simulate(
         float,
         typer.Option(min=0.0, max=1.0, help="Chance a warned subject contests a wrong record."),
     ] = 0.6,
+    review_accuracy: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of reviewers' decisions that are right."),
+    ] = 0.95,
+    review_delay: Annotated[
+        str,
+        typer.Option(help="Days from an objection to its decision: MIN:MAX (drawn evenly)."),
+    ] = "5:40",
     start: Annotated[
         str | None, typer.Option(help="First day (default: the policy's first version).")
     ] = None,
@@ -125,16 +138,31 @@ def simulate(
         list[str] | None,
         typer.Option(help="A botched bulk import: KIND:SUBJECTS[:RECORDS_EACH[:DATE]]."),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Report name (a folder under reports/).")] = None,
+    step: Annotated[
+        int, typer.Option("--step", min=1, max=31, help="Days between due-process runs.")
+    ] = 7,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline/--no-baseline",
+            help="Also run the same population with the safeguards off, side by side.",
+        ),
+    ] = True,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="A PostgreSQL URL for the store (default: embedded SQLite)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (a folder under lab/).")] = None,
     data: DataOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json (the report).")] = "table",
     quiet: QuietOpt = False,
 ) -> None:
-    """Run a scheme over a synthetic population month by month and write an impact report."""
+    """Run a scheme over a synthetic population through the real store and due process, and
+    write an impact report."""
     if fmt not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
-    from credence.sim.process import run_simulation
-    from credence.sim.report import build_report, summary_table, write_report
+    from credence.sim.experiment import run_experiment
+    from credence.sim.report import summary_table
 
     try:
         pol = library.resolve(policy)
@@ -146,31 +174,54 @@ def simulate(
         raise typer.BadParameter(
             f"{start!r} is not a date (YYYY-MM-DD)", param_hint="--start"
         ) from None
+    try:
+        lo, hi = (int(x) for x in review_delay.split(":"))
+        if not 0 <= lo <= hi:
+            raise ValueError
+    except ValueError:
+        raise typer.BadParameter(
+            f"{review_delay!r}: use MIN:MAX days, 0 <= MIN <= MAX", param_hint="--review-delay"
+        ) from None
     scenario = Scenario(
         population=population,
         years=years,
         seed=seed,
         start=first,
         faults=Faults.from_error_rate(error_rate, late_rate),
-        behaviour=Behaviour(objection_rate=objection_rate),
+        behaviour=Behaviour(
+            objection_rate=objection_rate,
+            review_accuracy=review_accuracy,
+            review_delay_days=(lo, hi),
+        ),
         injections=_injections(inject or []),
     )
+    label = name or f"{pol.id}-n{population}-y{years}-s{seed}"
+    folder = _data_dir(data) / "lab" / label
     began = time.perf_counter()
     try:
         with progress_bars(err, quiet=quiet or fmt == "json") as tick:
-            sim = run_simulation(pol, scenario, tick)
-    except (CredenceError, ValueError) as exc:
+            result = run_experiment(
+                pol,
+                scenario,
+                folder,
+                name=label,
+                url=url,
+                baseline=baseline,
+                step_days=step,
+                progress=tick,
+            )
+    except (CredenceError, ValueError, FileExistsError) as exc:
         err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(2) from None
-    label = name or f"{pol.id}-n{population}-y{years}-s{seed}"
-    report = build_report(sim, label)
-    html_path, json_path = write_report(report, _data_dir(data) / "reports" / label)
     if fmt == "json":
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        sys.stdout.write(json.dumps(result.report, indent=2) + "\n")
         return
-    out.print(summary_table(report))
+    out.print(summary_table(result.report))
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
     out.print(
-        f"Report: {html_path} (and {json_path.name}); {time.perf_counter() - began:.1f} s",
+        f"Store: {folder} ({result.lab.steps} due-process runs). Time per phase: {phases}.\n"
+        f"Report: {result.html} (and {result.json.name}); "
+        f"{time.perf_counter() - began:.1f} s",
         highlight=False,
         markup=False,
     )
@@ -185,12 +236,16 @@ def policy_diff(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Day to compare on (default: end of the run).")
     ] = None,
+    step: Annotated[
+        int, typer.Option("--step", min=1, max=31, help="Days between due-process runs.")
+    ] = 7,
     name: Annotated[str | None, typer.Option(help="Report name (a folder under reports/).")] = None,
     data: DataOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     quiet: QuietOpt = False,
 ) -> None:
-    """Who changes grade, list or measure between policies A and B, and which rules cause it."""
+    """Who changes grade, list or measure between policies A and B, and why: one simulated
+    population through the real ingest and due process under each policy."""
     if fmt not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
     from credence.sim.diff import diff_policies, resolve
@@ -207,7 +262,7 @@ def policy_diff(
     scenario = Scenario(population=population, years=years, seed=seed)
     try:
         with progress_bars(err, quiet=quiet or fmt == "json") as tick:
-            result = diff_policies(pa, pb, scenario, day, tick)
+            result = diff_policies(pa, pb, scenario, day, tick, step_days=step)
     except (CredenceError, ValueError) as exc:
         err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(2) from None
@@ -257,3 +312,15 @@ def _diff_tables(result: dict[str, Any]) -> None:
     for r in result["rules"]:
         rules.add_row(r["kind"], f"{r['subjects']:,}", f"{r['points_delta']:+,}")
     out.print(rules)
+    if result.get("subjects"):
+        who = Table(title=f"Who changes (the first {len(result['subjects'])})")
+        for col in ("subject", "grade A → B", "lists A → B", "why (points B − A)"):
+            who.add_column(col)
+        for x in result["subjects"]:
+            who.add_row(
+                x["subject"],
+                " → ".join(str(g) for g in x["grade"]),
+                " → ".join(", ".join(lists) or "none" for lists in x["lists"]),
+                ", ".join(f"{w['kind']} {w['points_delta']:+}" for w in x["why"]) or "process",
+            )
+        out.print(who)

@@ -1,22 +1,30 @@
-"""The policy lab: synthetic populations, faulty agencies, simulated due process, impact reports.
+"""The policy lab: synthetic populations and faulty agencies run through the real system.
 
-``run_simulation`` runs a scheme over a seeded synthetic population month by month;
-``build_report`` turns the run into the JSON-ready impact report that ``write_report`` renders.
+``make_world`` generates a seeded population and what its agencies report; ``run_lab`` feeds
+it through a store, the due process and the objection and review functions the API calls;
+``run_experiment`` adds the baseline with the safeguards off, the grades and the impact report
+(``build_report``, queries over the store, rendered by ``write_report``).
 """
 
+from credence.sim.experiment import Experiment, run_experiment
+from credence.sim.lab import LabRun, World, make_world, run_lab
 from credence.sim.population import Population, generate_population
-from credence.sim.process import Simulation, run_simulation
 from credence.sim.report import build_report, write_report
-from credence.sim.scenarios import Faults, Injection, Scenario
+from credence.sim.scenarios import Behaviour, Faults, Injection, Scenario
 
 __all__ = [
+    "Behaviour",
+    "Experiment",
     "Faults",
     "Injection",
+    "LabRun",
     "Population",
     "Scenario",
-    "Simulation",
+    "World",
     "build_report",
     "generate_population",
-    "run_simulation",
+    "make_world",
+    "run_experiment",
+    "run_lab",
     "write_report",
 ]

@@ -137,4 +137,5 @@ def cancel_all() -> int:
 
 def diff_refs(a: str, b: str, scenario: Scenario) -> dict[str, Any]:
     """The impact of moving from policy ``a`` to ``b`` (bundled refs), as a child runs it."""
-    return diff_policies(resolve(a), resolve(b), scenario)
+    # Four-weekly due-process runs keep a web impact run within its limits.
+    return diff_policies(resolve(a), resolve(b), scenario, step_days=28)

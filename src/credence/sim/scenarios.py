@@ -59,8 +59,9 @@ class Behaviour:
     objection_delay_days: int = 1  # files at the earliest this many days after being warned
     objection_window_days: int = 60  # and at the latest this many
     deterrence: float = 0.5  # share of a rectifier's future adverse acts that never happen
-    service_lag_days: int = 3  # a list notice is served this long after it is issued
     review_lag_days: int = 7  # a reviewer signs off a measure needing human review this late
+    review_accuracy: float = 0.95  # share of reviewers' decisions that are right
+    review_delay_days: tuple[int, int] = (5, 40)  # days from filing an objection to its decision
 
 
 @dataclass(frozen=True)

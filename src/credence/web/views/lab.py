@@ -1,7 +1,8 @@
 """The policy lab: lint a policy, run its embedded tests, and diff two versions' impact.
 
-Nothing here touches the store: a policy is picked from the bundled library or uploaded, and
-the impact diff runs over a seeded synthetic population (``credence.sim.diff``), so the same
+Nothing here touches the site's store: a policy is picked from the bundled library or
+uploaded, and the impact diff runs a seeded synthetic population through two scratch stores,
+one per policy, with the real ingest and due process (``credence.sim.diff``), so the same
 inputs always give the same figures.
 """
 
@@ -26,8 +27,9 @@ from credence.web.app import User, Web
 MAX_POLICY = 1024 * 1024
 POPULATION = (100, 10000)
 YEARS = (1, 10)
-LIMITS = Limits(seconds=60.0, memory_mib=1024)
-"""An impact run's limits; the largest allowed run takes about 8 s and 100 MiB."""
+LIMITS = Limits(seconds=120.0, memory_mib=1024)
+"""An impact run's limits: both policies go through the real ingest and due process, so a run
+of 500 people over 2 years takes about 15 s; much larger runs are stopped."""
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,12 @@ def routes(web: Web) -> APIRouter:
         chart = None
         if report is not None:
             moves = [(f"{m['from']} → {m['to']}", m["subjects"]) for m in report["grade_moves"]]
-            chart = charts.bar_chart(moves, title="Subjects changing grade (A → B)")
+            chart = charts.bar_chart(
+                moves,
+                title="Subjects changing grade (A → B)",
+                x_label="subjects",
+                y_label="grade move",
+            )
         extra = {
             "part": "diff",
             "form": form,
