@@ -177,32 +177,50 @@ def issues_nothing(a: Assessment) -> bool:
     return not a.listings and (a.stages is None or not (a.stages.notices or a.stages.measures))
 
 
-def may_issue(policy: CompiledPolicy, kinds: Iterable[str]) -> bool:
+@dataclass(frozen=True)
+class Reach:
+    """What :func:`may_issue` needs of a compiled policy, computed once per run: for each kind
+    of record, the range of values one record of it can add to each category under any
+    version (0 included)."""
+
+    policy: CompiledPolicy
+    ranges: dict[str, dict[str, tuple[int, int]]]
+
+
+def reach_of(policy: CompiledPolicy) -> Reach:
+    """The value ranges of every kind of record under ``policy``."""
+    ranges: dict[str, dict[str, tuple[int, int]]] = {}
+    for v in policy.versions:
+        for kind, rule in v.rules.items():
+            values = (0, *rule.point_values)
+            lo, hi = ranges.setdefault(kind, {}).get(rule.category, (0, 0))
+            ranges[kind][rule.category] = (min(lo, *values), max(hi, *values))
+    return Reach(policy, ranges)
+
+
+def may_issue(reach: Reach, kinds: Iterable[str]) -> bool:
     """False only when no evaluation of a subject with records of ``kinds`` (one per record),
     on any day, under any version, can issue a notice, list it or take a measure.
 
-    Each record moves its category's total by one of its rule's values under some version, or
-    not at all (it has not counted yet, expired, is void, gave way to a milder rule, or another
-    record of its act counted instead), so every day's total lies between the sum of each
-    record's most favourable and most unfavourable values (0 included); the levels, the
-    combination and the scale's bounds are monotone, so every day's score lies between the
-    scores of those two totals. A subject whose score range meets no rung, no listed grade or
-    score bound, and who has no record of a kind a list enters on, has nothing to be told.
+    Each record moves a category's total by one of its rule's values under some version, or
+    not at all (it has not counted yet, expired, is void, gave way to a milder rule, another
+    record of its act counted instead, or, a credit, it was refused), so every day's total of a
+    category lies between the sums of each record's most favourable and most unfavourable
+    values there (0 included); the levels, the combination and the scale's bounds are
+    monotone, so every day's score lies between the scores of those totals. A subject whose
+    score range meets no rung, no listed grade or score bound, and who has no record of a kind
+    a list enters on, has nothing to be told.
     """
     counts = Counter(kinds)
-    for v in policy.versions:
+    for v in reach.policy.versions:
         low: dict[str, int] = dict.fromkeys(v.categories, 0)
         high: dict[str, int] = dict.fromkeys(v.categories, 0)
         for kind, n in counts.items():
-            for w in policy.versions:
-                rule = w.rule(kind)
-                if rule is None:
-                    continue
-                if rule.category not in low:
+            for category, (lo, hi) in reach.ranges.get(kind, {}).items():
+                if category not in low:
                     return True  # how this version counts another's category is not bounded
-                values = (0, *rule.point_values)
-                low[rule.category] += n * min(values)
-                high[rule.category] += n * max(values)
+                low[category] += n * lo
+                high[category] += n * hi
         scores = [
             v.bounded(v.combine({c.id: c.level(t[c.id], v.weighted) for c in v.caps}))
             for t in (low, high)

@@ -55,6 +55,8 @@ OBJECTION = "objection"
 # The statuses of a reviewer's decision in process_events (reviews.review_measure).
 REVIEWED = ("approved", MeasureStatus.REFUSED.value)
 RELYING_PARTY = "relying_party"
+# Subjects per statement (well below SQLite's limit on bound parameters).
+BATCH = 900
 
 
 class AgendaError(CredenceError):
@@ -203,7 +205,17 @@ def due(session: Session, policy: PolicySet, as_of: date, mark: AgendaMark | Non
             .where(AccessEvent.role == RELYING_PARTY, AccessEvent.id > mark.access_id)
         ),
     )
-    known = set(with_records(session))
+    # Only subjects with records are visited (a relying party may query anyone); asked of the
+    # candidates alone, so that a quiet night does not read every subject's id.
+    candidates = sorted(reasons)
+    known: set[str] = set()
+    for start in range(0, len(candidates), BATCH):
+        part = candidates[start : start + BATCH]
+        known.update(
+            session.scalars(
+                select(StoredRecord.subject_id).distinct().where(StoredRecord.subject_id.in_(part))
+            )
+        )
     return Due({s: r for s, r in reasons.items() if s in known})
 
 

@@ -26,7 +26,7 @@ from credence.audit import chain
 from credence.audit.access import Access
 from credence.engine.reference import evaluate
 from credence.ingest.run import store_policy
-from credence.policy.compiled import CompiledPolicy, compile_policy
+from credence.policy.compiled import compile_policy
 from credence.policy.load import PolicySet
 from credence.process import kernel
 from credence.records import Record
@@ -104,7 +104,7 @@ def run(
         session.commit()
         timings["plan"] = time.perf_counter() - clock
         chunks = [ids[i : i + chunk] for i in range(0, len(ids), chunk)]
-        job = Job(store, policy, as_of, actor, sender, compile_policy(policy))
+        job = Job(store, policy, as_of, actor, sender, kernel.reach_of(compile_policy(policy)))
         if store.is_sqlite:
             # One writer: the run's session, one transaction per chunk.
             done: Iterable[Tally] = (job.chunk(session, part) for part in chunks)
@@ -191,7 +191,7 @@ class Job:
     as_of: date
     actor: str
     sender: Sender
-    compiled: CompiledPolicy
+    reach: kernel.Reach
 
     def chunk(self, session: Session, part: list[str], *, exclusive: bool = False) -> Tally:
         """Advance one chunk of subjects and commit it.
@@ -216,7 +216,7 @@ class Job:
         days: dict[str, date | None] = {}
         for sid in part:
             sent, days[sid] = advance_subject(
-                changes, self.sender, held[sid], self.as_of, inputs[sid].records, self.compiled
+                changes, self.sender, held[sid], self.as_of, inputs[sid].records, self.reach
             )
             out.delivered += sent
         t["visit"] += time.perf_counter() - clock
@@ -239,7 +239,7 @@ def advance_subject(
     subject: kernel.Subject,
     as_of: date,
     records: list[Record],
-    compiled: CompiledPolicy | None = None,
+    reach: kernel.Reach | None = None,
 ) -> tuple[int, date | None]:
     """Evaluate, issue and deliver notices until none is left to deliver, then decide the
     story; return the messages delivered and the next day the subject can change by itself.
@@ -250,7 +250,7 @@ def advance_subject(
     even evaluated: nothing can change for it until something new is stored."""
     policy = changes.policy
     bare = not subject.has_rows()
-    if bare and compiled is not None and not kernel.may_issue(compiled, (r.kind for r in records)):
+    if bare and reach is not None and not kernel.may_issue(reach, (r.kind for r in records)):
         return 0, None
     decisions = kernel.decisions(subject)
     delivered = 0
