@@ -10,10 +10,11 @@ PostgreSQL the store is the one ``benchmarks/api.py --postgres`` builds and cach
 policy; ``--records`` picks the cached size). Principals for ``--users`` subjects with records
 and an auditor are added to the copy. Every user signs in through the web form, then the auditor
 opens ``/analytics``, which starts the recomputation in the background, and polls its progress
-as the page does. Meanwhile each user loads ``/portal`` again and again, waiting ``--think``
-seconds between two page views (0: closed loop), until the computation is done or ``--seconds``
-have passed. Prints every user's requests, the errors (any answer but 200, or no answer), the
-portal's latency percentiles, and how long the computation took.
+as the page does. Each user loads ``/portal`` again and again, waiting ``--think`` seconds
+between two page views (0: closed loop): first for ``--baseline`` seconds with no computation,
+then from the auditor's visit until the computation is done or ``--seconds`` have passed. Prints
+for each phase the pages served, the errors (any answer but 200, or no answer), the portal's
+latency percentiles, and how long the computation took.
 """
 
 from __future__ import annotations
@@ -98,26 +99,45 @@ async def sign_in(base: str, key: str) -> httpx.AsyncClient:
     return client
 
 
-async def load(base: str, issued: dict[str, str], think: float, seconds: float) -> None:
-    """Sign everyone in, start the recomputation, and drive the portal until it is done."""
+async def load(
+    base: str, issued: dict[str, str], think: float, seconds: float, baseline: float
+) -> None:
+    """Sign everyone in; drive the portal alone, then while the analytics are recomputed."""
     citizens = [await sign_in(base, k) for n, k in issued.items() if n.startswith("load-cit")]
     auditor = await sign_in(base, issued["load-auditor"])
     for c in citizens:  # warm: each citizen's first page (imports, caches)
         r = await c.get("/portal")
         if r.status_code != 200:
             raise SystemExit(f"/portal answered {r.status_code} before the load: {r.text[:300]}")
+    if baseline:
+        await phase(citizens, None, think, baseline)
+    await phase(citizens, auditor, think, seconds)
+    for c in (*citizens, auditor):
+        await c.aclose()
+
+
+async def phase(
+    citizens: list[httpx.AsyncClient],
+    auditor: httpx.AsyncClient | None,
+    think: float,
+    seconds: float,
+) -> None:
+    """Drive the portal for ``seconds`` (with the auditor: until the computation is done)."""
     latencies: list[float] = []
     errors: list[str] = []
     done = asyncio.Event()
     started = time.perf_counter()
-    page = await auditor.get("/analytics")
-    computing = 'id="analytics-progress"' in page.text
-    print(f"/analytics: {page.status_code}, computation started: {computing}")
     took: float | None = None
+    if auditor is not None:
+        page = await auditor.get("/analytics")
+        computing = 'id="analytics-progress"' in page.text
+        print(f"/analytics: {page.status_code}, computation started: {computing}")
+    else:
+        print("the portal alone (no computation):")
 
     async def watch() -> None:
         nonlocal took
-        while not done.is_set():
+        while auditor is not None and not done.is_set():
             await asyncio.sleep(1.0)
             r = await auditor.get("/analytics/progress")
             if r.headers.get("HX-Refresh") == "true":
@@ -165,14 +185,13 @@ async def load(base: str, issued: dict[str, str], think: float, seconds: float) 
             f"portal latency ms: median {statistics.median(lat) * 1000:.0f}, p95 {pct(0.95):.0f}, "
             f"p99 {pct(0.99):.0f}, max {lat[-1] * 1000:.0f}"
         )
-    print(
-        "analytics computation: "
-        + (f"done in {took:.1f} s" if took is not None else f"not done after {wall:.0f} s")
-    )
+    if auditor is not None:
+        print(
+            "analytics computation: "
+            + (f"done in {took:.1f} s" if took is not None else f"not done after {wall:.0f} s")
+        )
     for e in errors[:5]:
         print("  error:", e)
-    for c in (*citizens, auditor):
-        await c.aclose()
 
 
 def main() -> None:
@@ -184,7 +203,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000, help="with --postgres")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--think", type=float, default=1.0, help="seconds between page views")
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="longest with the analytics")
+    parser.add_argument("--baseline", type=float, default=30.0, help="seconds without (0: none)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument(
         "--data-as-of", help="record this day as the store's data_as_of (a demo made before 0008)"
@@ -233,7 +253,7 @@ def main() -> None:
             f"{'PostgreSQL' if url else 'SQLite'} ({data}), {args.workers} worker(s), "
             f"load average before: {os.getloadavg()[0]:.2f}"
         )
-        asyncio.run(load(base, issued, args.think, args.seconds))
+        asyncio.run(load(base, issued, args.think, args.seconds, args.baseline))
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
         server.send_signal(signal.SIGTERM)
