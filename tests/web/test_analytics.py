@@ -13,10 +13,12 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -28,13 +30,13 @@ from credence.compute.analytics_runner import Refresher
 from credence.engine.reference import evaluate
 from credence.ingest.run import ingest_file
 from credence.policy import library
-from credence.store.db import Store, make_engine, migrate
-from credence.store.keys import KEY_FILE, load_keys
+from credence.store.db import Store
 from credence.store.reader import inputs_of
 from credence.store.schema import StoredRecord, Subject
 from credence.web import create_web_router
+from tests.store.backends import BACKENDS, SECRET, open_backend
 from tests.web.conftest import sign_in
-from tests.web.world import SECRET, World
+from tests.web.world import World
 
 AUDITOR = Access("audrey", "auditor", an.PURPOSE)
 TODAY = date(2026, 7, 15)
@@ -51,18 +53,16 @@ FOUR = (
 REGION = {"NID-P1": "North", "NID-P2": "North", "NID-P3": "Riverside"}
 
 
-def four_people(folder: Path) -> tuple[Store, library.PolicySet]:
-    """A store of the four people above, ingested two weeks before :data:`TODAY`."""
-    folder.mkdir(parents=True)
-    (folder / KEY_FILE).write_text(SECRET)
-    engine = make_engine(f"sqlite:///{folder / 'credence.db'}")
-    migrate(engine)
-    store = Store(engine=engine, keys=load_keys(folder), folder=folder)
-    from credence.audit import chain
+@pytest.fixture(params=BACKENDS)
+def four(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The four people's store on each backend (SQLite file, PostgreSQL schema)."""
+    for b in open_backend(request.param, tmp_path / "data", SECRET):
+        four_people(b.store, tmp_path)
+        yield b.store
 
-    with store.session() as session:
-        chain.initialise(session, store.keys)
-        session.commit()
+
+def four_people(store: Store, folder: Path) -> None:
+    """The four people above, ingested two weeks before :data:`TODAY`."""
     policy = library.resolve("city-merit")
     moment = datetime(2026, 7, 1, 9, tzinfo=UTC)
     for source in sorted({r[0] for r in FOUR}):
@@ -79,11 +79,10 @@ def four_people(folder: Path) -> tuple[Store, library.PolicySet]:
             assert row is not None
             row.region = region
         session.commit()
-    return store, policy
 
 
-def test_the_figures_of_four_people_are_the_hand_computed_ones(tmp_path: Path) -> None:
-    store, policy = four_people(tmp_path / "data")
+def test_the_figures_of_four_people_are_the_hand_computed_ones(four: Store) -> None:
+    store, policy = four, library.resolve("city-merit")
     steps: list[str] = []
     f = an.compute(store, policy, TODAY, AUDITOR, progress=lambda s, _: steps.append(s))
     assert f.subjects == 4 and f.grades == ("D", "C", "B", "A", "AA", "AAA")
@@ -124,11 +123,10 @@ def test_the_figures_of_four_people_are_the_hand_computed_ones(tmp_path: Path) -
             "role": "auditor",
             "subjects": 4,
         }
-    store.close()
 
 
-def test_new_records_make_the_kept_figures_stale(tmp_path: Path) -> None:
-    store, policy = four_people(tmp_path / "data")
+def test_new_records_make_the_kept_figures_stale(four: Store, tmp_path: Path) -> None:
+    store, policy = four, library.resolve("city-merit")
     an.compute(store, policy, TODAY, AUDITOR, months=1)
     path = tmp_path / "late.csv"
     path.write_text(
@@ -144,7 +142,6 @@ def test_new_records_make_the_kept_figures_stale(tmp_path: Path) -> None:
         assert not an.is_current(kept, session, TODAY)
     f = an.compute(store, policy, TODAY, AUDITOR, months=1)
     assert f.tables["grades-by-region"].rows[1] == ("North", 0, 0, 2, 0, 0, 0, 2)  # 930, 950
-    store.close()
 
 
 def test_the_kept_figures_agree_with_the_reference_evaluator(world: World) -> None:
