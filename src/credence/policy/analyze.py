@@ -447,6 +447,9 @@ class _VersionAnalysis:
         self.under = _Under.of(self.version, no_skips=self.version.clamps)
         self.under_score = self.under.model.score()
         self.base_skips = self.version.clamps and self.rungs_at_base() >= 2
+        # The replay walks an earlier version's days too: its stages may have served notices
+        # or set clamps that a history starting in this version would inherit.
+        self.inherits = any(v.stages is not None for v in self.compiled.versions[: self.index])
 
     def rungs_at_base(self) -> int:
         """How many rungs the score of the empty history reaches."""
@@ -468,8 +471,10 @@ class _VersionAnalysis:
         self, goal: Any, claims: tuple[Claim, ...], extra_days: int = 0
     ) -> Witness | None:
         """A concrete history whose score meets ``goal``, checked to fit the version."""
-        if self.base_skips:
-            return None  # the empty history already skips a clamped rung: the clamp moves it
+        if self.base_skips or self.inherits:
+            # The empty history already skips a clamped rung (the clamp moves it), or an
+            # earlier version's ladder acted before this version began.
+            return None
         counts = self.under.model.solve(goal)
         if counts is None:
             return None
@@ -592,7 +597,8 @@ class _VersionAnalysis:
         # Every record reported on one day: the score moves past both thresholds at once.
         known = [r.model_copy(update={"recorded_on": last}) for r in records]
         claims = (Claim("jump", first.id, second.id),)
-        w = Witness(tuple(known), last, claims) if self.builder.fits(known, last) else None
+        fits = self.builder.fits(known, last) and not self.inherits
+        w = Witness(tuple(known), last, claims) if fits else None
         self.add(
             "CR206",
             self.where("stages"),
@@ -665,7 +671,7 @@ class _VersionAnalysis:
             return
         records, _ = self.builder.history(model.options, counts)
         day = date(v.effective_from.year + FAR, 1, 1)
-        fits = self.builder.fits(records, day) and not self.base_skips
+        fits = self.builder.fits(records, day) and not (self.base_skips or self.inherits)
         w = Witness(tuple(records), day, (Claim("list", lst.id),)) if fits else None
         kinds = sorted({r.kind for r in records})
         why = (
@@ -696,6 +702,7 @@ class _VersionAnalysis:
             rec = TestRecord(id="w1", kind=rule.kind, occurred_on=v.effective_from, amount=amount)
             day = v.effective_from + timedelta(days=self.tail)
             fits = self.builder.fits([rec], day)
+            stateful = v.stages is not None or self.inherits
             if not v.weighted and cap.min is not None and cap.min == cap.max:
                 claim = Claim("score", "score", str(v.bounded(v.base + cap.min)))
                 self.add(
@@ -703,7 +710,7 @@ class _VersionAnalysis:
                     self.where(section, rule.kind),
                     f"rule {rule.kind!r} has no effect: category {rule.category!r} is capped "
                     f"to the single value {cap.min}",
-                    Witness((rec,), day, (claim,)) if fits and not v.stages else None,
+                    Witness((rec,), day, (claim,)) if fits and not stateful else None,
                 )
             elif all(p == 0 for p in rule.point_values) and rule.kind not in read:
                 self.add(
