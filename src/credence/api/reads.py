@@ -138,7 +138,13 @@ def _evaluate(
     records, decisions = got.records, got.decisions
     try:
         result = evaluate(
-            ctx.policy, records, day, known, subject_id=subject_id, decisions=decisions
+            ctx.policy,
+            records,
+            day,
+            known,
+            subject_id=subject_id,
+            decisions=decisions,
+            way_back=True,  # an explanation says how each adverse outcome can end
         ).to_dict()
     except (CredenceError, OverflowError) as exc:
         raise ApiProblem(422, str(exc), field="query.as_of") from None

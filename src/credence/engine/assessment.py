@@ -159,6 +159,86 @@ class ChangeAhead:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """One principal reason for an adverse outcome: a record that moved the subject across the
+    outcome's threshold, with its rule's legal basis and a plain-language sentence."""
+
+    rank: int
+    code: str
+    text: str
+    record_ids: tuple[str, ...]
+    kind: str
+    points: int
+    weight: int
+    decisive: bool
+    legal_basis: str | None
+    source: str
+    occurred_on: date
+    expires_on: date | None
+
+
+@dataclass(frozen=True)
+class AdverseOutcome:
+    """An adverse outcome (a grade below the top, a stage, a listing, a measure) and its at
+    most four principal reasons, ranked as docs/output.md defines."""
+
+    outcome: str  # "grade" | "stage" | "list" | "measure"
+    id: str
+    threshold: int | None
+    needed: int | None
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """The day a negative contribution stops counting."""
+
+    record_id: str
+    kind: str
+    points: int
+    expires_on: date
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something the policy offers the subject that improves the outcome sooner."""
+
+    action: str  # "objection" | "credit" | "repair"
+    kind: str
+    record_id: str | None
+    amount: Decimal | None
+    on: date
+    points: int
+    days: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A better state (a grade, leaving a list or a stage), when it comes with no new records,
+    and how much sooner the smallest set of actions that the policy offers brings it."""
+
+    goal: str  # "grade" | "list" | "stage"
+    id: str
+    on: date | None
+    score_on: int | None
+    grade_on: str | None
+    sooner_on: date | None = None
+    sooner_score: int | None = None
+    sooner_grade: str | None = None
+    actions: tuple[Action, ...] = ()
+
+
+@dataclass(frozen=True)
+class WayBack:
+    """The exact way back: expiries of negative contributions, and each goal with its date."""
+
+    expiries: tuple[Expiry, ...]
+    goals: tuple[Goal, ...]
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
 class Assessment:
     """(subject, policy version, as-of date, known-at date) → explained score."""
 
@@ -178,6 +258,8 @@ class Assessment:
     stages: StageState | None = None
     changes_ahead: tuple[ChangeAhead, ...] = field(default=())
     listings: tuple[ListingState, ...] = ()
+    reasons: tuple[AdverseOutcome, ...] = ()
+    way_back: WayBack | None = None
 
     def category_totals(self) -> dict[str, int]:
         """Category id → capped total."""

@@ -7,12 +7,15 @@ no I/O: records come in, an :class:`~credence.engine.assessment.Assessment` goes
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 
 from credence.engine.assessment import Assessment, ChangeAhead, ListingState
 from credence.engine.lists import list_statuses
+from credence.engine.reasons import Situation, principal_reasons
 from credence.engine.tally import Clamp, Tally, count_date, tally
 from credence.engine.timeline import Decisions, replay
+from credence.engine.way_back import find_way_back
 from credence.errors import EvaluationError
 from credence.policy.compiled import CompiledPolicy, compile_policy
 from credence.policy.load import PolicySet
@@ -29,13 +32,15 @@ def evaluate(
     decisions: Decisions | None = None,
     horizon: int = 10,
     listings: bool = True,
+    way_back: bool = False,
 ) -> Assessment:
     """Assess one subject at ``as_of`` as known at ``known_at`` (default: today, never before).
 
     All records must belong to the one subject: scoring a person by another's records is
     refused. A policy with lint errors under the default profile is refused too. With
     ``listings`` off, list criteria are still reported but listings are not replayed over
-    time (population scoring needs only the score, grade and criteria).
+    time (population scoring needs only the score, grade and criteria). With ``way_back`` the
+    assessment also says when and how each adverse outcome can end (engine/way_back.py).
     """
     known = known_at if known_at is not None else max(as_of, date.today())
     if known < as_of:
@@ -70,7 +75,9 @@ def evaluate(
             result.listings,
         )
     now = tally(compiled, items, as_of, known, credit_decisions, clamps)
-    return Assessment(
+    statuses = list_statuses(version, now)
+    situation = Situation(compiled, items, now, known, credit_decisions, clamps)
+    assessment = Assessment(
         subject_id=subject,
         policy_id=policy.id,
         policy_version=version.version,
@@ -83,7 +90,7 @@ def evaluate(
         contributions=now.contributions,
         adjustments=now.adjustments,
         not_counted=now.not_counted,
-        lists=list_statuses(version, now),
+        lists=statuses,
         stages=stage_state,
         changes_ahead=(
             _ahead(compiled, items, now, known, credit_decisions, clamps, horizon)
@@ -91,7 +98,23 @@ def evaluate(
             else ()
         ),
         listings=episodes,
+        reasons=principal_reasons(situation, statuses, stage_state, episodes),
     )
+    if not way_back:
+        return assessment
+
+    def again(changed: list[Record], day: date) -> Assessment:
+        return evaluate(
+            policy,
+            changed,
+            day,
+            max(known, day),
+            subject_id=subject,
+            decisions=decisions,
+            horizon=0,
+        )
+
+    return replace(assessment, way_back=find_way_back(compiled, items, assessment, again))
 
 
 def _ahead(

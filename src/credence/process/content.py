@@ -9,36 +9,42 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from credence.engine.assessment import Assessment, Contribution
+from credence.engine.assessment import Assessment, Reason
 from credence.policy.model import PolicyVersion
 
 REASONS = 4
 
 
 def reason_codes(
-    assessment: Assessment, version: PolicyVersion, limit: int = REASONS
+    assessment: Assessment, outcome: str, ident: str, limit: int = REASONS
 ) -> list[dict[str, Any]]:
-    """The contributions that weigh most against the subject, as reason codes.
+    """The principal reasons for one adverse outcome, as the engine ranked them (see
+    engine/reasons.py): each with its reason code, records, legal basis and sentence.
 
-    A reason code is the record kind; the list is ordered by harm, then by record id, so
-    that two notices about the same situation give the same reasons.
+    An outcome the assessment does not hold (a notice issued on an earlier day) falls back to
+    the reasons of the grade, so that a notice never goes out without the records behind it.
     """
-    harmful = [
-        c for c in assessment.contributions if c.points and not version.is_favourable(c.points)
-    ]
-    harmful.sort(key=lambda c: (-abs(c.points), c.record_id))
-    return [_reason(c) for c in harmful[:limit]]
+    found = next(
+        (o for o in assessment.reasons if o.outcome == outcome and o.id == ident),
+        next((o for o in assessment.reasons if o.outcome == "grade"), None),
+    )
+    return [_reason(r) for r in found.reasons[:limit]] if found is not None else []
 
 
-def _reason(c: Contribution) -> dict[str, Any]:
+def _reason(r: Reason) -> dict[str, Any]:
     return {
-        "code": c.kind,
-        "record_id": c.record_id,
-        "points": c.points,
-        "occurred_on": c.occurred_on.isoformat(),
-        "expires_on": c.expires_on.isoformat() if c.expires_on else None,
-        "legal_basis": c.legal_basis,
-        "source": c.source,
+        "rank": r.rank,
+        "code": r.code,
+        "text": r.text,
+        "record_id": r.record_ids[0],
+        "record_ids": list(r.record_ids),
+        "points": r.points,
+        "weight": r.weight,
+        "decisive": r.decisive,
+        "occurred_on": r.occurred_on.isoformat(),
+        "expires_on": r.expires_on.isoformat() if r.expires_on else None,
+        "legal_basis": r.legal_basis,
+        "source": r.source,
     }
 
 
@@ -58,7 +64,7 @@ def stage_notice(
             "direction": version.direction.value,
             "policy": f"{version.id} {version.version}",
         },
-        "reasons": reason_codes(assessment, version),
+        "reasons": reason_codes(assessment, "stage", stage.id),
         "deadline": deadline.isoformat() if deadline else None,
         "remedies": _remedies(version),
     }
@@ -88,7 +94,7 @@ def list_notice(
         "facts": _facts(assessment),
         "rule": {"entry": lst.entry.model_dump(exclude_none=True), "legal_basis": lst.legal_basis},
         "evidence": list(status.evidence) if status else [],
-        "reasons": reason_codes(assessment, version),
+        "reasons": reason_codes(assessment, "list", lst.id),
         "deadline": deadline.isoformat() if deadline else None,
         "duration": str(lst.duration) if lst.duration else None,
         "measures": [

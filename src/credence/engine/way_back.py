@@ -1,0 +1,374 @@
+"""The exact way back: when each adverse outcome ends with no new records, and what ends it sooner.
+
+Everything is read off the compiled policy and checked by the reference evaluator itself:
+
+* the day each negative contribution stops counting is its expiry date;
+* with no new records, the score, grade, stage and listings change only on the days the records
+  and the policy name (a record starting to count, becoming final or changing status, an expiry
+  under any version's rule, a version coming into force, a stage clamp ending, a listing's
+  deadline or end, a repair's probation ending). The evaluator is run on those days in order,
+  and the first one on which a goal holds is its date: a better grade, off a list, below a stage;
+* the actions the policy offers, each taken on the evaluation day: a successful objection to a
+  record that is a principal reason (the record becomes void), a credit the policy defines, and
+  the record that fulfils a listing's obligation (its repair). Each action's effect is its
+  points on that day and the days by which it alone brings each goal forward. For each goal the
+  actions are taken in order of that effect (sooner first, then more points), and the shortest
+  such prefix that reaches the goal as soon as all the actions together do is the set offered.
+
+Records recorded after the knowledge date K and status changes after K are left out: the way back
+is what follows from what is known now.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+
+from credence.dates import end_of_day
+from credence.engine.assessment import Action, Assessment, Expiry, Goal, WayBack
+from credence.engine.reasons import _bands, on_list
+from credence.policy.compiled import CompiledPolicy
+from credence.records import Record, Status, StatusChange
+
+Again = Callable[[list[Record], date], Assessment]
+
+OBJECTION, CREDIT, REPAIR = "objection", "credit", "repair"
+MAX_COPIES = 12
+"""At most this many credits of one kind are offered at once."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    goal: str
+    id: str
+
+
+def apply_actions(
+    records: Sequence[Record], actions: Sequence[Action], subject_id: str
+) -> list[Record]:
+    """The records as they are once ``actions`` are taken (the way back's own definition).
+
+    An objection that succeeds makes its record overturned on the action day; a credit or a
+    repair is a new record of its kind that occurred, became final and was recorded that day.
+    """
+    out = list(records)
+    for a in actions:
+        moment = datetime.combine(a.on, time(0), tzinfo=UTC)
+        if a.action == OBJECTION:
+            out = [
+                replace(r, history=(*r.history, StatusChange(Status.OVERTURNED, moment)))
+                if r.record_id == a.record_id
+                else r
+                for r in out
+            ]
+        else:
+            ident = a.record_id or f"way-back.{a.action}.{a.kind}"
+            out.append(
+                Record(
+                    record_id=ident,
+                    source="way-back",
+                    source_record_id=ident,
+                    subject_id=subject_id,
+                    kind=a.kind,
+                    occurred_on=a.on,
+                    effective_on=a.on,
+                    recorded_at=moment,
+                    amount=a.amount,
+                )
+            )
+    return out
+
+
+def find_way_back(
+    policy: CompiledPolicy, records: Sequence[Record], now: Assessment, again: Again
+) -> WayBack:
+    """The way back from the adverse outcomes of ``now`` (``again`` re-evaluates on a day)."""
+    known = now.known_at
+    cut = end_of_day(known)
+    held = [
+        replace(r, history=tuple(h for h in r.history if h.at < cut))
+        for r in records
+        if r.recorded_at < cut
+    ]
+    compiled = next(v for v in policy.versions if v.label == now.policy_version)
+    favourable = 1 if compiled.higher_is_better else -1
+    expiries = tuple(
+        Expiry(c.record_id, c.kind, c.points, c.expires_on)
+        for c in sorted(now.contributions, key=lambda c: (c.expires_on or date.max, c.record_id))
+        if c.expires_on is not None and c.points * favourable < 0
+    )
+    targets = _targets(now, [b.grade for b in _bands(compiled.source)])
+    if not targets:
+        return WayBack(expiries, (), ())
+    scanner = _Scanner(policy, held, now, again)
+    base = scanner.scan((), tuple(targets), None)
+    offered = _offer(policy, held, now, scanner, favourable)
+    # Most points first: with additive points the fewest actions reach a score soonest.
+    order = sorted(range(len(offered)), key=lambda i: (-offered[i].points, i))
+    goals = []
+    for t in targets:
+        reached = base.get(t)
+        goal = Goal(t.goal, t.id, *(reached or (None, None, None)))
+        until = reached[0] if reached else None
+        best = scanner.scan(tuple(order), (t,), until).get(t)
+        if best is not None:
+            k, got = _shortest(scanner, order, t, until, best)
+            steps = tuple(
+                replace(offered[i], days=_days_sooner(reached, scanner.scan((i,), (t,), until)))
+                for i in order[:k]
+            )
+            goal = replace(
+                goal, sooner_on=got[0], sooner_score=got[1], sooner_grade=got[2], actions=steps
+            )
+        goals.append(goal)
+    return WayBack(expiries, tuple(goals), tuple(offered))
+
+
+def _shortest(
+    scanner: _Scanner,
+    order: list[int],
+    t: _Target,
+    until: date | None,
+    best: tuple[date, int, str],
+) -> tuple[int, tuple[date, int, str]]:
+    """The shortest prefix of ``order`` that reaches ``t`` on the day all of it does, found by
+    bisection (taking more of the actions never brings a goal later)."""
+    low, high, got = 0, len(order), best
+    while high - low > 1:
+        mid = (low + high) // 2
+        found = scanner.scan(tuple(order[:mid]), (t,), until).get(t)
+        if found is not None and found[0] == best[0]:
+            high, got = mid, found
+        else:
+            low = mid
+    if high == len(order):
+        got = best
+    return high, got
+
+
+def _days_sooner(
+    base: tuple[date, int, str] | None, alone: dict[_Target, tuple[date, int, str]]
+) -> int | None:
+    """Days by which one action alone brings a goal forward (None: alone it does not reach the
+    goal before it comes anyway)."""
+    if base is None or not alone:
+        return None
+    return (base[0] - next(iter(alone.values()))[0]).days
+
+
+def _targets(now: Assessment, grades: list[str]) -> list[_Target]:
+    """The goals: each better grade, leaving each list and the stage reached."""
+    out: list[_Target] = []
+    for o in now.reasons:
+        if o.outcome == "grade":
+            out += [_Target("grade", g) for g in grades[grades.index(o.id) + 1 :]]
+        elif o.outcome in ("list", "stage"):
+            out.append(_Target(o.outcome, o.id))
+    return out
+
+
+class _Scanner:
+    """Runs the evaluator over the days on which something can change, for a set of actions."""
+
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        records: list[Record],
+        now: Assessment,
+        again: Again,
+    ) -> None:
+        self.policy = policy
+        self.records = records
+        self.now = now
+        self.again = again
+        self.offered: list[Action] = []
+        self.memo: dict[
+            tuple[tuple[int, ...], tuple[_Target, ...], date | None],
+            dict[_Target, tuple[date, int, str]],
+        ] = {}
+        self.evaluated: dict[tuple[tuple[int, ...], date], Assessment] = {}
+        version = next(v for v in policy.versions if v.label == now.policy_version).source
+        self.order = [b.grade for b in _bands(version)]
+
+    def rank(self, grade: str) -> int:
+        return self.order.index(grade)
+
+    def holds(self, t: _Target, a: Assessment) -> bool:
+        """True when the goal ``t`` holds in ``a``."""
+        if t.goal == "grade":
+            return self.rank(a.grade) >= self.rank(t.id)
+        if t.goal == "stage":
+            stages = a.stages
+            if stages is None or stages.reached is None:
+                return True
+            ids = self.order_of_stages()
+            return ids.index(stages.reached) < ids.index(t.id)
+        return not on_list(t.id, a.lists, a.listings)
+
+    def order_of_stages(self) -> list[str]:
+        version = next(v for v in self.policy.versions if v.label == self.now.policy_version)
+        assert version.stages is not None
+        return [s.id for s in version.stages.ladder]
+
+    def scan(
+        self, chosen: tuple[int, ...], targets: tuple[_Target, ...], until: date | None
+    ) -> dict[_Target, tuple[date, int, str]]:
+        """For each goal, the first day before ``until`` (None: ever) on which it holds with the
+        ``chosen`` actions taken, and the score and grade on that day."""
+        chosen = tuple(sorted(chosen))
+        key = (chosen, targets, until)
+        if key in self.memo:
+            return self.memo[key]
+        records = apply_actions(
+            self.records, [self.offered[i] for i in chosen], self.now.subject_id
+        )
+        start = self.now.as_of
+        queue: list[date] = []
+        self._days(records, start, queue)
+        found: dict[_Target, tuple[date, int, str]] = {}
+        done: set[date] = set()
+        if not chosen:
+            # The evaluation day itself is the assessment at hand, where no goal holds yet.
+            done.add(start)
+            self._later(self.now, start, queue)
+        while queue and len(found) < len(targets):
+            day = heapq.heappop(queue)
+            if day in done:
+                continue
+            if until is not None and day >= until:
+                break
+            done.add(day)
+            a = self.evaluated.get((chosen, day))
+            if a is None:
+                a = self.evaluated[(chosen, day)] = self.again(records, day)
+            for t in targets:
+                if t not in found and self.holds(t, a):
+                    found[t] = (day, a.score, a.grade)
+            self._later(a, day, queue)
+        self.memo[key] = found
+        return found
+
+    def _days(self, records: list[Record], start: date, queue: list[date]) -> None:
+        days: set[date] = {start}
+        for r in records:
+            days.update((r.occurred_on, r.effective_on, r.known_on, *r.status_days()))
+            for v in self.policy.versions:
+                rule = v.rule(r.kind)
+                if rule is not None and (end := rule.expires_on(r.occurred_on, r.effective_on)):
+                    days.add(end)
+                for lst in v.lists:
+                    if lst.repair and lst.repair.probation and r.kind in lst.repair.record_kinds:
+                        days.add(lst.repair.probation.after(r.occurred_on))
+        days.update(v.effective_from for v in self.policy.versions)
+        for day in days:
+            if day >= start:
+                heapq.heappush(queue, day)
+
+    def _later(self, a: Assessment, day: date, queue: list[date]) -> None:
+        """Days the evaluation on ``day`` itself names: clamp ends, listing deadlines and ends."""
+        later = [adj.expires_on for adj in a.adjustments if adj.type == "stage_clamp"]
+        for e in a.listings:
+            later += [e.deadline, e.until]
+        for d in later:
+            if d is not None and d > day:
+                heapq.heappush(queue, d)
+
+
+def _offer(
+    policy: CompiledPolicy,
+    records: list[Record],
+    now: Assessment,
+    scanner: _Scanner,
+    favourable: int,
+) -> list[Action]:
+    """The actions the policy offers on the evaluation day that raise the score or end a
+    listing, each with its effect in points on that day."""
+    version = next(v for v in policy.versions if v.label == now.policy_version)
+    day = now.as_of
+    held = {r.record_id: r for r in records}
+    candidates: list[Action] = []
+    seen: set[str] = set()
+    for o in now.reasons:
+        for reason in o.reasons:
+            for rid in reason.record_ids:
+                r = held.get(rid)
+                if rid in seen or r is None or r.status_at(now.known_at) is not Status.ACTIVE:
+                    continue
+                seen.add(rid)
+                candidates.append(
+                    Action(
+                        OBJECTION,
+                        r.kind,
+                        rid,
+                        None,
+                        day,
+                        0,
+                        None,
+                        f"Object to record {rid} ({reason.code}); if the objection succeeds "
+                        "the record no longer counts.",
+                    )
+                )
+    kinds: set[str] = set()
+    needed = max((o.needed or 0 for o in now.reasons), default=0)
+    for credit in version.credits:
+        kinds.add(credit.kind)
+        worth = max(abs(p) for p in credit.point_values)
+        # As many as the policy's limit allows, or as many as the widest gap needs.
+        copies = credit.at_most.count if credit.at_most else -(-needed // worth)
+        for n in range(1, min(max(copies, 1), MAX_COPIES) + 1):
+            candidates.append(
+                Action(
+                    CREDIT,
+                    credit.kind,
+                    f"way-back.credit.{credit.kind}.{n}",
+                    _best_amount(credit.bands, favourable),
+                    day,
+                    0,
+                    None,
+                    f"Earn the credit the policy offers: {credit.reason_text}.",
+                )
+            )
+    for lst in version.lists:
+        on_it = any(o.outcome == "list" and o.id == lst.id for o in now.reasons)
+        if lst.repair is None or not on_it:
+            continue
+        for kind in lst.repair.record_kinds:
+            rule = version.rule(kind)
+            if kind in kinds or rule is None:
+                continue
+            kinds.add(kind)
+            probation = (
+                f", then a probation of {lst.repair.probation}" if lst.repair.probation else ""
+            )
+            candidates.append(
+                Action(
+                    REPAIR,
+                    kind,
+                    f"way-back.repair.{kind}",
+                    _best_amount(rule.bands, favourable),
+                    day,
+                    0,
+                    None,
+                    f"Fulfil the obligation that ends list {lst.id}: {rule.reason_text}"
+                    f"{probation}.",
+                )
+            )
+    offered: list[Action] = []
+    for action in candidates:
+        after = scanner.again(apply_actions(records, [action], now.subject_id), day)
+        points = (after.score - now.score) * favourable
+        if action.action == REPAIR or points > 0:
+            offered.append(replace(action, points=points))
+    scanner.offered = offered
+    return offered
+
+
+def _best_amount(bands: tuple[tuple[Decimal, int], ...], favourable: int) -> Decimal | None:
+    """The smallest amount of the band that favours the subject most (None: fixed points)."""
+    if not bands:
+        return None
+    best = max(points * favourable for _, points in bands)
+    return min(at for at, points in bands if points * favourable == best)
