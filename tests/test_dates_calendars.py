@@ -367,3 +367,47 @@ def test_the_plans_calendar_and_scores_follow_the_rounding_on_every_month_end(
             upcoming = [d for d in (r.occurred_on, end) if d > as_of]
             want[r.subject_id] = (90 if counts else 100, min(upcoming) if upcoming else None)
         assert got == want, (value, rounding, as_of)
+
+
+def _listing_policy(notice: Any, **calendar: Any) -> Any:
+    listed = {
+        "id": "debtors",
+        "type": "blacklist",
+        "entry": {"record_kinds": ["fine"]},
+        "legal_basis": "Act s.9",
+        "notice_period": notice,
+        "duration": "P1Y",
+        "appeal_route": "court",
+    }
+    return policy(base_policy(lists=[listed], calendar={"round": "down", **calendar}))
+
+
+@pytest.mark.parametrize(
+    ("notice", "calendar", "listed_on"),
+    [
+        # Served 2026-12-11 (the day of the record); + 14 days = Friday 25 December.
+        ("P14D", {}, date(2026, 12, 25)),
+        ("P14D", {"holidays": "DE", "next_working_day": True}, date(2026, 12, 28)),
+        # 10 working days in Bavaria with 24 December off: 14-18, 21-23, 28, 29.
+        (
+            {"working_days": 10},
+            {"holidays": "DE-BY", "days_off": ["2026-12-24"]},
+            date(2026, 12, 29),
+        ),
+        # China: 1 January 2027 off, Saturday 2 January a day off too (no worked weekend).
+        ({"steps": ["P21D"]}, {"holidays": "CN", "next_working_day": True}, date(2027, 1, 4)),
+    ],
+)
+def test_the_reference_evaluator_lists_on_the_deadline_the_calendar_gives(
+    notice: Any, calendar: dict[str, Any], listed_on: date
+) -> None:
+    from credence.engine.reference import evaluate
+
+    pol = _listing_policy(notice, **calendar)
+    got = evaluate(pol, [rec("r1", "fine", date(2026, 12, 11))], date(2027, 2, 1))
+    (listing,) = got.listings
+    assert (listing.served_on, listing.deadline, listing.listed_on) == (
+        date(2026, 12, 11),
+        listed_on,
+        listed_on,
+    )
