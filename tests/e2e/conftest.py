@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 import uvicorn
-from fastapi import FastAPI
 
-from credence.web import create_web_router
+from credence.server import create_server
 from tests.web.world import World, build
 
 ARGS = [
@@ -78,9 +77,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(world: World) -> Iterator[str]:
-    """The web router in an app served by uvicorn on a free local port; yields its base URL."""
-    app = FastAPI()
-    app.include_router(create_web_router(world.store, world.policy))
+    """The server (the API and the site, as `credence serve` runs it) served by uvicorn on a free
+    local port; yields its base URL."""
+    app = create_server(world.store, world.policy)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
