@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     PlainSerializer,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -150,7 +151,7 @@ SpanField = Annotated[
     Period,
     BeforeValidator(_span),
     PlainSerializer(_period_text),
-    Field(json_schema_extra=_PERIOD_SCHEMA),
+    WithJsonSchema(_PERIOD_SCHEMA),
 ]
 """A period in calendar days (an expiry, a listing's or a measure's duration)."""
 
@@ -158,7 +159,7 @@ DeadlineField = Annotated[
     Period,
     BeforeValidator(_deadline),
     PlainSerializer(_period_text),
-    Field(json_schema_extra=_PERIOD_SCHEMA),
+    WithJsonSchema(_PERIOD_SCHEMA),
 ]
 """A period that ends in a deadline: calendar or working days, moved off a day off if told."""
 
