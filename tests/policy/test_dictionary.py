@@ -177,3 +177,27 @@ def test_the_dictionary_codes_and_field_are_documented() -> None:
     text = (DOCS / "policy-language.md").read_text()
     assert [c for c in CODES if c not in text] == []
     assert "`dictionary`" in text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_ingest_holds_a_policy_to_its_dictionary_even_where_its_rules_stray(
+    sqlite_backend: Backend, tmp_path: Path, fmt: str
+) -> None:
+    """A policy with a rule outside its dictionary (CR030) still cannot store such a code:
+    the row-by-row check and the columnar fast path both refuse it."""
+    from tests.ingest.helpers import write_parquet
+
+    pol = loads_policy(
+        POLICY.format(family="road-traffic-de", kind="traffic.parking", source="court"), "own.yaml"
+    )
+    rows = [
+        ("court", "C1", "NID-1", "traffic.parking", "2026-03-01", "", "", "", "", "", ""),
+        ("court", "C2", "NID-1", "traffic.parking", "2026-03-02", "", "", "", "", "", ""),
+    ]
+    write = write_csv if fmt == "csv" else write_parquet
+    path = write(tmp_path / f"court.{fmt}", rows)
+    ingest_file(sqlite_backend.store, path, source="court", policy=pol, actor="tester", now=NOW)
+    assert records(sqlite_backend) == []
+    reason = "'traffic.parking' is not a code of dictionary road-traffic-de 2026.1"
+    first = 2 if fmt == "csv" else 1  # a CSV's first row is line 2, under its header
+    assert quarantine(sqlite_backend) == [(first, "kind", reason), (first + 1, "kind", reason)]

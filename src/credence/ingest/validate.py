@@ -101,8 +101,6 @@ class Validator:
                     (f"status_history[{i}]", f"{change.at.isoformat()} is in the future")
                 )
         # The code dictionary first: its reason names the authority that defines the codes.
-        # (The linter keeps every rule's kind and sources within it, so the policy checks and
-        # the columnar fast path below never pass a row it refuses.)
         refused = self.dictionary.refusal(c.kind, c.source) if self.dictionary else None
         if refused is not None:
             problems.append(refused)
@@ -143,6 +141,10 @@ class Validator:
             )
         return None
 
+    def _in_dictionary(self, kind: str) -> bool:
+        """True when the dictionary (if any) lets this file's source report ``kind``."""
+        return self.dictionary is None or self.dictionary.refusal(kind, self.source) is None
+
     def passes(self, table: Any) -> Any:
         """Which rows of a fast-path table :meth:`check` would surely pass, computed by column.
 
@@ -175,7 +177,9 @@ class Validator:
         kinds = table.column("kind")
         for i in range(1, len(self.starts) + 1):
             authorised = [
-                k for k in self.kinds if self._rule_problem(k, self.source, "", i) is None
+                k
+                for k in self.kinds
+                if self._rule_problem(k, self.source, "", i) is None and self._in_dictionary(k)
             ]
             if not authorised:
                 continue
