@@ -553,12 +553,14 @@ def _register_plugins() -> None:
     from credence.commands.api import register as register_api
     from credence.commands.batch import register as register_batch
     from credence.commands.runs import register as register_process
+    from credence.commands.signins import register as register_signins
     from credence.commands.sim import register as register_sim
     from credence.commands.store import register as register_store
 
     register_store(app)
     register_process(app)
     register_sim(app)
+    register_signins(app)
     register_api(app)
     register_batch(app)
     register_analytics(app)
