@@ -7,13 +7,14 @@ objections), so that the report can set the false listings of both side by side.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from credence.policy.load import PolicySet
 from credence.sim.lab import LabRun, Progress, World, make_world, open_store, run_lab
@@ -56,19 +57,24 @@ def fresh(folder: Path) -> None:
 
 
 def baseline_url(url: str) -> str:
-    """The baseline's store beside ``url``: on PostgreSQL a schema of its own, found by
-    ``search_path`` (created when missing)."""
+    """The baseline's store beside ``url``: on PostgreSQL a schema of its own (the URL's
+    ``search_path`` schema, or ``credence_lab``, with ``_baseline`` added), found by
+    ``search_path``; recreated empty."""
     from sqlalchemy import create_engine, text
 
     parts = urlsplit(url)
-    schema = "credence_lab_baseline"
-    engine = create_engine(url)
-    with engine.begin() as con:
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    options = dict(parse_qsl(parts.query)).get("options", "")
+    given = re.search(r"search_path=([A-Za-z0-9_]+)", options)
+    schema = f"{given.group(1) if given else 'credence_lab'}_baseline"
+    base = urlunsplit(parts._replace(query=urlencode(query)))
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as con:
         con.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         con.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
-    sep = "&" if parts.query else "?"
-    return f"{url}{sep}options=-csearch_path%3D{schema}"
+    query.append(("options", f"-csearch_path={schema}"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def run_experiment(
