@@ -246,3 +246,21 @@ def test_random_policies_scores_stay_in_the_proven_range_and_witnesses_replay(
     for finding in result.findings:
         if finding.witness is not None:
             assert replay_witness(pol, finding.witness).failures == (), finding
+
+
+def test_cr208_a_listing_notice_due_two_days_after_a_five_day_delivery() -> None:
+    pol, result = analysed("cr208-list-notice-shorter-than-delivery.yaml")
+    [finding] = result.findings
+    assert finding.code == "CR208" and finding.witness is not None
+    # Three offences six days apart; the third (13 Jan) meets the criteria; served 18 Jan.
+    assert [r.occurred_on for r in finding.witness.records] == [
+        date(2026, 1, d) for d in (1, 7, 13)
+    ]
+    got = replay_witness(pol, finding.witness)
+    assert got.failures == ()
+    [listing] = got.assessment.listings
+    assert (listing.noticed_on, listing.served_on, listing.deadline) == (
+        date(2026, 1, 13),
+        date(2026, 1, 18),
+        date(2026, 1, 20),
+    )

@@ -75,4 +75,11 @@ def _check(got: Assessment, claim: Claim) -> str | None:
             if n.stage == claim.target and n.deadline is not None
         ]
         return None if claim.value in found else f"deadlines are {found}"
+    if claim.kind == "listing_deadline":
+        found = [
+            e.deadline.isoformat()
+            for e in got.listings
+            if e.list_id == claim.target and e.deadline is not None
+        ]
+        return None if claim.value in found else f"listing deadlines are {found}"
     return f"unknown claim {claim.kind}"

@@ -60,7 +60,16 @@ CODES: dict[str, str] = {
 }
 
 ClaimKind = Literal[
-    "grade", "score", "stage", "jump", "list", "measure", "no_measure", "not_counted", "deadline"
+    "grade",
+    "score",
+    "stage",
+    "jump",
+    "list",
+    "measure",
+    "no_measure",
+    "not_counted",
+    "deadline",
+    "listing_deadline",
 ]
 
 FAR = 50
@@ -76,7 +85,8 @@ class Claim:
     was never noticed; ``list``: the criteria of list ``target`` are met; ``measure``: measure
     ``target`` is in force or awaiting review (``no_measure``: it is not, and was never
     proposed); ``not_counted``: record ``target`` does not
-    count; ``deadline``: the notice of ``target`` (a stage) has deadline ``value`` (ISO date).
+    count; ``deadline``: the notice of ``target`` (a stage) has deadline ``value`` (ISO date);
+    ``listing_deadline``: the listing notice of list ``target`` has deadline ``value``.
     """
 
     kind: ClaimKind
@@ -95,6 +105,7 @@ class Claim:
             "no_measure": f"measure {t} never proposed",
             "not_counted": f"record {t} not counted",
             "deadline": f"notice of stage {t} due by {v}",
+            "listing_deadline": f"listing notice of {t} due by {v}",
         }[self.kind]
 
 
@@ -746,7 +757,7 @@ class _VersionAnalysis:
                     self.where("lists", lst.id),
                     f"list {lst.id!r}: notice period {lst.notice_period} is shorter than the "
                     f"delivery time {lag} (service_lag)",
-                    None,
+                    self.listing_deadline_witness(lst.id, lst.notice_period),
                 )
         review = v.source.contest.review_period
         if _days(review, start) < lag_days:
@@ -757,6 +768,22 @@ class _VersionAnalysis:
                 "(service_lag): a decision on an objection cannot reach the subject in time",
                 None,
             )
+
+    def listing_deadline_witness(self, list_id: str, period: Duration) -> Witness | None:
+        """The list's witness, with the dates of its listing notice: issued on the day the
+        criteria are first met (the last record's day), served a lag later, due a period on."""
+        v = self.version
+        hit = next(r for r in self.reach if r.what == "list" and r.id == list_id)
+        if hit.witness is None:
+            return None
+        w = hit.witness
+        issued = max((r.occurred_on for r in w.records), default=v.effective_from)
+        deadline = period.after(_lag(v).after(issued))
+        return Witness(
+            w.records,
+            w.as_of,
+            (Claim("list", list_id), Claim("listing_deadline", list_id, deadline.isoformat())),
+        )
 
     def deadline_witness(self, measure_id: str, period: Duration) -> Witness | None:
         v = self.version
