@@ -243,3 +243,39 @@ def test_the_readme_layout_names_every_package_and_module() -> None:
     names += [p.name for p in sorted(src.glob("*.py")) if p.name != "__init__.py"]
     names += [p.stem for p in sorted((src / "engine").glob("*.py")) if p.stem != "__init__"]
     assert [n for n in names if not re.search(rf"(?<![\w/]){re.escape(n)}", layout)] == []
+
+
+def _guide_commands() -> list[str]:
+    """Every ``credence ...`` command line of the guide's code blocks (the prompt's path and
+    environment removed)."""
+    blocks = re.findall(r"```(?:sh|text)\n(.*?)```", (DOCS / "guide.md").read_text(), re.S)
+    lines = []
+    for block in blocks:
+        for line in block.splitlines():
+            found = re.search(r"(?:^|\s|/)(credence\s.*?)(?:\s+#.*)?$", line)
+            if found:
+                lines.append(found.group(1).strip())
+    return lines
+
+
+def test_every_command_in_the_guide_exists_with_its_options() -> None:
+    leaves = dict(_leaves(typer.main.get_command(app)))
+    lines = _guide_commands()
+    assert len(lines) >= 8
+    bad = []
+    for line in lines:
+        words = line.split()
+        path = next(
+            (
+                " ".join(words[:n])
+                for n in range(len(words), 1, -1)
+                if " ".join(words[:n]) in leaves
+            ),
+            None,
+        )
+        if path is None:
+            bad.append(f"{line}: no such command")
+            continue
+        known = {o for p in leaves[path].params for o in p.opts}
+        bad += [f"{line}: {w}" for w in words if w.startswith("--") and w not in known]
+    assert bad == []
