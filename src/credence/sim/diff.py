@@ -118,18 +118,13 @@ def diff_policies(
             )
             for tag, p in (("a", a), ("b", b))
         ]
-        grades = []
+        grades: list[dict[str, str | None]] = []
+        scores: list[dict[str, int | None]] = []
         for lab in labs:
             table = scores_on(lab.policy, store_source(lab.store), on)
-            grades.append(
-                dict(
-                    zip(
-                        table.column("subject_id").to_pylist(),
-                        table.column("grade").to_pylist(),
-                        strict=True,
-                    )
-                )
-            )
+            ids_ = table.column("subject_id").to_pylist()
+            grades.append(dict(zip(ids_, table.column("grade").to_pylist(), strict=True)))
+            scores.append(dict(zip(ids_, table.column("score").to_pylist(), strict=True)))
         # Each store keys its subjects with its own secret: compare them by subject number.
         la, ma = _in_force(labs[0], on)
         lb, mb = _in_force(labs[1], on)
@@ -143,8 +138,13 @@ def diff_policies(
         lost: Counter[str] = Counter()
         changed: list[int] = []
         states: dict[int, tuple[Any, ...]] = {}
+        deltas: list[int] = []
+        base_scores = [_base_score(p, on) for p in (a, b)]
         for i, (sa, sb) in enumerate(zip(ids_a, ids_b, strict=True)):
             ga, gb = grades[0].get(sa, base[0]), grades[1].get(sb, base[1])
+            va, vb = scores[0].get(sa, base_scores[0]), scores[1].get(sb, base_scores[1])
+            if va is not None and vb is not None and va != vb:
+                deltas.append(vb - va)
             xa, xb = la.get(sa, set()), lb.get(sb, set())
             ya, yb = ma.get(sa, set()), mb.get(sb, set())
             if ga != gb:
@@ -206,9 +206,19 @@ def diff_policies(
             {"kind": kind, "subjects": n, "points_delta": p}
             for kind, (n, p) in sorted(rules.items(), key=lambda kv: (-kv[1][0], kv[0]))
         ],
+        "score_delta": {
+            "subjects": len(deltas),
+            "min": min(deltas, default=0),
+            "max": max(deltas, default=0),
+        },
         "subjects": named,
         "tables": ["records", "record_status", "list_entries", "measures"],
     }
+
+
+def _base_score(policy: PolicySet, day: date) -> int | None:
+    version = policy.version_at(day)
+    return None if version is None else version.scale.base
 
 
 def _base_grade(policy: PolicySet, day: date) -> str | None:

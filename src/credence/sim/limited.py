@@ -10,6 +10,7 @@ message saying which limit it hit. Children still running when the server stops 
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import resource
@@ -25,6 +26,16 @@ from credence.sim.diff import diff_policies, resolve
 from credence.sim.scenarios import Scenario
 
 _CTX = multiprocessing.get_context("forkserver")
+# Imported by a child before its memory is capped (see _child).
+PRELOAD = (
+    "pyarrow",
+    "duckdb",
+    "ibis",
+    "credence.compute.batch",
+    "credence.sim.grades",
+    "credence.runs.run",
+    "credence.ingest.run",
+)
 # The forkserver imports the simulator once; every run forks from it without re-importing, and
 # without forking the server's own threads and open database connections.
 _CTX.set_forkserver_preload(["credence.sim.limited"])
@@ -57,11 +68,16 @@ def _child(
     send: Connection, memory_bytes: int, fn: Callable[..., Any], args: tuple[Any, ...]
 ) -> None:
     """Cap this process's address space, run ``fn(*args)`` and send back its outcome."""
+    # The libraries a lab run maps (Arrow, DuckDB, SQLAlchemy) are loaded before the cap: the
+    # limit is on what the run itself takes, and a library refused its mapping would fail
+    # with an ImportError rather than a MemoryError.
+    for module in PRELOAD:
+        importlib.import_module(module)
     cap = _address_space() + memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
         outcome: tuple[str, Any] = ("ok", fn(*args))
-    except MemoryError:
+    except (MemoryError, ImportError):
         outcome = ("memory", None)
     except CredenceError as exc:
         outcome = ("error", str(exc))

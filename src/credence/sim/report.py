@@ -678,6 +678,19 @@ def render_diff_html(result: dict[str, Any]) -> str:
             ["record kind", "subjects", "points B − A"],
             [(r["kind"], r["subjects"], r["points_delta"]) for r in result["rules"]],
         ),
+        "<h2>Who changes, and why</h2>",
+        _table(
+            ["subject", "grade A → B", "lists A → B", "why (points B − A)"],
+            [
+                (
+                    x["subject"],
+                    f"{x['grade'][0]} → {x['grade'][1]}",
+                    " → ".join(", ".join(v) or "none" for v in x["lists"]),
+                    ", ".join(f"{w['kind']} {w['points_delta']:+}" for w in x["why"]) or "process",
+                )
+                for x in result.get("subjects", [])
+            ],
+        ),
         "</body></html>",
     ]
     return "".join(parts)
