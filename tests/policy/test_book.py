@@ -130,3 +130,17 @@ def test_the_cli_writes_the_book(tmp_path: Path) -> None:
         str(tmp_path / "licence-demerit.html"),
         str(tmp_path / "licence-demerit.pdf"),
     ]
+
+
+def test_without_a_unicode_font_the_pdf_falls_back_to_latin_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import credence.book.write as write
+
+    monkeypatch.setattr(write, "_FONTS", tmp_path / "no-fonts")
+    pol = load_policy(DATA / "book-quoted.yaml")
+    book = book_of(pol)
+    path = tmp_path / "book.pdf"
+    write.render_pdf(book, path)  # the quotes “ ” are outside Latin-1: replaced, not an error
+    assert path.read_bytes().startswith(b"%PDF-")
+    assert b"/Helvetica" in path.read_bytes()
