@@ -172,8 +172,8 @@ def routes(web: Web) -> APIRouter:
         request: Request,
         a: str = Form(""),
         b: str = Form(""),
-        population: str = Form("1000"),
-        years: str = Form("3"),
+        population: str = Form("500"),
+        years: str = Form("2"),
         seed: str = Form("1"),
         csrf: str = Form(""),
     ) -> HTMLResponse:
