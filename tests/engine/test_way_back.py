@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from credence.dates import end_of_day
@@ -167,25 +167,33 @@ def _known(records_: list[Record], known: date) -> list[Record]:
     ]
 
 
-def _holds(p: PolicySet, a: Assessment, g: Goal) -> bool:
+def _holds(p: PolicySet, set_under: str, a: Assessment, g: Goal) -> bool:
+    """The goal in the terms of the version in force on ``a``'s day (as docs/output.md says)."""
     version = p.version_at(a.as_of)
     assert version is not None
-    bands = sorted(version.grades, key=lambda b: b.min, reverse=not version.higher_is_better)
-    names = [b.grade for b in bands]
     if g.goal == "grade":
-        return names.index(a.grade) >= names.index(g.id)
+        bands = sorted(version.grades, key=lambda b: b.min, reverse=not version.higher_is_better)
+        names = [b.grade for b in bands]
+        if g.id in names:
+            return names.index(a.grade) >= names.index(g.id)
+        then = next(v for v in p.versions if v.version == set_under)
+        band = next(b for b in then.grades if b.grade == g.id)
+        return a.score >= band.min if then.higher_is_better else a.score <= band.max
     if g.goal == "stage":
-        assert version.stages is not None
-        ids = [s.id for s in version.stages.ladder]
+        ids = [s.id for s in version.stages.ladder] if version.stages else []
         reached = a.stages.reached if a.stages else None
-        return reached is None or ids.index(reached) < ids.index(g.id)
+        return reached is None or g.id not in ids or ids.index(reached) < ids.index(g.id)
     episodes = [e for e in a.listings if e.list_id == g.id]
     if episodes:
         return all(e.status not in OPEN_LISTING for e in episodes)
     return not any(s.list_id == g.id and s.criteria_met for s in a.lists)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(__import__("os").environ.get("WB_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     p=full_policies(max_versions=2),
     recs=records(max_size=6),
@@ -203,16 +211,17 @@ def test_applying_the_actions_gives_the_promised_grade_on_the_promised_day(
         if g.on is not None:
             then = evaluate(p, mine, g.on, g.on, subject_id=SUBJECT)
             assert (then.score, then.grade) == (g.score_on, g.grade_on)
-            assert _holds(p, then, g)
+            assert _holds(p, a.policy_version, then, g)
             # No day before the promised one reaches the goal with no new records.
             span = (g.on - as_of).days
             if span > 0:
                 day = as_of + timedelta(days=int(probe * (span - 1)))
                 earlier = evaluate(p, mine, day, day, subject_id=SUBJECT)
-                assert not _holds(p, earlier, g), (g, day)
+                assert not _holds(p, a.policy_version, earlier, g), (g, day)
+        event(f"goal {g.goal}: {'sooner with actions' if g.sooner_on else 'no sooner way'}")
         if g.sooner_on is not None:
             changed = apply_actions(mine, g.actions, SUBJECT)
             then = evaluate(p, changed, g.sooner_on, g.sooner_on, subject_id=SUBJECT)
             assert (then.score, then.grade) == (g.sooner_score, g.sooner_grade)
-            assert _holds(p, then, g)
+            assert _holds(p, a.policy_version, then, g)
             assert g.on is None or g.sooner_on < g.on

@@ -24,7 +24,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from credence.dates import end_of_day
@@ -170,6 +170,31 @@ def _targets(now: Assessment, grades: list[str]) -> list[_Target]:
     return out
 
 
+def goal_holds(policy: CompiledPolicy, label: str, goal: str, ident: str, a: Assessment) -> bool:
+    """True when a goal set under version ``label`` holds in the assessment ``a``.
+
+    Grades and stages are compared in the order of the version in force on ``a``'s day; a grade
+    that version no longer has is reached once the score is within its band's bound in the
+    version the goal was set under, and a stage it no longer has is left.
+    """
+    day = policy.version_at(a.as_of)
+    assert day is not None
+    if goal == "grade":
+        order = [b.grade for b in _bands(day.source)]
+        if ident in order:
+            return order.index(a.grade) >= order.index(ident)
+        then = next(v for v in policy.versions if v.label == label).source
+        band = next(b for b in then.grades if b.grade == ident)
+        return a.score >= band.min if then.higher_is_better else a.score <= band.max
+    if goal == "stage":
+        reached = a.stages.reached if a.stages is not None else None
+        ladder = [s.id for s in day.stages.ladder] if day.stages is not None else []
+        if reached is None or ident not in ladder:
+            return True
+        return ladder.index(reached) < ladder.index(ident)
+    return not on_list(ident, a.lists, a.listings)
+
+
 class _Scanner:
     """Runs the evaluator over the days on which something can change, for a set of actions."""
 
@@ -190,28 +215,10 @@ class _Scanner:
             dict[_Target, tuple[date, int, str]],
         ] = {}
         self.evaluated: dict[tuple[tuple[int, ...], date], Assessment] = {}
-        version = next(v for v in policy.versions if v.label == now.policy_version).source
-        self.order = [b.grade for b in _bands(version)]
-
-    def rank(self, grade: str) -> int:
-        return self.order.index(grade)
 
     def holds(self, t: _Target, a: Assessment) -> bool:
         """True when the goal ``t`` holds in ``a``."""
-        if t.goal == "grade":
-            return self.rank(a.grade) >= self.rank(t.id)
-        if t.goal == "stage":
-            stages = a.stages
-            if stages is None or stages.reached is None:
-                return True
-            ids = self.order_of_stages()
-            return ids.index(stages.reached) < ids.index(t.id)
-        return not on_list(t.id, a.lists, a.listings)
-
-    def order_of_stages(self) -> list[str]:
-        version = next(v for v in self.policy.versions if v.label == self.now.policy_version)
-        assert version.stages is not None
-        return [s.id for s in version.stages.ladder]
+        return goal_holds(self.policy, self.now.policy_version, t.goal, t.id, a)
 
     def scan(
         self, chosen: tuple[int, ...], targets: tuple[_Target, ...], until: date | None
@@ -227,13 +234,13 @@ class _Scanner:
         )
         start = self.now.as_of
         queue: list[date] = []
-        self._days(records, start, queue)
+        horizon = self._days(records, start, queue)
         found: dict[_Target, tuple[date, int, str]] = {}
         done: set[date] = set()
         if not chosen:
             # The evaluation day itself is the assessment at hand, where no goal holds yet.
             done.add(start)
-            self._later(self.now, start, queue)
+            self._later(self.now, start, queue, horizon)
         while queue and len(found) < len(targets):
             day = heapq.heappop(queue)
             if day in done:
@@ -247,11 +254,13 @@ class _Scanner:
             for t in targets:
                 if t not in found and self.holds(t, a):
                     found[t] = (day, a.score, a.grade)
-            self._later(a, day, queue)
+            self._later(a, day, queue, horizon)
         self.memo[key] = found
         return found
 
-    def _days(self, records: list[Record], start: date, queue: list[date]) -> None:
+    def _days(self, records: list[Record], start: date, queue: list[date]) -> date:
+        """Push the days on which the records and the policy can change something; return the
+        horizon after which nothing more can."""
         days: set[date] = {start}
         for r in records:
             days.update((r.occurred_on, r.effective_on, r.known_on, *r.status_days()))
@@ -266,14 +275,31 @@ class _Scanner:
         for day in days:
             if day >= start:
                 heapq.heappush(queue, day)
+        return self._horizon(max(days))
 
-    def _later(self, a: Assessment, day: date, queue: list[date]) -> None:
+    def _horizon(self, last: date) -> date:
+        """The last day worth evaluating: once the records have nothing more to change, two
+        rounds of every list's notice, service and duration have run, and what holds then
+        holds for ever (a listing on a score that no longer changes is renewed without end)."""
+        end = last
+        for _ in range(2):
+            for v in self.policy.versions:
+                stages = v.stages
+                for lst in v.lists:
+                    if stages is not None:
+                        end = stages.service_lag.after(end)
+                    for period in (lst.notice_period, lst.duration):
+                        if period is not None:
+                            end = period.after(end)
+        return end + timedelta(days=1)
+
+    def _later(self, a: Assessment, day: date, queue: list[date], horizon: date) -> None:
         """Days the evaluation on ``day`` itself names: clamp ends, listing deadlines and ends."""
         later = [adj.expires_on for adj in a.adjustments if adj.type == "stage_clamp"]
         for e in a.listings:
             later += [e.deadline, e.until]
         for d in later:
-            if d is not None and d > day:
+            if d is not None and day < d <= horizon:
                 heapq.heappush(queue, d)
 
 
