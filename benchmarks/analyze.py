@@ -111,8 +111,8 @@ def main() -> None:
     args = parser.parse_args()
     for name in library.names():
         # A fresh load per run: the compiled policy is cached per loaded policy.
-        aw, ac = timed(lambda: analyze(library.resolve(name)), args.repeat)
-        bw, bc = timed(lambda: book_of(library.resolve(name)), args.repeat)
+        aw, ac = timed(lambda n=name: analyze(library.resolve(n)), args.repeat)
+        bw, bc = timed(lambda n=name: book_of(library.resolve(n)), args.repeat)
         print(
             json.dumps(
                 {
@@ -125,12 +125,8 @@ def main() -> None:
             )
         )
     for size in args.sizes:
-        aw, ac = timed(lambda: analyze(generated(size)), args.repeat)
-        print(
-            json.dumps(
-                {"rules": size, "analyze_s": round(aw, 3), "analyze_cpu_s": round(ac, 3)}
-            )
-        )
+        aw, ac = timed(lambda n=size: analyze(generated(n)), args.repeat)
+        print(json.dumps({"rules": size, "analyze_s": round(aw, 3), "analyze_cpu_s": round(ac, 3)}))
 
 
 if __name__ == "__main__":
