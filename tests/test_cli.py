@@ -185,6 +185,8 @@ def test_explain_json_shape(tmp_path: Path) -> None:
         "stages",
         "changes_ahead",
         "listings",
+        "reasons",
+        "way_back",
     }
     assert doc["not_counted"] == [
         {"record_id": "bank:L-2", "kind": "financial.loan_default", "reason": "status revoked"}
