@@ -137,7 +137,14 @@ def test_reviewer_queue_and_reviews(page: Any, world: World) -> None:
 def test_analytics_and_lab(page: Any, world: World) -> None:
     sign_in(page, world, "audrey")
     page.goto("/analytics")
-    check(page, "analytics")
+    check(page, "analytics (while the figures are computed, or after)")
+    for _ in range(120):
+        if page.get_by_test_id("section-grades-by-region").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    assert page.get_by_test_id("section-grades-by-region").count() == 1
+    check(page, "analytics with its figures")
     page.goto("/lab")
     check(page, "lab")
 
