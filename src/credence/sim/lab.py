@@ -115,7 +115,13 @@ def without_safeguards(policy: PolicySet) -> PolicySet:
     for v in policy.versions:
         lists = [lst.model_copy(update={"notice_period": zero}) for lst in v.lists]
         measures = [m.model_copy(update={"notice_period": zero}) for m in v.measures]
-        versions.append(v.model_copy(update={"lists": lists, "measures": measures}))
+        # A version of its own: the baseline's store never holds a changed body under the
+        # scheme's real version.
+        versions.append(
+            v.model_copy(
+                update={"lists": lists, "measures": measures, "version": f"{v.version}-baseline"}
+            )
+        )
     return replace(policy, versions=tuple(versions))
 
 
