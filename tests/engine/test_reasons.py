@@ -93,11 +93,15 @@ def test_stage_and_measure_reasons_on_a_demerit_scale() -> None:
     assert (a.score, a.grade) == (7, "warned")
     assert a.stages is not None and a.stages.reached == "warning"
     by = {(o.outcome, o.id): o for o in a.reasons}
-    assert list(by) == [("grade", "warned"), ("stage", "warning")]
+    assert list(by) == [("grade", "warned"), ("stage", "warning"), ("stage", "reminder")]
     # The stage ends below 6 (at 5): 2 points away; either major alone takes it there.
     stage = by[("stage", "warning")]
     assert (stage.threshold, stage.needed) == (5, 2)
     assert ranked(stage) == [(1, "m1", 3, True), (2, "m2", 3, True), (3, "n1", 1, False)]
+    # The reminder (from 4) ends at 3: 4 points away, which no record alone gives back.
+    reminder = by[("stage", "reminder")]
+    assert (reminder.threshold, reminder.needed) == (3, 4)
+    assert ranked(reminder) == [(1, "m1", 3, False), (2, "m2", 3, False), (3, "n1", 1, False)]
     grade = by[("grade", "warned")]
     assert (grade.threshold, grade.needed) == (3, 4)
     assert [r.decisive for r in grade.reasons] == [False, False, False]

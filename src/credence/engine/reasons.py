@@ -1,13 +1,14 @@
 """Principal reasons: for each adverse outcome, the records that moved the subject across it.
 
-An adverse outcome is a grade below the top, a stage reached, a list the subject is on (or is
-noticed for) and a measure that a stage or a listing carries. Each has a *gate*: the score at
-which it would end (the next better grade's bound, one past the stage's threshold, one past a
-list's score bound). A counted record's *weight* is how far the score would move towards the
-gate if that record alone did not count, everything else as decided (the other records, the
-caps, the accepted credits, the stage clamps, the scale's bounds). Reasons are the records of
-positive weight, ranked by weight, then by the size of their own points, then by record id; at
-most four are given. A reason is *decisive* when without it alone the outcome would end.
+An adverse outcome is a grade below the top, each stage reached (every rung up to the highest),
+a list the subject is on (or is noticed for) and a measure that a stage or a listing carries.
+Each has a *gate*: the score at which it would end (the next better grade's bound, one past the
+stage's threshold, one past a list's score bound). A counted record's *weight* is how far the
+score would move towards the gate if that record alone did not count, everything else as
+decided (the other records, the caps, the accepted credits, the stage clamps, the scale's
+bounds). Reasons are the records of positive weight, ranked by weight, then by the size of their
+own points, then by record id; at most four are given. A reason is *decisive* when without it
+alone the outcome would end.
 
 A list entered by records of given kinds has no gate: its reasons are those records, ranked by
 weight towards the better end of the scale in the same way, and one is decisive when it is the
@@ -114,13 +115,17 @@ def principal_reasons(
     gate = grade_gate(version, now.grade)
     if gate is not None:
         out.append(_outcome(situation, weights, "grade", now.grade, gate, None))
-    stage_outcome: AdverseOutcome | None = None
+    by_stage: dict[str, AdverseOutcome] = {}
     if stages is not None and stages.reached is not None and version.stages is not None:
-        stage = next(s for s in version.stages.ladder if s.id == stages.reached)
+        # Every rung up to the one reached is an outcome of its own, with its own threshold:
+        # the notice of each stage gives the reasons for that stage.
+        ladder = version.stages.ladder
+        reached = [s.id for s in ladder].index(stages.reached)
         rising = version.higher_is_better
-        sgate = Gate(stage.threshold + 1 if rising else stage.threshold - 1, rising)
-        stage_outcome = _outcome(situation, weights, "stage", stage.id, sgate, None)
-        out.append(stage_outcome)
+        for stage in reversed(ladder[: reached + 1]):
+            sgate = Gate(stage.threshold + 1 if rising else stage.threshold - 1, rising)
+            by_stage[stage.id] = _outcome(situation, weights, "stage", stage.id, sgate, None)
+            out.append(by_stage[stage.id])
     by_list: dict[str, AdverseOutcome] = {}
     for lst in version.lists:
         status = next((s for s in lists if s.list_id == lst.id), None)
@@ -136,8 +141,8 @@ def principal_reasons(
         out.append(found)
     if stages is not None:
         for m in stages.measures:
-            if m.status in ADVERSE_MEASURE and stage_outcome is not None:
-                out.append(_as_measure(stage_outcome, m.measure))
+            if m.status in ADVERSE_MEASURE and m.stage in by_stage:
+                out.append(_as_measure(by_stage[m.stage], m.measure))
     for e in listings:
         if e.list_id in by_list:
             for lm in e.measures:
@@ -247,7 +252,7 @@ def _reason(
     until = f"it stops counting on {c.expires_on}" if c.expires_on else "it does not expire"
     text = (
         f"{conduct}: record {c.record_id} of {c.occurred_on}, reported by {c.source}, "
-        f"{c.points:+d} points; {until}."
+        f"{c.points:+d} point{'' if abs(c.points) == 1 else 's'}; {until}."
     )
     return Reason(
         rank=rank,
