@@ -21,6 +21,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from credence.audit.access import Access
@@ -321,3 +323,59 @@ def test_serve_stops_within_10_s_of_sigterm_and_ends_a_computation_under_way(
     with world.store.session() as session:
         kept = an.load(session, world.policy.id)
         assert kept is None or not kept.complete  # it did not run to its end
+
+
+KINDS = (
+    ("traffic_police", "civic.traffic_violation", ""),
+    ("city_hall", "civic.award", ""),
+    ("tax_office", "financial.tax_arrears", "1500"),
+    ("utility", "financial.utility_arrears", ""),
+    ("bank", "financial.loan_default", ""),
+    ("court", "legal.judgment_unfulfilled", ""),
+    ("ngo_registry", "civic.volunteering", ""),
+)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4), st.integers(0, len(KINDS) - 1), st.integers(0, 190)),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_random_stores_agree_with_the_reference_evaluator(
+    drawn: list[tuple[int, int, int]],
+) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for b in open_backend("sqlite", Path(tmp) / "data", SECRET):
+            store, policy = b.store, library.resolve("city-merit")
+            path = Path(tmp) / "in.csv"
+            rows = []
+            for n, (who, k, offset) in enumerate(drawn):
+                source, kind, amount = KINDS[k]
+                on = (date(2026, 1, 5) + timedelta(days=offset)).isoformat()
+                rows.append(f"{source},R{n},NID-{who},{kind},{on},{on},{amount}\n")
+            moment = datetime(2026, 7, 14, 9, tzinfo=UTC)  # known at TODAY
+            for source in sorted({KINDS[k][0] for _, k, _ in drawn}):
+                part = path.with_name(f"in-{source}.csv")
+                part.write_text(
+                    "source,source_record_id,subject_id,kind,occurred_on,effective_on,amount\n"
+                    + "".join(r for r in rows if r.startswith(source + ","))
+                )
+                ingest_file(store, part, source=source, policy=policy, actor="a", now=moment)
+            f = an.compute(store, policy, TODAY, AUDITOR, months=2)
+            with store.session() as session:
+                ids = sorted(set(session.scalars(select(StoredRecord.subject_id))))
+                assert f.subjects == len(ids)
+                everyone = inputs_of(session, store.keys, ids, TODAY, access=AUDITOR)
+                session.rollback()
+            for row in f.tables["grades-over-time"].rows:
+                day = date.fromisoformat(row[0])
+                grades = Counter(
+                    evaluate(policy, i.records, day, TODAY, subject_id=sid).grade
+                    for sid, i in everyone.items()
+                )
+                assert row == (row[0], *(grades[g] for g in f.grades), len(ids)), row
