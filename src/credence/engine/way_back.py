@@ -30,6 +30,8 @@ from decimal import Decimal
 from credence.dates import end_of_day
 from credence.engine.assessment import Action, Assessment, Expiry, Goal, WayBack
 from credence.engine.reasons import _bands, on_list
+from credence.engine.tally import tally
+from credence.engine.timeline import Replay, replay
 from credence.policy.compiled import CompiledPolicy
 from credence.records import Record, Status, StatusChange
 
@@ -104,7 +106,13 @@ def find_way_back(
     if not targets:
         return WayBack(expiries, (), ())
     scanner = _Scanner(policy, held, now, again)
-    base = scanner.scan((), tuple(targets), None)
+    # Grade goals need only the score (light when nothing more can be decided); lists and
+    # stages need the whole evaluation.
+    grades = tuple(t for t in targets if t.goal == "grade")
+    base = {
+        **scanner.scan((), grades, None),
+        **scanner.scan((), tuple(t for t in targets if t.goal != "grade"), None),
+    }
     offered = _offer(policy, held, now, scanner, favourable)
     # Most points first: with additive points the fewest actions reach a score soonest.
     order = sorted(range(len(offered)), key=lambda i: (-offered[i].points, i))
@@ -170,7 +178,18 @@ def _targets(now: Assessment, grades: list[str]) -> list[_Target]:
     return out
 
 
-def goal_holds(policy: CompiledPolicy, label: str, goal: str, ident: str, a: Assessment) -> bool:
+@dataclass(frozen=True)
+class Standing:
+    """The score and grade on a day, all a grade goal is judged by."""
+
+    as_of: date
+    score: int
+    grade: str
+
+
+def goal_holds(
+    policy: CompiledPolicy, label: str, goal: str, ident: str, a: Assessment | Standing
+) -> bool:
     """True when a goal set under version ``label`` holds in the assessment ``a``.
 
     Grades and stages are compared in the order of the version in force on ``a``'s day; a grade
@@ -186,6 +205,7 @@ def goal_holds(policy: CompiledPolicy, label: str, goal: str, ident: str, a: Ass
         then = next(v for v in policy.versions if v.label == label).source
         band = next(b for b in then.grades if b.grade == ident)
         return a.score >= band.min if then.higher_is_better else a.score <= band.max
+    assert isinstance(a, Assessment)
     if goal == "stage":
         reached = a.stages.reached if a.stages is not None else None
         ladder = [s.id for s in day.stages.ladder] if day.stages is not None else []
@@ -215,8 +235,10 @@ class _Scanner:
             dict[_Target, tuple[date, int, str]],
         ] = {}
         self.evaluated: dict[tuple[tuple[int, ...], date], Assessment] = {}
+        self.standings: dict[tuple[tuple[int, ...], date], Standing] = {}
+        self.replays: dict[tuple[int, ...], Replay] = {}
 
-    def holds(self, t: _Target, a: Assessment) -> bool:
+    def holds(self, t: _Target, a: Assessment | Standing) -> bool:
         """True when the goal ``t`` holds in ``a``."""
         return goal_holds(self.policy, self.now.policy_version, t.goal, t.id, a)
 
@@ -235,6 +257,7 @@ class _Scanner:
         start = self.now.as_of
         queue: list[date] = []
         horizon = self._days(records, start, queue)
+        light = all(t.goal == "grade" for t in targets) and self.settled(records)
         found: dict[_Target, tuple[date, int, str]] = {}
         done: set[date] = set()
         if not chosen:
@@ -248,15 +271,58 @@ class _Scanner:
             if until is not None and day >= until:
                 break
             done.add(day)
-            a = self.evaluated.get((chosen, day))
-            if a is None:
-                a = self.evaluated[(chosen, day)] = self.again(records, day)
+            a = self.at(chosen, records, day, light)
             for t in targets:
                 if t not in found and self.holds(t, a):
                     found[t] = (day, a.score, a.grade)
-            self._later(a, day, queue, horizon)
+            if isinstance(a, Assessment):
+                self._later(a, day, queue, horizon)
         self.memo[key] = found
         return found
+
+    def at(
+        self, chosen: tuple[int, ...], records: list[Record], day: date, light: bool
+    ) -> Assessment | Standing:
+        """The evaluation on ``day`` with the ``chosen`` actions taken (``light``: the score and
+        grade only, from the tally with the history decided on the evaluation day)."""
+        full = self.evaluated.get((chosen, day))
+        if full is not None:
+            return full
+        if not light:
+            full = self.evaluated[(chosen, day)] = self.again(records, day)
+            return full
+        found = self.standings.get((chosen, day))
+        if found is None:
+            start, known = self.now.as_of, self.now.known_at
+            decided = self.replays.get(chosen)
+            if decided is None:
+                decided = self.replays[chosen] = replay(self.policy, records, start, known)
+            t = tally(
+                self.policy,
+                records,
+                day,
+                max(known, day),
+                decided.credit_decisions,
+                decided.clamps,
+            )
+            found = self.standings[(chosen, day)] = Standing(day, t.score, t.grade)
+        return found
+
+    def settled(self, records: list[Record]) -> bool:
+        """True when nothing can be decided anew after the evaluation day: no stages, no version
+        still to come, and every record counting, known and with its last status by then.
+
+        Then the credits are all decided on the evaluation day, and the score on a later day is
+        the tally with those decisions: exactly what the evaluator gives, without replaying the
+        history again for every day.
+        """
+        start = self.now.as_of
+        if self.policy.staged or any(v.effective_from > start for v in self.policy.versions):
+            return False
+        return all(
+            max(r.occurred_on, r.effective_on, r.known_on, *r.status_days()) <= start
+            for r in records
+        )
 
     def _days(self, records: list[Record], start: date, queue: list[date]) -> date:
         """Push the days on which the records and the policy can change something; return the
