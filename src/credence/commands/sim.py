@@ -157,8 +157,9 @@ def simulate(
     fmt: Annotated[str, typer.Option("--format", help="table or json (the report).")] = "table",
     quiet: QuietOpt = False,
 ) -> None:
-    """Run a scheme over a synthetic population through the real store and due process, and
-    write an impact report."""
+    """Run a scheme over a synthetic population through the real store and due process.
+
+    Writes the store, the baseline's and the impact report under the data folder."""
     if fmt not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
     from credence.sim.experiment import run_experiment
@@ -244,8 +245,9 @@ def policy_diff(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     quiet: QuietOpt = False,
 ) -> None:
-    """Who changes grade, list or measure between policies A and B, and why: one simulated
-    population through the real ingest and due process under each policy."""
+    """Who changes grade, list or measure between policies A and B, and why.
+
+    One simulated population goes through the real ingest and due process under each."""
     if fmt not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
     from credence.sim.diff import diff_policies, resolve
