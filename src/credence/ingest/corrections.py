@@ -1,4 +1,4 @@
-"""Corrections of stored records: a corrected copy supersedes the old one, checked like a new row."""
+"""Corrections of stored records: a corrected copy supersedes the old, checked like a new row."""
 
 from __future__ import annotations
 
