@@ -2,11 +2,16 @@
 
 Every read of a subject's data goes through :func:`log_read`, which writes an access event (so
 the subject can see who looked and why) and an audit-chain entry (so the log itself is provable).
+A read of many subjects at once for one purpose (a chunk of a due-process run) is a
+:class:`GroupRead`: still one access event per subject, but one chain entry for all of them that
+holds the digest of those events (:func:`credence.audit.chain.events_digest`), which
+``credence audit verify`` recomputes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -127,7 +132,74 @@ def log_reads(
     chain.append_many(connection, keys, entries)
 
 
+@dataclass(frozen=True)
+class GroupRead:
+    """One read of many subjects for one purpose, with why each of them was read."""
+
+    access: Access
+    what: str
+    at: datetime
+    # Subject id -> the reasons it was read (shown after the purpose in its access event).
+    why: Mapping[str, Sequence[str]]
+    detail: dict[str, object] | None = None
+
+
+_INSERT_EVENTS = insert(AccessEvent).returning(AccessEvent.id, sort_by_parameter_order=True)
+
+
+def log_group(
+    connection: Connection,
+    keys: AuditKeys,
+    group: GroupRead,
+    clock: Callable[[], datetime] | None = None,
+) -> None:
+    """Write a group read in the connection's transaction: one access event per subject (one
+    batch insert) and one chain entry naming the events' ids, their digest, and how many
+    subjects were read for each reason."""
+    if not group.why:
+        return
+    chain.lock_connection(connection)
+    at = clock() if clock is not None else group.at
+    a = group.access
+    values = [
+        {
+            "subject_id": sid,
+            "actor": a.actor,
+            "role": a.role,
+            "purpose": f"{a.purpose} ({', '.join(why)})" if why else a.purpose,
+            "what": group.what,
+            "at": at,
+        }
+        for sid, why in group.why.items()
+    ]
+    ids = list(connection.execute(_INSERT_EVENTS, values).scalars())
+    rows = [
+        (i, sid, a.actor, a.role, str(v["purpose"]), group.what, at)
+        for i, sid, v in zip(ids, group.why, values, strict=True)
+    ]
+    reasons = Counter(r for why in group.why.values() for r in why)
+    detail = {
+        "role": a.role,
+        "purpose": a.purpose,
+        **(group.detail or {}),
+        "subjects": len(rows),
+        "why": dict(sorted(reasons.items())),
+        chain.EVENTS: chain.spans(ids),
+        chain.DIGEST: chain.events_digest(rows),
+    }
+    chain.append_many(
+        connection, keys, [chain.NewEntry(a.actor, f"read.{group.what}", detail, None, at)]
+    )
+
+
 _DEFERRED = "credence.deferred_reads"
+_DEFERRED_GROUPS = "credence.deferred_group_reads"
+
+
+def defer_group(session: Session, keys: AuditKeys, group: GroupRead) -> None:
+    """:func:`defer_reads` for a group read: written by :func:`log_group` before the commit."""
+    if group.why:
+        session.info.setdefault(_DEFERRED_GROUPS, []).append((keys, group))
 
 
 def defer_reads(session: Session, keys: AuditKeys, reads: list[Read]) -> None:
@@ -147,15 +219,20 @@ def defer_reads(session: Session, keys: AuditKeys, reads: list[Read]) -> None:
 @event.listens_for(Session, "before_commit")
 def _write_deferred(session: Session) -> None:
     queued: list[tuple[AuditKeys, list[Read]]] | None = session.info.pop(_DEFERRED, None)
-    if not queued:
+    groups: list[tuple[AuditKeys, GroupRead]] = session.info.pop(_DEFERRED_GROUPS, [])
+    if not queued and not groups:
         return
     session.flush()  # the caller's own rows first, as when each read was written at once
-    log_reads(session.connection(), queued[0][0], [r for _, batch in queued for r in batch])
+    if queued:
+        log_reads(session.connection(), queued[0][0], [r for _, batch in queued for r in batch])
+    for keys, group in groups:
+        log_group(session.connection(), keys, group)
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_deferred(session: Session) -> None:
     session.info.pop(_DEFERRED, None)
+    session.info.pop(_DEFERRED_GROUPS, None)
 
 
 def accesses_of(

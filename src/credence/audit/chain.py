@@ -7,6 +7,9 @@ key cannot recompute a consistent chain after changing it. ``audit_head`` holds 
 and its own MAC, which catches entries removed from or appended to the end.
 
 :func:`verify` walks the chain and names the first entry that was altered, deleted or inserted.
+An entry for a group read (many subjects read at once, :class:`credence.audit.access.GroupRead`)
+names its access events' ids and holds their digest, which :func:`verify` recomputes: changing,
+deleting or adding one of those events is caught like a change of the entry itself.
 """
 
 from __future__ import annotations
@@ -14,16 +17,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from credence.audit.keys import AuditKeys
-from credence.audit.tables import AuditEntry, AuditHead
+from credence.audit.tables import AccessEvent, AuditEntry, AuditHead
 from credence.errors import CredenceError
 from credence.sql.columns import instant_text
 
@@ -56,6 +59,33 @@ def entry_hash(
         [seq, at, actor, action, subject_id, detail, prev_hash], separators=(",", ":")
     ).encode()
     return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+# The detail keys of a group read's entry: its access events' id spans and their digest.
+EVENTS = "events"
+DIGEST = "events_digest"
+
+EventRow = tuple[int, str, str, str, str, str, datetime]
+
+
+def spans(ids: Iterable[int]) -> list[list[int]]:
+    """Ascending ids as ``[first, last]`` runs of consecutive ids."""
+    out: list[list[int]] = []
+    for i in sorted(ids):
+        if out and out[-1][1] == i - 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return out
+
+
+def events_digest(rows: Iterable[EventRow]) -> str:
+    """The SHA-256 of access events (id, subject, actor, role, purpose, what, at) in id order."""
+    h = hashlib.sha256()
+    for i, sid, actor, role, purpose, what, at in sorted(rows):
+        line = json.dumps([i, sid, actor, role, purpose, what, instant_text(at)])
+        h.update(line.encode() + b"\n")
+    return h.hexdigest()
 
 
 def head_mac(key: bytes, seq: int, last_hash: str) -> str:
@@ -191,7 +221,7 @@ def append_many(connection: Connection, keys: AuditKeys, entries: list[NewEntry]
     return done
 
 
-Problem = Literal["altered", "deleted", "inserted", "head"]
+Problem = Literal["altered", "deleted", "inserted", "head", "events"]
 
 
 @dataclass(frozen=True)
@@ -226,6 +256,7 @@ def verify(session: Session, keys: AuditKeys) -> Verdict:
     """Walk the whole chain and report the first altered, deleted or inserted entry."""
     head = session.get(AuditHead, 1)
     prev_hash, expected, count = GENESIS, 1, 0
+    groups: list[tuple[int, str]] = []
     entries = _entries(session)
     current = next(entries, None)
     while current is not None:
@@ -233,6 +264,8 @@ def verify(session: Session, keys: AuditKeys) -> Verdict:
         e = current
         if _mac_ok(keys, e) and e.prev_hash == prev_hash and e.seq == expected:
             prev_hash, expected, count = e.hash, expected + 1, count + 1
+            if e.subject_id is None and e.action.startswith("read.") and DIGEST in e.detail:
+                groups.append((e.seq, e.detail))
             current = following
             continue
         return _classify(keys, e, following, prev_hash, expected, count, head)
@@ -256,7 +289,38 @@ def verify(session: Session, keys: AuditKeys) -> Verdict:
             head.seq + 1,
             f"entry {head.seq + 1} was inserted after the chain's last authentic entry",
         )
+    # After the walk: the entries' cursor may be a server-side one, open until it ends.
+    for seq, text in groups:
+        problem = _events_problem(session, seq, json.loads(text))
+        if problem:
+            return Verdict(count, prev_hash, "events", seq, problem)
     return Verdict(count, prev_hash)
+
+
+def _events_problem(session: Session, seq: int, detail: dict[str, Any]) -> str:
+    """What is wrong with the access events a group read's entry names ("" when nothing)."""
+    ranges: list[list[int]] = detail[EVENTS]
+    rows = session.execute(
+        select(
+            AccessEvent.id,
+            AccessEvent.subject_id,
+            AccessEvent.actor,
+            AccessEvent.role,
+            AccessEvent.purpose,
+            AccessEvent.what,
+            AccessEvent.at,
+        ).where(or_(*(AccessEvent.id.between(a, b) for a, b in ranges)))
+    ).all()
+    named = sum(b - a + 1 for a, b in ranges)
+    where = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in ranges)
+    if len(rows) < named:
+        return (
+            f"{named - len(rows)} of the access events read by entry {seq} (ids {where}) "
+            "were deleted"
+        )
+    if events_digest(cast(EventRow, tuple(r)) for r in rows) != detail[DIGEST]:
+        return f"the access events read by entry {seq} (ids {where}) were altered"
+    return ""
 
 
 def _classify(

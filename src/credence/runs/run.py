@@ -104,7 +104,15 @@ def run(
         session.commit()
         timings["plan"] = time.perf_counter() - clock
         chunks = [ids[i : i + chunk] for i in range(0, len(ids), chunk)]
-        job = Job(store, policy, as_of, actor, sender, kernel.reach_of(compile_policy(policy)))
+        job = Job(
+            store,
+            policy,
+            as_of,
+            actor,
+            sender,
+            kernel.reach_of(compile_policy(policy)),
+            plan.reasons,
+        )
         if store.is_sqlite:
             # One writer: the run's session, one transaction per chunk.
             done: Iterable[Tally] = (job.chunk(session, part) for part in chunks)
@@ -192,11 +200,14 @@ class Job:
     actor: str
     sender: Sender
     reach: kernel.Reach
+    # Why each subject is visited (the agenda's reasons), logged with the chunk's read.
+    why: dict[str, set[str]] = field(default_factory=dict)
 
     def chunk(self, session: Session, part: list[str], *, exclusive: bool = False) -> Tally:
         """Advance one chunk of subjects and commit it.
 
-        A few set-based reads (and one logged write of the reads), the kernel's decisions in
+        A few set-based reads (logged as one group read: an access event per subject saying
+        why it was visited, one chain entry for the chunk), the kernel's decisions in
         memory, one bulk write and one commit. ``exclusive`` (parallel workers on PostgreSQL)
         first takes a lock on each of the chunk's subjects, held to its commit, so that no two
         runs act on one subject at once, and commits the read log at once, so that the chain's
@@ -206,7 +217,7 @@ class Job:
         if exclusive:
             workers_.lock_subjects(session, part)
         access = Access(self.actor, "operator", f"due process run for {self.as_of}")
-        inputs = inputs_of(session, self.store.keys, part, None, access=access)
+        inputs = inputs_of(session, self.store.keys, part, None, access=access, why=self.why)
         if exclusive:
             session.commit()
         held = rows.load(session, self.policy.id, part)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict, namedtuple
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from credence.audit.access import Access, Read, defer_reads
+from credence.audit.access import Access, GroupRead, Read, defer_group, defer_reads
 from credence.dates import end_of_day
 from credence.engine.timeline import Decisions
 from credence.records import Record, Status, StatusChange
@@ -200,6 +200,7 @@ def inputs_of(
     policy_id: str | None = None,
     what: str = "records",
     now: datetime | None = None,
+    why: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, SubjectInputs]:
     """The inputs of every subject in ``subject_ids`` as the store knew them at ``known_at``.
 
@@ -209,7 +210,9 @@ def inputs_of(
     ``policy_id``, that policy's notices and approvals as known then (none without one).
     Reads four statements per :data:`CHUNK` subjects, and logs the read of every subject
     (``what``, with ``known_at`` and its record count) in one write for the whole call, made
-    when the session's transaction commits.
+    when the session's transaction commits. With ``why`` (the reasons each subject is read
+    for), the call is one group read: an access event per subject saying why, and a single
+    chain entry for all of them (:class:`credence.audit.access.GroupRead`).
     """
     wanted = list(dict.fromkeys(subject_ids))
     cut = cutoff(known_at)
@@ -224,6 +227,11 @@ def inputs_of(
     out = _assemble(wanted, *rows, _day_of(known_at))
     when = now or datetime.now(UTC)
     detail_known = None if cut is None else cut.isoformat()
+    if why is not None:
+        reasons = {sid: sorted(why.get(sid, ())) for sid in out}
+        group = GroupRead(access, what, when, reasons, {"known_at": detail_known})
+        defer_group(session, keys, group)
+        return out
     # Written as the session commits, so that the write lock is not held while the caller
     # evaluates what it read (credence.audit.access.defer_reads).
     defer_reads(
