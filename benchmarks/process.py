@@ -42,7 +42,8 @@ from credence.policy.load import PolicySet
 from credence.records import Record
 from credence.runs.outbox import FileSender
 from credence.runs.run import RunSummary, run
-from credence.sim.process import run_simulation
+from credence.sim.agencies import end_of_run, report
+from credence.sim.population import PopulationSpec, generate_population
 from credence.sim.scenarios import Scenario
 from credence.store.db import Store, initialise
 from credence.store.schema import StoredRecord
@@ -167,10 +168,15 @@ def _bench(
 ) -> None:
     policy = library.resolve(policy_id)
     clock0 = time.perf_counter()
-    sim = run_simulation(policy, Scenario(population=people, years=args.years, seed=7))
-    end = sim.end
+    # The lab's simulator: a population and what its agencies report about it.
+    scenario = Scenario(population=people, years=args.years, seed=7)
+    population = generate_population(
+        PopulationSpec(people, organisation_share=scenario.organisation_share), scenario.seed
+    )
+    reported = report(policy, population, scenario)
+    end = end_of_run(scenario.start_for(policy), scenario.years)
     noon = datetime.combine(end, datetime.min.time(), tzinfo=UTC)
-    files = _reports(tmp / f"incoming-{people}-{policy_id}", sim.records, noon)
+    files = _reports(tmp / f"incoming-{people}-{policy_id}", {0: reported.records}, noon)
     print(
         f"{people:,} people, {policy_id}, {args.years} years to {end} "
         f"(simulated in {time.perf_counter() - clock0:.0f} s)",
@@ -192,13 +198,13 @@ def _bench(
             _timed("first run", store, policy, end)
             quiet = _timed("night, nothing new", store, policy, end + timedelta(days=1))
             day = end + timedelta(days=2)
-            news, source = _touch(tmp, policy, sim.population.ids[::100], day, f"{backend}a")
+            news, source = _touch(tmp, policy, population.ids[::100], day, f"{backend}a")
             at = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
             ingest_file(store, news, source=source, policy=policy, actor="bench", now=at)
             touched = _timed("night, 1% touched", store, policy, day)
             if backend == "postgresql" and args.workers > 1:
                 day = end + timedelta(days=3)
-                news, source = _touch(tmp, policy, sim.population.ids[1::100], day, f"{backend}b")
+                news, source = _touch(tmp, policy, population.ids[1::100], day, f"{backend}b")
                 at = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
                 ingest_file(store, news, source=source, policy=policy, actor="bench", now=at)
                 spread = _timed(
