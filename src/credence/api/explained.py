@@ -21,7 +21,8 @@ from typing import Any
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
-Key = tuple[str, date, date]
+# (subject, as_of, known_at, whether the way back is in it: a status query needs only the grade)
+Key = tuple[str, date, date, bool]
 # The explanation's JSON exactly as FastAPI renders a ``dict[str, Any]`` response model.
 _JSON: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 

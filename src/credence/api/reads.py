@@ -119,20 +119,28 @@ async def assess(
     assert ctx.reads is not None and ctx.explanations is not None
     # Returns once the access event and its chain entry are committed.
     raw = await ctx.reads.run(read)
-    key = (subject_id, day, known)
+    # A status query needs the grade, not the way back, which costs many evaluations.
+    full = what != "status"
+    key = (subject_id, day, known, full)
     # Whether known_at was cut at is an input too: the same rows read without a cut can hold a
     # service after K that a cut at K does not count.
     inputs = (raw, known_at)
     remembered = ctx.explanations.get(key, inputs)
     if remembered is not None:
         return remembered
-    explained = await run_in_threadpool(_evaluate, ctx, raw, subject_id, day, known, known_at)
+    explained = await run_in_threadpool(_evaluate, ctx, raw, subject_id, day, known, known_at, full)
     ctx.explanations.put(key, inputs, explained)
     return explained
 
 
 def _evaluate(
-    ctx: ApiContext, raw: Inputs, subject_id: str, day: date, known: date, cut: date | None
+    ctx: ApiContext,
+    raw: Inputs,
+    subject_id: str,
+    day: date,
+    known: date,
+    cut: date | None,
+    way_back: bool = True,
 ) -> Explained:
     got = typed(raw, ctx.store.engine.dialect, subject_id, cut)
     records, decisions = got.records, got.decisions
@@ -144,7 +152,7 @@ def _evaluate(
             known,
             subject_id=subject_id,
             decisions=decisions,
-            way_back=True,  # an explanation says how each adverse outcome can end
+            way_back=way_back,  # an explanation says how each adverse outcome can end
         ).to_dict()
     except (CredenceError, OverflowError) as exc:
         raise ApiProblem(422, str(exc), field="query.as_of") from None
