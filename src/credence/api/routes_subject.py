@@ -34,6 +34,8 @@ from credence.api.problems import ERRORS, ApiProblem
 from credence.api.reads import assess, load_records, record_view
 from credence.audit.access import log_read
 from credence.audit.tables import AccessEvent
+from credence.letters.letter import LetterNotice, render_letter
+from credence.letters.pdf import Paper
 from credence.runs.objections import (
     EvidenceNotFound,
     ObjectionError,
@@ -48,6 +50,9 @@ from credence.states import (
     RecordStatus,
 )
 from credence.store.schema import ListEntry, MeasureRow, Notice, Objection
+from credence.subject_file.build import build_file
+from credence.subject_file.model import SubjectFile
+from credence.subject_file.pdf import render_file
 
 router = APIRouter(prefix="/me", tags=["subject"], responses=ERRORS)
 Subject = Annotated[Principal, Depends(role("subject"))]
@@ -353,3 +358,51 @@ def more_evidence(
         raise ApiProblem(409, str(exc)) from None
     session.commit()
     return objection_view(o)
+
+
+PaperQuery = Annotated[Paper, Query(description="A4 or US Letter (Letter).")]
+
+
+def _file(ctx: Ctx, session: Db, who: Principal) -> SubjectFile:
+    lock_for_read(session)
+    doc = build_file(session, ctx.store.keys, ctx.policy, _sid(who), access(who, SELF), ctx.now())
+    if doc is None:
+        raise ApiProblem(404, "the store holds no data about you")
+    session.commit()
+    return doc
+
+
+@router.get("/export", response_model=SubjectFile)
+def my_export(who: Subject, ctx: Ctx, session: Db) -> SubjectFile:
+    """The subject's whole file (GDPR Art. 15) as one JSON document; the read is logged."""
+    return _file(ctx, session, who)
+
+
+@router.get("/export/pdf", response_class=Response)
+def my_export_pdf(who: Subject, ctx: Ctx, session: Db, paper: PaperQuery = "A4") -> Response:
+    """The subject's whole file as a PDF (the same content as ``/me/export``)."""
+    body = render_file(_file(ctx, session, who), paper)
+    return Response(body, media_type="application/pdf", headers=_attachment("file.pdf"))
+
+
+@router.get("/notices/{notice_id}/letter", response_class=Response)
+def my_letter(
+    notice_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    who: Subject,
+    ctx: Ctx,
+    session: Db,
+    paper: PaperQuery = "A4",
+) -> Response:
+    """One of the subject's notices as a printable letter (PDF, A4 or US Letter)."""
+    lock_for_read(session)
+    n = session.get(Notice, notice_id)
+    if n is None or n.subject_id != _sid(who):
+        raise ApiProblem(404, f"no notice {notice_id} of yours")
+    body = render_letter(LetterNotice.of(n, json.loads(n.body)), paper)
+    _log(ctx, session, who, "notices")
+    session.commit()
+    return Response(body, media_type="application/pdf", headers=_attachment(f"{n.id}.pdf"))
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'inline; filename="credence-{name}"'}
