@@ -175,6 +175,15 @@ def test_cr010_kind_name_suggesting_a_special_category_is_a_warning() -> None:
     ]
 
 
+def test_cr011_a_reason_that_names_no_conduct_is_refused() -> None:
+    vague = rule("fine", -10, "P1Y", reason="Did not meet our internal standards")
+    assert codes(base_policy(rules=[vague])) == [("CR011", "error")]
+    titled = rule("fine", -10, "P1Y", title="Insufficient score")
+    assert codes(base_policy(rules=[titled])) == [("CR011", "error")]
+    named = rule("fine", -10, "P1Y", reason="Parked in a disabled bay", title="Policy breach")
+    assert codes(base_policy(rules=[named])) == []  # the reason, not the title, is given
+
+
 def test_cr012_what_people_read_needs_words() -> None:
     m = {**SANCTION}
     doc = base_policy(rules=[rule("fine", -10, "P1Y", sources=["court"])], measures=[m])
