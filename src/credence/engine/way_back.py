@@ -258,6 +258,11 @@ class _Scanner:
         queue: list[date] = []
         horizon = self._days(records, start, queue)
         light = all(t.goal == "grade" for t in targets) and self.settled(records)
+        if targets and all(t.goal == "list" for t in targets) and self.now.known_at == start:
+            quick = self._off_lists(chosen, records, targets, until, horizon)
+            if quick is not None:
+                self.memo[key] = quick
+                return quick
         found: dict[_Target, tuple[date, int, str]] = {}
         done: set[date] = set()
         if not chosen:
@@ -278,6 +283,44 @@ class _Scanner:
             if isinstance(a, Assessment):
                 self._later(a, day, queue, horizon)
         self.memo[key] = found
+        return found
+
+    def _off_lists(
+        self,
+        chosen: tuple[int, ...],
+        records: list[Record],
+        targets: tuple[_Target, ...],
+        until: date | None,
+        horizon: date,
+    ) -> dict[_Target, tuple[date, int, str]] | None:
+        """The first day off each list, read off the listing episodes of one replay to the
+        horizon (a replay to a later day takes the same steps up to each earlier one when
+        nothing is known later than the evaluation day), each checked by the evaluator on that
+        day; None where a check disagrees (then every day is evaluated)."""
+        start = self.now.as_of
+        episodes = self.at(chosen, records, horizon, False)
+        assert isinstance(episodes, Assessment)
+        found: dict[_Target, tuple[date, int, str]] = {}
+        for t in targets:
+            mine = [e for e in episodes.listings if e.list_id == t.id]
+            days = sorted({start, *(e.removed_on for e in mine if e.removed_on is not None)})
+            for day in days:
+                if (day == start and not chosen) or day < start:
+                    continue
+                if until is not None and day >= until:
+                    break
+                covered = any(
+                    (e.noticed_on or e.listed_on or date.max) <= day
+                    and (e.removed_on is None or day < e.removed_on)
+                    for e in mine
+                )
+                if covered:
+                    continue
+                check = self.at(chosen, records, day, False)
+                if not self.holds(t, check):
+                    return None
+                found[t] = (day, check.score, check.grade)
+                break
         return found
 
     def at(
