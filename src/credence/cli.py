@@ -556,11 +556,13 @@ def _register_plugins() -> None:
     from credence.commands.signins import register as register_signins
     from credence.commands.sim import register as register_sim
     from credence.commands.store import register as register_store
+    from credence.commands.subject import register as register_subject
 
     register_store(app)
     register_process(app)
     register_sim(app)
     register_signins(app)
+    register_subject(app)
     register_api(app)
     register_batch(app)
     register_analytics(app)

@@ -67,6 +67,9 @@ class LetterNotice:
     served_on: date | None
     deadline: date | None
     content: Mapping[str, Any] = field(default_factory=dict)
+    # False in a letter written as it is sent: the deadline counts from service, which the
+    # due-process run records after delivery.
+    deadline_known: bool = True
 
     @classmethod
     def of(cls, row: Any, content: Mapping[str, Any]) -> LetterNotice:
@@ -82,6 +85,28 @@ class LetterNotice:
             deadline=row.deadline,
             content=content,
         )
+
+
+def from_message(
+    ref: str, subject_id: str, created_on: date, deliver_on: date, body: Mapping[str, Any]
+) -> LetterNotice:
+    """The letter of a notice's outbox message, written as it is delivered on ``deliver_on``.
+
+    The message's ``ref`` ends with the notice's reference; its body is the notice's body.
+    """
+    policy, _, version = str(body.get("facts", {}).get("policy", "")).rpartition(" ")
+    return LetterNotice(
+        ref=ref.split(":", 3)[-1],
+        subject_id=subject_id,
+        policy_id=policy,
+        policy_version=version,
+        about=str(body.get("about", "notice")),
+        issued_on=created_on,
+        served_on=deliver_on,
+        deadline=date.fromisoformat(body["deadline"]) if body.get("deadline") else None,
+        content=body,
+        deadline_known=bool(body.get("deadline")),
+    )
 
 
 @dataclass(frozen=True)
@@ -162,6 +187,11 @@ def letter_sections(n: LetterNotice) -> list[Section]:
     ] or ["This notice records no reasons."]
     if n.served_on is None:
         deadline = "No deadline runs until the notice is served."
+    elif not n.deadline_known:
+        deadline = (
+            "Any deadline counts from the day this letter is served, "
+            f"{date_in_words(n.served_on)}; your notices on the portal show its date."
+        )
     elif n.deadline is not None:
         deadline = f"You have until {date_in_words(n.deadline)} to act."
     else:

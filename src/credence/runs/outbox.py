@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credence.errors import CredenceError
+from credence.letters.letter import from_message, render_letter
 from credence.store.schema import OutboxMessage
 
 
@@ -54,7 +55,9 @@ class FileSender:
     folder: Path
 
     def send(self, message: OutboxMessage) -> None:
-        """Write the message to ``<folder>/<delivery key>-<kind>.json`` unless it is there."""
+        """Write the message to ``<folder>/<delivery key>-<kind>.json`` unless it is there,
+        and a notice's printable letter beside it (``.pdf``, A4), before the JSON that marks
+        the delivery done."""
         key = delivery_key(message)
         path = self.folder / f"{key}-{message.kind}.json"
         if path.exists():
@@ -71,10 +74,21 @@ class FileSender:
         part = path.with_suffix(".part")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            if message.kind == "notice":
+                self._letter(message, doc["body"], path.with_suffix(".pdf"))
             part.write_text(json.dumps(doc, indent=2, sort_keys=True))
             os.replace(part, path)
         except OSError as exc:
             raise DeliveryError(f"cannot write {path}: {exc}") from exc
+
+    @staticmethod
+    def _letter(message: OutboxMessage, body: dict[str, Any], path: Path) -> None:
+        letter = from_message(
+            message.ref, message.subject_id, message.created_at.date(), message.deliver_on, body
+        )
+        part = path.with_suffix(".pdf.part")
+        part.write_bytes(render_letter(letter))
+        os.replace(part, path)
 
 
 @dataclass

@@ -10,7 +10,8 @@ from credence.subject_file.model import SubjectFile
 def render_file(doc: SubjectFile, paper: Paper = "A4") -> bytes:
     """The subject's file as PDF bytes."""
     pdf = Pdf(paper)
-    pdf.heading(f"Your file: subject {doc.subject_id}", 15)
+    pdf.heading("Your file", 15)
+    pdf.para(f"Subject: {doc.subject_id}")
     pdf.para(f"Policy {doc.policy_id}, as of {date_in_words(doc.as_of)}.")
     if doc.request_ref:
         pdf.para(f"Made on the written request {doc.request_ref}.")
