@@ -38,13 +38,13 @@ class Pdf:
     def heading(self, s: str, size: int = 13) -> None:
         """A bold heading."""
         self.pdf.set_font(self.font, "B", size)
-        self.pdf.multi_cell(0, size * 0.5, self._text(s), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, size * 0.5, self._text(s), align="L", new_x="LMARGIN", new_y="NEXT")
         self.pdf.ln(1.5)
 
     def para(self, s: str, bold: bool = False) -> None:
         """A paragraph of body text."""
         self.pdf.set_font(self.font, "B" if bold else "", 10)
-        self.pdf.multi_cell(0, 5, self._text(s), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, 5, self._text(s), align="L", new_x="LMARGIN", new_y="NEXT")
         self.pdf.ln(1.5)
 
     def bytes(self) -> bytes:
