@@ -266,17 +266,24 @@ def test_policy_test_reports_counts_and_fails_on_a_wrong_expectation(tmp_path: P
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    args = ["demo", "--population", "1500", "--years", "2", "--data", str(folder)]
+    # The demo's cost is per due-process step: a small city, monthly runs, one year.
+    args = ["demo", "--population", "500", "--years", "1", "--step", "28", "--data", str(folder)]
     result = RUN.invoke(app, args)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "2. Simulation: 1,500 people over 2 years (2026-01-01 to 2027-12-31)" in out
+    assert "2. Simulation: 500 people over 1 year (2026-01-01 to 2026-12-31)" in out
     assert "3. Ingest:" in out and " 0 rejected" in out
-    assert "4. Grades on 2027-12-31 (batch evaluator, DuckDB" in out
+    assert "4. Grades on 2026-12-31 (batch evaluator, DuckDB" in out
+    assert "5. Due process: 14 4-weekly runs" in out  # 13 and the last day
+    assert "6. Baseline: the same city with no notice periods and no objections" in out
     assert (folder / "reports" / "city-demo" / "report.html").exists()
     assert (folder / "credence.db").exists()
-    # a second run recreates its own folder; a foreign folder is never deleted
-    assert RUN.invoke(app, args).exit_code == 0
+    # a second run recreates its own folder (the baseline is not what this checks)
+    again = RUN.invoke(app, [*args, "--no-baseline", "--population", "100"])
+    assert again.exit_code == 0, again.output
+    assert "6. Baseline" not in again.stdout
+    assert not (folder / "baseline").exists()
+    # a foreign folder is never deleted
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("x")

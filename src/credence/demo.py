@@ -76,7 +76,7 @@ def run_demo(
     kind = "SQLite" if lab.store.url.startswith("sqlite") else "PostgreSQL"
     console.print(f"[bold]1. Store[/bold] created at {folder} ({kind}, audit chain)")
     console.print(
-        f"[bold]2. Simulation[/bold]: {population:,} people over {years} years "
+        f"[bold]2. Simulation[/bold]: {population:,} people over {years} year{'s' * (years != 1)} "
         f"({world.start} to {world.end}) in {t['simulate']:.1f} s",
         highlight=False,
     )
@@ -105,7 +105,8 @@ def run_demo(
     m = result.report["with_safeguards"]
     served = sum(v["served"] for k, v in m["notices"].items() if k != "tables")
     console.print(
-        f"[bold]5. Due process[/bold]: {lab.steps} weekly runs ({t['lab process']:.1f} s), "
+        f"[bold]5. Due process[/bold]: {lab.steps} {_cadence(step_days)} runs "
+        f"({t['lab process']:.1f} s), "
         f"{served:,} notices served, {m['objections']['filed']:,} objections "
         f"(people and reviewers {t['lab people']:.1f} s)",
         highlight=False,
@@ -131,6 +132,13 @@ def run_demo(
     if result.baseline is not None:
         result.baseline.store.close()
     return DemoRun({**t, "total": total}, result.end, result.html)
+
+
+def _cadence(step_days: int) -> str:
+    """How often the due process ran, in words ("weekly", "4-weekly", "every 10 days")."""
+    if step_days % 7 == 0:
+        return "weekly" if step_days == 7 else f"{step_days // 7}-weekly"
+    return "daily" if step_days == 1 else f"{step_days}-day"
 
 
 def _fresh(folder: Path) -> None:
