@@ -390,7 +390,7 @@ def create_web_router(
     Pass the API's ``authenticator`` so that sign-in and bearer keys share one guard against
     guessing (one count per principal and address).
     """
-    from credence.web.views import analytics, lab, portal, reviewer, signin
+    from credence.web.views import analytics, lab, portal, portal_file, reviewer, signin
 
     web = Web(
         store,
@@ -412,6 +412,6 @@ def create_web_router(
             raise WebError(404, "No such file.")
         return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
-    for module in (signin, portal, reviewer, analytics, lab):
+    for module in (signin, portal, portal_file, reviewer, analytics, lab):
         router.include_router(module.routes(web))
     return router
