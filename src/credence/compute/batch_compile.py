@@ -20,8 +20,7 @@ evaluator.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import reduce
@@ -35,8 +34,12 @@ from credence.policy.compiled import (
     CompiledPolicy,
     CompiledRule,
     CompiledVersion,
+    Ops,
     Stretch,
+    change_days,
     compile_policy,
+    entry_met,
+    same_act_order,
 )
 from credence.policy.load import PolicySet
 from credence.policy.model import PolicyVersion
@@ -212,24 +215,15 @@ class _Compiler:
             aggs["_next_change"] = v.ev.min()
         per = v.group_by("subject_id").aggregate(**aggs, **flag_aggs)
         raws = {c: per[raw_column(c)] for c in cats}
-        totals, score = _score(now, raws)
-        grade = _grade(now, score)
+        totals, score = _score(self.cnow, raws)
+        grade = self.cnow.grade_of(score, IBIS_OPS)
         out: dict[str, ir.Value] = {"score": score, "grade": grade}
         for c in cats:
             out[raw_column(c)] = raws[c]
             out[total_column(c)] = totals[c]
         for j, lst in enumerate(now.lists):
-            met: list[ir.BooleanValue] = []
-            e = lst.entry
-            if e.grades is not None:
-                met.append(grade.isin(e.grades))
-            if e.score_at_most is not None:
-                met.append(score <= e.score_at_most)
-            if e.score_at_least is not None:
-                met.append(score >= e.score_at_least)
-            if e.record_kinds is not None:
-                met.append(per[f"_ev{j}"] > 0)
-            out[list_column(lst.id)] = reduce(lambda a, b: a & b, met)
+            evidence = per[f"_ev{j}"] > 0 if lst.entry.record_kinds is not None else None
+            out[list_column(lst.id)] = entry_met(lst.entry, grade, score, evidence, IBIS_OPS)
         needs = flag_of(per) if flag_aggs else ibis.literal(False)
         if calendar:
             out["next_change"] = per["_next_change"]
@@ -330,22 +324,17 @@ class _Compiler:
             first, last = self.expiry_days(t)
         expiries: list[tuple[ir.BooleanValue, ir.DateValue]] = []
         for kind in sorted(self.credit_kinds()):
-            days = []
-            for version in self.policy.versions:
-                credit = version.rule(kind)
-                day = ends(credit) if credit is not None else None
-                if day is not None:
-                    days.append(day)
+            days = [d for r in self.policy.valuing_rules(kind) if (d := ends(r)) is not None]
             if days:
                 expiries.append((t.kind == kind, reduce(lambda a, b: ibis.least(a, b), days)))
         ruled = ibis.least(upcoming(first), upcoming(last))
-        candidates = [
+        expiring = ibis.cases(*expiries, else_=ruled) if expiries else ruled
+        candidates = change_days(
             upcoming(t.occurred_on),
             upcoming(t.effective_on),
-            upcoming(t.recorded_on),
-            upcoming(t._st_next),
-        ]
-        candidates.append(ibis.cases(*expiries, else_=ruled) if expiries else ruled)
+            [upcoming(t.recorded_on), upcoming(t._st_next)],
+            [expiring],
+        )
         nxt = reduce(lambda a, b: ibis.least(a, b), candidates)
         return t.mutate(next_event=nxt).drop("_sid", "_st_next")
 
@@ -373,8 +362,7 @@ class _Compiler:
             if kind in credits:
                 continue
             cond = _stretch(t.kind == kind, t.occurred_on, s.begin, s.until)
-            rule_now = self.cnow.rule(kind)
-            days = [self.expiry(rule, t)] + ([self.expiry(rule_now, t)] if rule_now else [])
+            days = [self.expiry(r, t) for r in self.policy.valuing_rules(kind, rule, self.cnow)]
             known = [d for d in days if d is not None]
             if len(known) == 2:
                 firsts.append((cond, ibis.least(*known)))
@@ -433,9 +421,9 @@ class _Compiler:
             aggs["_credits"] = v.fk.count(where=v.fk.isin(self.codes(credits)))
         for n, version in enumerate(ladders):
             for cat in version.categories:
-                worst = self.worst_points(version, cat.id, v)
+                worst = self.worst_points(version, cat, v)
                 if worst is not None:
-                    aggs[f"_w{n}_{cat.id}"] = worst.sum()
+                    aggs[f"_w{n}_{cat}"] = worst.sum()
 
         def flag(per: ir.Table) -> ir.BooleanValue:
             conds: list[ir.BooleanValue] = []
@@ -444,16 +432,12 @@ class _Compiler:
             for n, version in enumerate(ladders):
                 assert version.stages is not None
                 raws: dict[str, ir.IntegerValue] = {
-                    c.id: (
-                        per[f"_w{n}_{c.id}"].fill_null(0)
-                        if f"_w{n}_{c.id}" in aggs
-                        else _BIGINT_ZERO
-                    )
+                    c: (per[f"_w{n}_{c}"].fill_null(0) if f"_w{n}_{c}" in aggs else _BIGINT_ZERO)
                     for c in version.categories
                 }
                 _, worst_score = _score(version, raws)
                 second = version.stages.ladder[1].threshold
-                conds.append(self.policy.of(version).reaches(worst_score, second))
+                conds.append(version.reaches(worst_score, second))
             return reduce(lambda a, b: a | b, conds)
 
         if not credits and not ladders:
@@ -462,12 +446,12 @@ class _Compiler:
             aggs["_none"] = v.pts.count()
         return aggs, flag
 
-    def clamping_ladders(self) -> list[PolicyVersion]:
+    def clamping_ladders(self) -> list[CompiledVersion]:
         """Versions whose ladder can clamp (on_skip clamp, earlier notices required, 2+ rungs)."""
-        return [ver.source for ver in self.policy.versions if ver.clamps]
+        return [ver for ver in self.policy.versions if ver.clamps]
 
     def worst_points(
-        self, version: PolicyVersion, category: str, records: ir.Table
+        self, version: CompiledVersion, category: str, records: ir.Table
     ) -> ir.IntegerValue | None:
         """Per record, its most unfavourable possible value in ``category`` (0 if none)."""
         worst: dict[str, int] = {}
@@ -520,7 +504,7 @@ def _same_act(v: ir.Table, rival: ir.Table, calendar: bool) -> ir.Table:
     ranked = compete.mutate(
         _n=ibis.row_number().over(
             group_by=[compete.subject_id, compete.grp, compete.occurred_on],
-            order_by=[ibis.desc(compete.pts.abs()), compete.record_id],
+            order_by=list(same_act_order(compete.pts, compete.record_id, IBIS_OPS)),
         )
     )
     tail: dict[str, ir.Value] = {"ev": ibis.null("date")} if calendar else {}
@@ -538,59 +522,21 @@ def _same_act(v: ir.Table, rival: ir.Table, calendar: bool) -> ir.Table:
     return rest.union(winners, distinct=False)
 
 
-def _clip(value: ir.IntegerValue, low: int | None, high: int | None) -> ir.IntegerValue:
-    if low is not None:
-        value = ibis.greatest(value, _lit_int(low))
-    if high is not None:
-        value = ibis.least(value, _lit_int(high))
-    return value
-
-
 def _score(
-    version: PolicyVersion, raws: dict[str, ir.IntegerValue]
+    version: CompiledVersion, raws: dict[str, ir.IntegerValue]
 ) -> tuple[dict[str, ir.IntegerValue], ir.IntegerValue]:
-    """Category totals and the score from raw category sums (semantic point 3)."""
-    totals: dict[str, ir.IntegerValue] = {}
-    if version.model == "additive":
-        assert version.scale.base is not None
-        pre: ir.IntegerValue = _lit_int(version.scale.base)
-        for cat in version.categories:
-            totals[cat.id] = _clip(raws[cat.id], cat.min, cat.max)
-            pre = pre + totals[cat.id]
-        return totals, _clip(pre, version.scale.min, version.scale.max)
-    # Weighted: score = min + round_half_up(span * Σ w·(level-min)/range / Σw), done exactly
-    # in integers over the common denominator Q·W (Q = lcm of the ranges, W = Σ weights).
-    ranges = []
-    for cat in version.categories:
-        assert cat.min is not None and cat.max is not None and cat.weight is not None
-        ranges.append(cat.max - cat.min)
-    q = reduce(math.lcm, ranges, 1)
-    w = sum(c.weight or 0 for c in version.categories)
-    span = version.scale.max - version.scale.min
-    if (2 * span + 1) * q * w >= _EXACT_LIMIT:
-        raise EvaluationError(
-            f"policy {version.id} {version.version}: the weighted model's common denominator "
-            f"({q * w}) is too large for exact batch arithmetic"
-        )
-    acc: ir.IntegerValue = _lit_int(0)
-    for cat, rng in zip(version.categories, ranges, strict=True):
-        assert cat.min is not None and cat.weight is not None
-        level = _clip(_lit_int(cat.base) + raws[cat.id], cat.min, cat.max)
-        totals[cat.id] = level
-        acc = acc + (level - cat.min) * (cat.weight * (q // rng))
-    num = acc * (2 * span) + q * w
-    den = 2 * q * w
-    # num >= 0, so floor division is (num - num mod den) / den; the quotient is exact even
-    # where a backend divides in floating point, because both operands stay below 2**53.
-    quotient = ((num - num % den) / den).cast("int64")
-    return totals, _clip(version.scale.min + quotient, version.scale.min, version.scale.max)
-
-
-def _grade(version: PolicyVersion, score: ir.IntegerValue) -> ir.StringValue:
-    bands = sorted(version.grades, key=lambda g: g.min)
-    cases = [(score <= g.max, ibis.literal(g.grade)) for g in bands[:-1]]
-    last = ibis.literal(bands[-1].grade)
-    return ibis.cases(*cases, else_=last) if cases else last
+    """Category totals and the score from raw category sums (semantic point 3), generated
+    from the compiled version's own statement of its caps and formula."""
+    if version.weighted:
+        q, w, _ = version.weighting
+        span = version.scale_max - version.scale_min
+        if (2 * span + 1) * q * w >= _EXACT_LIMIT:
+            raise EvaluationError(
+                f"policy {version.source.id} {version.label}: the weighted model's common "
+                f"denominator ({q * w}) is too large for exact batch arithmetic"
+            )
+    totals = {c.id: c.level_of(raws[c.id], version.weighted, IBIS_OPS) for c in version.caps}
+    return totals, version.bounded_of(version.combine_of(totals, IBIS_OPS), IBIS_OPS)
 
 
 def lasting_records(
@@ -636,3 +582,41 @@ class _IbisDates:
 
 
 IBIS_DATES: DateOps[ir.Value] = _IbisDates()
+
+
+class _IbisOps:
+    """:class:`credence.policy.compiled.Ops` on Ibis integer, string and boolean columns."""
+
+    def lit(self, value: int) -> ir.Value:
+        return _lit_int(value)
+
+    def greatest(self, value: ir.Value, low: int) -> ir.Value:
+        return ibis.greatest(value, _lit_int(low))
+
+    def least(self, value: ir.Value, high: int) -> ir.Value:
+        return ibis.least(value, _lit_int(high))
+
+    def floor_div(self, num: ir.Value, den: int) -> ir.Value:
+        # num >= 0, so floor division is (num - num mod den) / den; the quotient is exact even
+        # where a backend divides in floating point, because both operands stay below 2**53.
+        return ((num - num % den) / den).cast("int64")
+
+    def abs(self, value: ir.Value) -> ir.Value:
+        return value.abs()
+
+    def desc(self, value: ir.Value) -> ir.Value:
+        return ibis.desc(value)
+
+    def isin(self, value: ir.Value, options: Sequence[str]) -> ir.Value:
+        return value.isin(list(options))
+
+    def all_of(self, conditions: Sequence[ir.Value]) -> ir.Value:
+        return reduce(lambda a, b: a & b, conditions)
+
+    def first(self, cases: Sequence[tuple[ir.Value, object]], otherwise: object) -> ir.Value:
+        if not cases:
+            return ibis.literal(otherwise)
+        return ibis.cases(*((c, ibis.literal(v)) for c, v in cases), else_=ibis.literal(otherwise))
+
+
+IBIS_OPS: Ops = _IbisOps()

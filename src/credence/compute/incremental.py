@@ -61,7 +61,7 @@ import pyarrow as pa
 
 from credence.compute.batch import BatchResult, BatchSource, score_batch, scratch_dir
 from credence.compute.batch_compile import EXPIRY_COLUMNS, lasting_records
-from credence.policy.compiled import compile_policy
+from credence.policy.compiled import change_days, compile_policy
 from credence.policy.load import PolicySet
 
 STATE_DB = "state.duckdb"
@@ -112,16 +112,21 @@ def touched_subjects(policy: PolicySet, source: BatchSource, since: date, until:
     def within(col: ir.DateValue) -> ir.BooleanValue:
         return (col > lo) & (col <= hi)
 
-    conds = [within(recs.occurred_on), within(recs.effective_on), within(recs.recorded_on)]
-    for version in compile_policy(policy).versions:
-        for rule in version.rules.values():
+    compiled = compile_policy(policy)
+    expiring: list[ir.BooleanValue] = []
+    for kind in sorted(compiled.kinds):
+        for rule in compiled.valuing_rules(kind):
             first_day, last_day = rule.alive_from(since), rule.alive_from(until)
             if first_day is None or last_day is None:
                 continue
             # Expiry in (lo, hi] <=> anchor in [T(lo), T(hi)); see expiry_threshold.
             anchor = rule.expiry_anchor(recs.occurred_on, recs.effective_on)
             first, last = ibis.literal(first_day), ibis.literal(last_day)
-            conds.append((recs.kind == rule.kind) & (anchor >= first) & (anchor < last))
+            expiring.append((recs.kind == kind) & (anchor >= first) & (anchor < last))
+    # The status changes are the status table's (``by_status`` below).
+    conds = change_days(
+        within(recs.occurred_on), within(recs.effective_on), [within(recs.recorded_on)], expiring
+    )
     by_record = recs.filter(reduce(lambda a, b: a | b, conds)).select("subject_id")
     changed = status.filter(within(status.on)).select("record_id")
     by_status = recs.filter(recs.record_id.isin(changed.record_id)).select("subject_id")

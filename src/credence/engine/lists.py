@@ -6,6 +6,7 @@ from datetime import date
 
 from credence.engine.assessment import ListStatus
 from credence.engine.tally import Tally
+from credence.policy.compiled import entry_met
 from credence.policy.model import PolicyVersion
 
 
@@ -20,16 +21,9 @@ def list_statuses(version: PolicyVersion, now: Tally) -> tuple[ListStatus, ...]:
     for lst in version.lists:
         crit = lst.entry
         evidence: tuple[str, ...] = ()
-        met = True
-        if crit.grades is not None:
-            met = met and now.grade in crit.grades
-        if crit.score_at_most is not None:
-            met = met and now.score <= crit.score_at_most
-        if crit.score_at_least is not None:
-            met = met and now.score >= crit.score_at_least
         if crit.record_kinds is not None:
             evidence = tuple(c.record_id for c in now.contributions if c.kind in crit.record_kinds)
-            met = met and bool(evidence)
+        met = bool(entry_met(crit, now.grade, now.score, bool(evidence)))
         repaired: str | None = None
         if met and lst.repair is not None:
             latest = max(

@@ -19,6 +19,7 @@ from credence.policy.compiled import (
     CompiledPolicy,
     CompiledRule,
     CompiledVersion,
+    same_act_order,
 )
 from credence.policy.model import PolicyVersion
 from credence.records import VOID, Record
@@ -189,7 +190,9 @@ def _same_act(
             continue
         key = (group, c.occurred_on)
         best = heaviest.get(key)
-        if best is None or (abs(c.points), best.record_id) > (abs(best.points), c.record_id):
+        if best is None or same_act_order(c.points, c.record_id) < same_act_order(
+            best.points, best.record_id
+        ):
             heaviest[key] = c
     kept: list[Contribution] = []
     dropped: list[NotCounted] = []
@@ -279,7 +282,7 @@ def _total(
         version=version,
         as_of=as_of,
         score=score,
-        grade=version.grade_for(score),
+        grade=compiled.grade_for(score),
         categories=tuple(totals),
         contributions=tuple(counted),
         adjustments=tuple(adjustments),

@@ -42,7 +42,12 @@ from credence.engine.assessment import (
 )
 from credence.engine.lists import list_statuses
 from credence.engine.tally import Clamp, Tally, count_date, expiry_of, tally, value
-from credence.policy.compiled import CompiledPolicy, CompiledVersion, compile_policy
+from credence.policy.compiled import (
+    CompiledPolicy,
+    CompiledVersion,
+    change_days,
+    compile_policy,
+)
 from credence.policy.load import PolicySet
 from credence.policy.model import ListDef, PolicyVersion, Stages
 from credence.records import VOID, Record
@@ -191,15 +196,13 @@ class _Replayer:
         # Without stages or listings only credits depend on history, and they can only be
         # decided on a day that concerns a credit record.
         for record in self.records if staged or listed else self.credits:
-            self.push(record.known_on)
-            self.push(record.occurred_on)
-            self.push(record.effective_on)
-            for day in record.status_days():
+            for day in change_days(
+                record.occurred_on,
+                record.effective_on,
+                [record.known_on, *record.status_days()],
+                [expiry_of(record, r) for r in self.policy.valuing_rules(record.kind)],
+            ):
                 self.push(day)
-            for version in self.policy.versions:
-                rule = version.rule(record.kind)
-                if rule is not None:
-                    self.push(expiry_of(record, rule))
         for version in self.policy.versions:
             self.push(version.effective_from)
         self.push(self.as_of)
@@ -393,14 +396,15 @@ class _Replayer:
         rule = self.policy.rule_then(credit.kind, credit.occurred_on)
         assert rule is not None and rule.credit
         earned = count_date(credit, version)
-        if rule.at_most is not None:
-            start = rule.at_most.per.before(earned)
+        window = rule.limit_window(earned)
+        if window is not None and rule.at_most is not None:
+            start, end = window
             used = [
                 r
                 for r in self.credits
                 if r.kind == credit.kind
                 and self.credit_decisions.get(r.record_id, "x") is None
-                and start < count_date(r, version) <= earned
+                and start < count_date(r, version) <= end
                 and r.status_at(known) not in VOID
             ]
             if len(used) >= rule.at_most.count:

@@ -16,15 +16,17 @@ is how one definition serves both the interpreter and the generated plan.
 
 from __future__ import annotations
 
+import math
 import weakref
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property, reduce
 from math import floor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from credence.dates import Duration, Period
 from credence.errors import EvaluationError
@@ -35,6 +37,7 @@ from credence.policy.model import (
     Credit,
     CreditLimit,
     ListDef,
+    ListEntryCriteria,
     Measure,
     PolicyVersion,
     Rule,
@@ -55,13 +58,116 @@ def round_half_up(x: Fraction) -> int:
     return floor(x + Fraction(1, 2))
 
 
-def clip(value: int, low: int | None, high: int | None) -> int:
+class Ops(Protocol):
+    """The few operations a rule needs beyond ``+ - * < <= ==``, for one kind of value.
+
+    The meaning below is written once against this interface; :data:`PYTHON` applies it to
+    Python values (the reference evaluator), and the Ibis plan supplies column expressions
+    (``credence.compute.batch_compile.IBIS_OPS``), so the plan is generated from the same
+    statement instead of a re-typed formula.
+    """
+
+    def lit(self, value: int) -> Any:
+        """An integer constant."""
+        ...
+
+    def greatest(self, value: Any, low: int) -> Any:
+        """``value`` raised to at least ``low``."""
+        ...
+
+    def least(self, value: Any, high: int) -> Any:
+        """``value`` lowered to at most ``high``."""
+        ...
+
+    def floor_div(self, num: Any, den: int) -> Any:
+        """``num`` divided by the positive ``den``, rounded down (``num`` is never negative)."""
+        ...
+
+    def abs(self, value: Any) -> Any:
+        """The magnitude of ``value``."""
+        ...
+
+    def desc(self, value: Any) -> Any:
+        """A sort key that orders ``value`` from largest to smallest."""
+        ...
+
+    def isin(self, value: Any, options: Sequence[str]) -> Any:
+        """``value`` is one of ``options``."""
+        ...
+
+    def all_of(self, conditions: Sequence[Any]) -> Any:
+        """Every one of ``conditions`` holds (at least one is given)."""
+        ...
+
+    def first(self, cases: Sequence[tuple[Any, Any]], otherwise: Any) -> Any:
+        """The value of the first case whose condition holds, else ``otherwise``."""
+        ...
+
+
+class _Python:
+    def lit(self, value: int) -> Any:
+        return value
+
+    def greatest(self, value: Any, low: int) -> Any:
+        return max(value, low)
+
+    def least(self, value: Any, high: int) -> Any:
+        return min(value, high)
+
+    def floor_div(self, num: Any, den: int) -> Any:
+        return num // den
+
+    def abs(self, value: Any) -> Any:
+        return abs(value)
+
+    def desc(self, value: Any) -> Any:
+        return -value
+
+    def isin(self, value: Any, options: Sequence[str]) -> Any:
+        return value in options
+
+    def all_of(self, conditions: Sequence[Any]) -> Any:
+        return all(conditions)
+
+    def first(self, cases: Sequence[tuple[Any, Any]], otherwise: Any) -> Any:
+        return next((then for cond, then in cases if cond), otherwise)
+
+
+PYTHON: Ops = _Python()
+
+
+def clip(value: Any, low: int | None, high: int | None, ops: Ops = PYTHON) -> Any:
     """``value`` held within the optional bounds ``low`` and ``high``."""
-    if low is not None and value < low:
-        return low
-    if high is not None and value > high:
-        return high
+    if low is not None:
+        value = ops.greatest(value, low)
+    if high is not None:
+        value = ops.least(value, high)
     return value
+
+
+def same_act_order(points: Any, record_id: Any, ops: Ops = PYTHON) -> tuple[Any, Any]:
+    """The order in which counted records of one act compete; the first one counts.
+
+    The heaviest (largest absolute points) first, ties to the lowest record id.
+    """
+    return ops.desc(ops.abs(points)), record_id
+
+
+def entry_met(
+    entry: ListEntryCriteria, grade: Any, score: Any, has_evidence: Any, ops: Ops = PYTHON
+) -> Any:
+    """Whether a list's entry criteria are met by a grade, a score and (for record kinds)
+    whether a counted record of one of its kinds is present; every criterion given must hold."""
+    met: list[Any] = []
+    if entry.grades is not None:
+        met.append(ops.isin(grade, entry.grades))
+    if entry.score_at_most is not None:
+        met.append(score <= entry.score_at_most)
+    if entry.score_at_least is not None:
+        met.append(score >= entry.score_at_least)
+    if entry.record_kinds is not None:
+        met.append(has_evidence)
+    return ops.all_of(met)
 
 
 def expiry_threshold(duration: Duration, as_of: date) -> date:
@@ -142,6 +248,13 @@ class CompiledRule:
             return None
         return expiry_threshold(self.expires_after, as_of)
 
+    def limit_window(self, earned: date) -> tuple[date, date] | None:
+        """The days (start, end] in which accepted credits count towards ``at_most`` for a
+        credit earned on ``earned`` (None: no limit)."""
+        if self.at_most is None:
+            return None
+        return self.at_most.per.before(earned), earned
+
     @property
     def point_values(self) -> tuple[int, ...]:
         """Every value this rule can award."""
@@ -160,7 +273,11 @@ class CompiledCategory:
 
     def level(self, raw: int, weighted: bool) -> int:
         """The total after the cap (additive), or the dimension's bounded level (weighted)."""
-        return clip(self.base + raw if weighted else raw, self.min, self.max)
+        return int(self.level_of(raw, weighted, PYTHON))
+
+    def level_of(self, raw: Any, weighted: bool, ops: Ops) -> Any:
+        """:meth:`level` for values of ``ops`` (the one statement of a category's cap)."""
+        return clip(ops.lit(self.base) + raw if weighted else raw, self.min, self.max, ops)
 
 
 @dataclass(frozen=True)
@@ -183,27 +300,64 @@ class CompiledVersion:
     scale_min: int
     scale_max: int
     caps: tuple[CompiledCategory, ...]
+    grade_bands: tuple[tuple[int, str], ...]
     source: PolicyVersion
 
     def combine(self, levels: Mapping[str, int]) -> int:
-        """The score from the category levels, before stage clamps and the scale's bounds.
+        """The score from the category levels, before stage clamps and the scale's bounds."""
+        return int(self.combine_of(levels, PYTHON))
+
+    def combine_of(self, levels: Mapping[str, Any], ops: Ops) -> Any:
+        """:meth:`combine` for values of ``ops`` (the one statement of the score's formula).
 
         Additive: base + the capped sums. Weighted: each level normalised to [0, 1], weighted,
-        mapped onto the scale and rounded half up, exactly.
+        mapped onto the scale and rounded half up, exactly: in integers over the common
+        denominator Q·W (Q the lcm of the ranges, W the sum of the weights), so that a backend
+        computes it without fractions.
         """
         if not self.weighted:
-            return self.base + sum(levels[c.id] for c in self.caps)
-        weighted, weights = Fraction(0), 0
+            return reduce(lambda a, b: a + b, (levels[c.id] for c in self.caps), ops.lit(self.base))
+        q, w, factors = self.weighting
+        acc = ops.lit(0)
+        for c, factor in zip(self.caps, factors, strict=True):
+            assert c.min is not None
+            acc = acc + (levels[c.id] - c.min) * factor
+        span = self.scale_max - self.scale_min
+        # round_half_up(span * acc / (Q·W)) = floor((2·span·acc + Q·W) / (2·Q·W))
+        return self.scale_min + ops.floor_div(acc * (2 * span) + q * w, 2 * q * w)
+
+    @cached_property
+    def weighting(self) -> tuple[int, int, tuple[int, ...]]:
+        """(Q, W, each category's weight·Q/range) of the weighted model's exact arithmetic."""
+        ranges = []
         for c in self.caps:
             assert c.weight is not None and c.min is not None and c.max is not None
-            weighted += c.weight * Fraction(levels[c.id] - c.min, c.max - c.min)
-            weights += c.weight
-        span = self.scale_max - self.scale_min
-        return self.scale_min + round_half_up(span * weighted / weights)
+            ranges.append(c.max - c.min)
+        q = reduce(math.lcm, ranges, 1)
+        w = sum(c.weight or 0 for c in self.caps)
+        return (
+            q,
+            w,
+            tuple((c.weight or 0) * (q // r) for c, r in zip(self.caps, ranges, strict=True)),
+        )
 
     def bounded(self, score: int) -> int:
         """``score`` held within the scale."""
-        return clip(score, self.scale_min, self.scale_max)
+        return int(clip(score, self.scale_min, self.scale_max))
+
+    def bounded_of(self, score: Any, ops: Ops) -> Any:
+        """:meth:`bounded` for values of ``ops``."""
+        return clip(score, self.scale_min, self.scale_max, ops)
+
+    def grade_for(self, score: int) -> str:
+        """The grade whose band holds the (bounded) ``score``."""
+        return str(self.grade_of(score, PYTHON))
+
+    def grade_of(self, score: Any, ops: Ops) -> Any:
+        """:meth:`grade_for` for values of ``ops``: bands from the lowest, each up to its
+        maximum, the last one for everything above."""
+        bands = self.grade_bands
+        return ops.first([(score <= top, grade) for top, grade in bands[:-1]], bands[-1][1])
 
     def rule(self, kind: str) -> CompiledRule | None:
         """The rule or credit for ``kind`` in this version."""
@@ -295,6 +449,19 @@ class CompiledPolicy:
         then = self.version_at(occurred)
         return then.rule(kind) if then is not None else None
 
+    def valuing_rules(
+        self, kind: str, stretch: CompiledRule | None = None, now: CompiledVersion | None = None
+    ) -> tuple[CompiledRule, ...]:
+        """The rules under which a record of ``kind`` can be valued, whose expiry days can
+        change a result: every version's rule over a whole history, and for a credit kind
+        (the replay decides credits on any version's terms); with the record's ``stretch``
+        rule and the version in force ``now``, only those two, as lex mitior weighs no other
+        until another version comes into force (which rescores everyone)."""
+        if stretch is None or now is None or kind in self.credit_kinds:
+            return tuple(r for v in self.versions if (r := v.rule(kind)) is not None)
+        rule_now = now.rule(kind)
+        return (stretch,) if rule_now is None else (stretch, rule_now)
+
     def is_credit(self, kind: str, occurred: date) -> bool:
         """True when the version in force on the act's day treats ``kind`` as a credit."""
         rule = self.rule_then(kind, occurred)
@@ -311,6 +478,14 @@ class CompiledPolicy:
         if val_now is None:
             return "gone" if val_then != 0 and now.unfavourable(val_then) else "then"
         return "now" if now.strictly_better(val_now, val_then) else "then"
+
+
+def change_days(occurred: T, effective: T, known: Sequence[T], expiries: Sequence[T]) -> list[T]:
+    """The days on which a record can change a result without any new data: the act's day,
+    the day it becomes final, the days it becomes known or changes status (``known``), and
+    the days it expires under the rules that can value it (``expiries``, from
+    :meth:`CompiledPolicy.valuing_rules`); values or columns."""
+    return [occurred, effective, *known, *expiries]
 
 
 def _rule(rule: Rule) -> CompiledRule:
@@ -369,6 +544,7 @@ def _version(v: PolicyVersion) -> CompiledVersion:
         scale_min=v.scale.min,
         scale_max=v.scale.max,
         caps=tuple(CompiledCategory(c.id, c.min, c.max, c.weight, c.base) for c in v.categories),
+        grade_bands=tuple((g.max, g.grade) for g in sorted(v.grades, key=lambda g: g.min)),
         source=v,
     )
 
