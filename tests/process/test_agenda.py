@@ -306,8 +306,9 @@ def test_cli_full_subjects_reasons_and_refusals(sqlite_backend: Backend, tmp_pat
 
     first = process("--as-of", "2026-02-10")
     assert first.exit_code == 0, first.output
-    assert "advanced 2 subject(s) to 2026-02-10" in first.output
-    assert "due: first-run 2" in first.output
+    # Subject 2's one minor act can never reach the first rung: the first run skips it.
+    assert "advanced 1 subject(s) to 2026-02-10" in first.output
+    assert "due: first-run 1" in first.output
     full = process("--as-of", "2026-02-12", "--full", "-v", "--chunk", "1")
     assert "advanced 2 subject(s) to 2026-02-12" in full.output and "due: full 2" in full.output
     assert "timings: plan " in full.output and " ms per subject)" in full.output

@@ -17,7 +17,10 @@ from credence.store.schema import StoredRecord
 from tests.process.test_lifecycle import CLIMB, ingest, scheme
 from tests.store.backends import Backend
 
-OTHERS = [(f"B{i}", f"NID-{i}", "minor", "2026-03-01") for i in range(2, 6)]
+# Four minor acts each: enough to reach the first rung (4), so the first run visits them.
+OTHERS = [
+    (f"B{i}{m}", f"NID-{i}", "minor", f"2026-0{m}-01") for i in range(2, 6) for m in range(1, 5)
+]
 PURPOSE = "due process run for 2026-06-01"
 
 

@@ -24,14 +24,18 @@ from credence.audit.tables import AccessEvent
 from credence.engine.assessment import Assessment
 from credence.engine.timeline import Decisions
 from credence.errors import CredenceError
+from credence.policy.compiled import compile_policy
 from credence.policy.load import PolicySet
+from credence.process import kernel
 from credence.records import Record
 from credence.states import MeasureStatus
 from credence.store.schema import (
     AgendaDay,
     AgendaMark,
     IngestRun,
+    ListEntry,
     MeasureRow,
+    Notice,
     Objection,
     OutboxMessage,
     ProcessEvent,
@@ -219,12 +223,39 @@ def due(session: Session, policy: PolicySet, as_of: date, mark: AgendaMark | Non
 
 
 def first_run(session: Session, policy: PolicySet, as_of: date) -> Due:
-    """The first run for a policy visits every subject with records: nothing is known yet.
+    """The first run for a policy visits the subjects with records whose kinds may bring them
+    a notice, a listing or a measure on some day (:func:`credence.process.kernel.may_issue`,
+    asked of every subject's count of records per kind, read in one GROUP BY), and those that
+    already have rows (notices, entries or measures of the policy, or messages).
 
-    (Narrowing it to the subjects whose batch result has a stage, list, notice or measure in
-    its timeline needs a batch flag for "reaches the first rung"; the batch flags only clamps.)
+    A visit of any other subject would change nothing and record no day to come back on
+    (``advance_subject`` returns at once for it), so ``--full`` ends in the same state. The
+    batch plan offers no narrower sound flag: its replay flag is the same worst-case bound, and
+    whether a stage or list was reached on a past day is known only by the timeline's replay.
     """
-    return Due({s: {"first-run"} for s in with_records(session)})
+    reach = kernel.reach_of(compile_policy(policy))
+    kinds: dict[str, Counter[str]] = defaultdict(Counter)
+    counted = select(StoredRecord.subject_id, StoredRecord.kind, func.count()).group_by(
+        StoredRecord.subject_id, StoredRecord.kind
+    )
+    for sid, kind, n in session.execute(counted):
+        kinds[sid][kind] = n
+    # Most subjects share a handful of kind counts ({minor: 1}, ...): the bound once for each.
+    bound: dict[tuple[tuple[str, int], ...], bool] = {}
+    due: set[str] = set()
+    for sid, counts in kinds.items():
+        key = tuple(sorted(counts.items()))
+        if key not in bound:
+            bound[key] = kernel.may_issue(reach, counts.elements())
+        if bound[key]:
+            due.add(sid)
+    held: set[str] = set(session.scalars(select(OutboxMessage.subject_id).distinct()))
+    for table in (Notice, ListEntry, MeasureRow):
+        held.update(
+            session.scalars(select(table.subject_id).distinct().where(table.policy_id == policy.id))
+        )
+    due.update(s for s in held if s in kinds)
+    return Due({s: {"first-run"} for s in sorted(due)})
 
 
 def next_day(
