@@ -28,6 +28,8 @@ def pdf_text(body: bytes) -> str:
 def test_the_file_holds_every_record_notice_measure_and_read(world: World) -> None:
     doc = world.call("alice", "GET", "/me/export").json()
     SubjectFile.model_validate(doc)
+    # The JSON Schema (the pydantic model's) names every key of the document.
+    assert set(SubjectFile.model_json_schema()["properties"]) == set(doc)
     assert (doc["subject_id"], doc["policy_id"], doc["as_of"]) == (
         world.alice,
         "scheme",

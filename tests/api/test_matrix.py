@@ -71,6 +71,11 @@ ENDPOINTS = [
     Endpoint("GET", "/me/measures", ("subject",), lambda w: {}),
     Endpoint("GET", "/me/accesses", ("subject",), lambda w: {}),
     Endpoint("GET", "/me/objections", ("subject",), lambda w: {}),
+    Endpoint("GET", "/me/export", ("subject",), lambda w: {}),
+    Endpoint("GET", "/me/export/pdf", ("subject",), lambda w: {}),
+    Endpoint(
+        "GET", "/me/notices/{notice_id}/letter", ("subject",), lambda w: {"path": {"notice_id": 1}}
+    ),
     Endpoint(
         "POST",
         "/me/objections",
