@@ -70,8 +70,10 @@ def main() -> None:
     print("records  evaluate_ms  with_way_back_ms  ratio")
     for n in (5, 20, 50):
         recs = subject(n, rng)
-        plain = median_ms(lambda: evaluate(policy, recs, AS_OF, AS_OF), args.repeat)
-        back = median_ms(lambda: evaluate(policy, recs, AS_OF, AS_OF, way_back=True), args.repeat)
+        plain = median_ms(lambda r=recs: evaluate(policy, r, AS_OF, AS_OF), args.repeat)
+        back = median_ms(
+            lambda r=recs: evaluate(policy, r, AS_OF, AS_OF, way_back=True), args.repeat
+        )
         print(f"{n:7d}  {plain:11.1f}  {back:16.1f}  {back / plain:5.1f}")
 
 
