@@ -49,6 +49,13 @@ def test_yaml_syntax_error_names_file_line_and_column() -> None:
     assert msg.startswith("YAML syntax error")
 
 
+def test_a_day_the_calendar_lacks_is_an_error_at_its_line_not_a_crash() -> None:
+    bad = GOOD.replace("effective_from: 2025-01-01", "effective_from: 2025-02-30")
+    assert problems(bad) == [
+        ("p.yaml:3:17", "YAML syntax error: not a date: 2025-02-30 (day is out of range for month)")
+    ]
+
+
 def test_schema_error_names_the_field_path_line_and_expectation() -> None:
     bad = GOOD.replace("points: -2", "points: lots")
     found = problems(bad)

@@ -170,6 +170,18 @@ class _Limited(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> date:
+        """Read a YAML date, refusing a day the calendar lacks with its line (not a raw error)."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"not a date: {node.value} ({exc})", node.start_mark
+            ) from None
+
+
+_Limited.add_constructor("tag:yaml.org,2002:timestamp", _Limited.construct_yaml_timestamp)
+
 
 def _too_large(size: int, name: str, text: str = "") -> PolicyError:
     line = text.encode("utf-8")[:MAX_BYTES].count(b"\n") + 1 if text else 1
