@@ -457,3 +457,70 @@ def test_browsers_get_error_pages_and_clients_problems(world: World) -> None:
         sign_in(client, world, "rita")
         r = client.get("/portal", headers=page)
         assert r.status_code == 403 and "<h1>Not allowed</h1>" in r.text
+
+
+def _words_of(html: str, start: str, end: str) -> str:
+    """The text between two markers of a page, tags dropped and spaces collapsed."""
+    part = html[html.index(start) : html.index(end)]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", part)).replace(" .", ".")
+
+
+def test_the_portal_gives_the_principal_reasons_and_the_way_back(
+    client: TestClient, world: World
+) -> None:
+    from datetime import timedelta
+
+    from credence.dates import Duration
+    from credence.web.words import days, long_date
+
+    # Hand-checked on the web world (dates relative to its today, tests/web/world.py): Alice
+    # has 560, grade D; grade C starts at 600, so she is 40 points away, and each of her three
+    # judgments (-100) and her tax arrears (-80) alone would lift her past it.
+    today = world.today
+    j1_on = today - timedelta(240)  # J-ALICE-1, effective ten days later, counts 5 years
+    j1_ends = Duration(years=5).after(j1_on + timedelta(10))
+    tax_ends = Duration(years=3).after(j1_on + timedelta(20))
+    fine_ends = Duration(years=2).after(today - timedelta(300))
+    sign_in(client, world, "alice")
+    page = client.get("/portal").text
+    text = _words_of(page, 'id="reasons-h"', 'id="time-h"')
+    assert "Grade D 40 points away from grade C." in text
+    assert "Blacklist of serious dishonesty 40 points away from leaving the list." in text
+    assert text.count("decisive") == 8  # four reasons on each of the two outcomes
+    j1 = (
+        f"1. Court judgment not complied with: record court:J-ALICE-1 of {long_date(j1_on)},"
+        f" reported by Court, -100 points; it stops counting on {long_date(j1_ends)}. decisive"
+        " Legal basis: Municipal Merit Ordinance 2026 art. 10(2); Civil Procedure Code art. 255."
+    )
+    assert text.count(j1) == 2
+    taxes = f"4. Unpaid taxes: record tax_office:T-ALICE-1 of {long_date(j1_on + timedelta(20))}"
+    assert text.count(taxes) == 2
+    assert '<a href="/portal?object=court%3AJ-ALICE-1#file-h">' in page
+    # The way back: expiries by date; once the penalty (-10) and then the tax arrears (-80)
+    # stop counting, 560 + 10 + 80 = 650: grade C and off the blacklist. Overturning J-ALICE-1
+    # (+100) gives 660 today.
+    assert (
+        "Administrative penalty (record city_hall:V-ALICE-1 , -10 points) stops counting on"
+        f" {long_date(fine_ends)}."
+    ) in text
+    sooner = (
+        f"on {long_date(tax_ends)} if nothing new is reported, or on {long_date(today)} if you:"
+        " object to record court:J-ALICE-1 (Court judgment not complied with) and the objection"
+        f" succeeds (+100 points, {days((tax_ends - today).days)} sooner)"
+    )
+    assert f"Grade C {sooner}" in text
+    assert f"Off Blacklist of serious dishonesty {sooner}" in text
+    assert "Grade AAA: not with the records known." in text
+    assert "earn the credit Volunteering 4 times (+20 points, not sooner on its own)" in text
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", text)  # every date in words
+    # The link opens the objection form with that record chosen.
+    chosen = client.get("/portal", params={"object": "court:J-ALICE-1"}).text
+    assert re.search(r'<option value="court:J-ALICE-1"\s+selected>', chosen)
+
+
+def test_a_working_day_period_is_said_in_words() -> None:
+    from credence.dates import Calendar, Period
+    from credence.web.words import human_duration
+
+    assert human_duration(Period(working_days=10, calendar=Calendar("DE-BY"))) == "10 working days"
+    assert human_duration(Period(working_days=1)) == "1 working day"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from credence.dates import Duration, parse_duration
+from credence.dates import Duration, Period, parse_duration
 from credence.policy.load import PolicySet
 from credence.states import (
     ListingStatus,
@@ -84,6 +84,8 @@ def human_duration(value: object) -> str:
     >>> from credence.dates import parse_duration
     >>> human_duration(parse_duration("P30D")), human_duration(parse_duration("P1Y6M"))
     ('30 days', '1 year 6 months')
+    >>> human_duration(Period(working_days=10)), human_duration(Period(days=7, working_days=1))
+    ('10 working days', '7 days then 1 working day')
     """
     if not isinstance(value, Duration):
         return "" if value is None else str(value)
@@ -92,6 +94,10 @@ def human_duration(value: object) -> str:
         for n, unit in ((value.years, "year"), (value.months, "month"), (value.days, "day"))
         if n
     ]
+    if isinstance(value, Period) and value.working_days:
+        # A period of working days holds no calendar days: it is its count of working days.
+        n = value.working_days
+        parts.append(f"{'then ' if parts else ''}{n} working day{'s' if n != 1 else ''}")
     return " ".join(parts) or "no time"
 
 

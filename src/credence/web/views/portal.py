@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from credence import charts
 from credence.audit.access import Access, accesses_of, log_read
-from credence.engine.assessment import Assessment
+from credence.engine.assessment import Action, Assessment, Reason
 from credence.engine.reference import evaluate
+from credence.engine.way_back import CREDIT, OBJECTION
 from credence.errors import CredenceError
 from credence.policy.load import PolicySet
 from credence.records import VOID, Record, Status
@@ -38,7 +40,7 @@ from credence.runs.objections import (
 from credence.store.reader import SubjectInputs, inputs_of
 from credence.store.schema import ListEntry, MeasureRow, Notice, Objection, StoredRecord
 from credence.web.app import User, Web, WebError
-from credence.web.words import grouped_reads
+from credence.web.words import Words, days, grouped_reads, long_date
 
 PURPOSE = "self-service: the subject viewing their own record"
 MAX_STATEMENT = 5000
@@ -67,10 +69,24 @@ def status_of(record: Record) -> Status:
 
 
 def assess(
-    policy: PolicySet, inputs: SubjectInputs, sid: str, day: date, known: date
+    policy: PolicySet,
+    inputs: SubjectInputs,
+    sid: str,
+    day: date,
+    known: date,
+    *,
+    way_back: bool = False,
 ) -> Assessment:
     """Evaluate with the notices served and sign-offs recorded, as the due-process run does."""
-    return evaluate(policy, inputs.records, day, known, subject_id=sid, decisions=inputs.decisions)
+    return evaluate(
+        policy,
+        inputs.records,
+        day,
+        known,
+        subject_id=sid,
+        decisions=inputs.decisions,
+        way_back=way_back,
+    )
 
 
 def month_starts(first: date, today: date, months: int = 12) -> list[date]:
@@ -110,6 +126,49 @@ def timeline_points(
     return points
 
 
+def reason_sentence(r: Reason, words: Words) -> str:
+    """A principal reason in words: what, which record, when, from whom, points, until when.
+
+    The engine's own ``text`` carries ISO dates and codes; the page says the same in words.
+    """
+    ids = ", ".join(r.record_ids)
+    until = f"; it stops counting on {long_date(r.expires_on)}" if r.expires_on else ""
+    return (
+        f"{words.kind(r.kind)}: record {ids} of {long_date(r.occurred_on)}, reported by "
+        f"{words.source(r.source)}, {r.points:+d} points{until}."
+    )
+
+
+def action_lines(actions: Sequence[Action], words: Words) -> list[str]:
+    """The actions of a goal in words, one line each, copies of one credit on one line."""
+    out: list[str] = []
+    i = 0
+    while i < len(actions):
+        x = actions[i]
+        n = 1
+        while (
+            i + n < len(actions)
+            and x.action == CREDIT
+            and (actions[i + n].action, actions[i + n].kind) == (CREDIT, x.kind)
+        ):
+            n += 1
+        copies = actions[i : i + n]
+        if x.action == OBJECTION:
+            what = (
+                f"object to record {x.record_id} ({words.kind(x.kind)}) and the objection succeeds"
+            )
+        elif x.action == CREDIT:
+            what = f"earn the credit {words.kind(x.kind)}" + (f" {n} times" if n > 1 else "")
+        else:
+            what = f"put it right: {words.kind(x.kind)}"
+        points = sum(c.points for c in copies)
+        sooner = [c.days for c in copies if c.days]
+        alone = f"{days(max(sooner))} sooner" if sooner else "not sooner on its own"
+        out.append(f"{what} ({points:+d} points, {alone})")
+        i += n
+    return out
+
+
 def _json(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -129,7 +188,8 @@ def page_data(web: Web, user: User, session: Session) -> dict[str, Any]:
     )[sid]
     records = inputs.records
     try:
-        a = assess(policy, inputs, sid, today, today)
+        # The one evaluation of today: its reasons and way back are what the page explains.
+        a = assess(policy, inputs, sid, today, today, way_back=True)
     except CredenceError as exc:
         raise WebError(500, f"Your record cannot be evaluated: {exc}") from None
     version = policy.version_at(today) or policy.latest
@@ -192,6 +252,10 @@ def page_data(web: Web, user: User, session: Session) -> dict[str, Any]:
         "entries": entries,
         "objections": objections,
         "contestable": contestable,
+        "contestable_ids": {r.record_id for r in contestable},
+        "reason_sentence": lambda r: reason_sentence(r, web.words),
+        "action_lines": lambda xs: action_lines(xs, web.words),
+        "open_against": open_against,
         "accesses": grouped_reads(reversed(accesses), user.name),
     }
 
@@ -268,7 +332,8 @@ def routes(web: Web) -> APIRouter:
     def portal(request: Request) -> HTMLResponse:
         """The subject's own page."""
         user = web.require(request, "portal")
-        return show(request, user, {}, {}, 200)
+        # "Object to this record" next to a reason links here with the record chosen.
+        return show(request, user, {"record_id": request.query_params.get("object", "")}, {}, 200)
 
     @router.post("/portal/objections", response_model=None)
     def object_to(
