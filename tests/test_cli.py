@@ -276,6 +276,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "4. Grades on 2026-12-31 (batch evaluator, DuckDB" in out
     assert "5. Due process: 14 4-weekly runs" in out  # 13 and the last day
     assert "6. Baseline: the same city with no notice periods and no objections" in out
+    assert "Ready-made sign-ins" in out and "credence principal add" in out
     assert (folder / "reports" / "city-demo" / "report.html").exists()
     assert (folder / "credence.db").exists()
     # a second run recreates its own folder (the baseline is not what this checks)

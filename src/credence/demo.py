@@ -128,6 +128,11 @@ def run_demo(
         highlight=False,
         markup=False,
     )
+    from credence.commands.signins import print_signins
+
+    with store.session() as session:
+        print_signins(session, store, store.folder)
+        session.commit()
     store.close()
     if result.baseline is not None:
         result.baseline.store.close()
