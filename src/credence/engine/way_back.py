@@ -30,9 +30,9 @@ from decimal import Decimal
 from credence.dates import end_of_day
 from credence.engine.assessment import Action, Assessment, Expiry, Goal, WayBack
 from credence.engine.reasons import _bands, on_list
-from credence.engine.tally import tally
+from credence.engine.tally import expiry_of, tally
 from credence.engine.timeline import Replay, replay
-from credence.policy.compiled import CompiledPolicy
+from credence.policy.compiled import CompiledPolicy, change_days
 from credence.records import Record, Status, StatusChange
 
 Again = Callable[[list[Record], date], Assessment]
@@ -372,11 +372,17 @@ class _Scanner:
         horizon after which nothing more can."""
         days: set[date] = {start}
         for r in records:
-            days.update((r.occurred_on, r.effective_on, r.known_on, *r.status_days()))
+            days.update(
+                d
+                for d in change_days(
+                    r.occurred_on,
+                    r.effective_on,
+                    [r.known_on, *r.status_days()],
+                    [expiry_of(r, rule) for rule in self.policy.valuing_rules(r.kind)],
+                )
+                if d is not None
+            )
             for v in self.policy.versions:
-                rule = v.rule(r.kind)
-                if rule is not None and (end := rule.expires_on(r.occurred_on, r.effective_on)):
-                    days.add(end)
                 for lst in v.lists:
                     if lst.repair and lst.repair.probation and r.kind in lst.repair.record_kinds:
                         days.add(lst.repair.probation.after(r.occurred_on))
