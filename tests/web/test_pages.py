@@ -305,6 +305,15 @@ def test_the_lab_lints_and_tests_a_bundled_or_uploaded_policy(
     assert r.status_code == 422 and "Pick a bundled policy" in r.text
 
 
+def test_the_lab_links_every_bundled_policy_s_book(client: TestClient, world: World) -> None:
+    sign_in(client, world, "audrey")
+    assert '<a href="/lab/book/city-merit">city-merit</a>' in client.get("/lab").text
+    r = client.get("/lab/book/city-merit")
+    assert r.status_code == 200 and "Municipal merit scheme" in r.text
+    assert "Minor traffic violation" in r.text  # a rule beside its law, in words
+    assert client.get("/lab/book/no-such-policy").status_code == 404
+
+
 def test_the_lab_diffs_two_versions_and_explains_bad_input(
     client: TestClient, world: World
 ) -> None:

@@ -15,6 +15,8 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
 from credence import charts
+from credence.book.content import book_of
+from credence.book.write import render_html
 from credence.engine.spec import CaseResult, run_all
 from credence.errors import CredenceError, PolicyError
 from credence.policy import library
@@ -22,7 +24,7 @@ from credence.policy.lint import CODES, Finding, lint
 from credence.policy.load import PolicySet, loads_policy
 from credence.sim.limited import LimitExceeded, Limits, diff_refs, run_limited
 from credence.sim.scenarios import Scenario
-from credence.web.app import User, Web
+from credence.web.app import User, Web, WebError
 
 MAX_POLICY = 1024 * 1024
 POPULATION = (100, 10000)
@@ -134,6 +136,14 @@ def routes(web: Web) -> APIRouter:
         """The lab's forms."""
         user = web.require(request, "lab")
         return show(request, user, {})
+
+    @router.get("/lab/book/{name}")
+    def lab_book(request: Request, name: str) -> HTMLResponse:
+        """A bundled policy's book: each rule beside its law, the analysis, the worked tests."""
+        web.require(request, "lab")
+        if name not in library.names():
+            raise WebError(404, f"No bundled policy is called {name!r}.")
+        return HTMLResponse(render_html(book_of(library.resolve(name))))
 
     @router.post("/lab/check")
     def lab_check(
