@@ -499,7 +499,7 @@ def policy_list() -> None:
 
 @app.command()
 def demo(
-    population: Annotated[int, typer.Option(help="People in the synthetic city.")] = 100_000,
+    population: Annotated[int, typer.Option(help="People in the synthetic city.")] = 10_000,
     years: Annotated[int, typer.Option(help="Years simulated.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 7,
     data: Annotated[
@@ -515,7 +515,7 @@ def demo(
     ] = True,
     step: Annotated[
         int, typer.Option("--step", min=1, max=31, help="Days between due-process runs.")
-    ] = 7,
+    ] = 28,
 ) -> None:
     """End to end: simulate a city, ingest and run due process week by week, with objections
     and reviews, the same city with safeguards off, batch-score, write the report."""

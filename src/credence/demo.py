@@ -38,13 +38,13 @@ def run_demo(
     console: Console,
     folder: Path,
     *,
-    population: int = 100_000,
+    population: int = 10_000,
     years: int = 5,
     seed: int = 7,
     quiet: bool = False,
     url: str | None = None,
     baseline: bool = True,
-    step_days: int = 7,
+    step_days: int = 28,
 ) -> DemoRun:
     """Run the demo into ``folder`` (recreated); print and return the time of each phase."""
     from credence.sim.experiment import MARKER as LAB_MARKER
