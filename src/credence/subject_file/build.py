@@ -57,6 +57,21 @@ def _record(policy: PolicySet, r: Record) -> RecordEntry:
     )
 
 
+def _objection(o: Objection) -> ObjectionEntry:
+    """One objection as the file shows it (its body read once for statement and evidence)."""
+    body = json.loads(o.body)
+    return ObjectionEntry(
+        id=o.id,
+        record_id=o.record_id,
+        status=o.status,
+        filed_at=o.filed_at,
+        review_deadline=o.review_deadline,
+        outcome=o.outcome,
+        statement=body.get("statement", ""),
+        evidence=list(body.get("evidence", [])),
+    )
+
+
 def _delivery(m: OutboxMessage | None) -> DeliveryOut | None:
     if m is None:
         return None
@@ -176,19 +191,7 @@ def build_file(
             )
             for m in measures
         ],
-        objections=[
-            ObjectionEntry(
-                id=o.id,
-                record_id=o.record_id,
-                status=o.status,
-                filed_at=o.filed_at,
-                review_deadline=o.review_deadline,
-                outcome=o.outcome,
-                statement=json.loads(o.body).get("statement", ""),
-                evidence=list(json.loads(o.body).get("evidence", [])),
-            )
-            for o in objections
-        ],
+        objections=[_objection(o) for o in objections],
         accesses=[
             AccessEntry(at=a.at, actor=a.actor, role=a.role, purpose=a.purpose, what=a.what)
             for a in accesses
