@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from credence.dates import Duration, Period, parse_duration
+from credence.letters.letter import date_in_words
 from credence.policy.load import PolicySet
 from credence.states import (
     ListingStatus,
@@ -21,21 +22,6 @@ from credence.states import (
     NoticeStatus,
     ObjectionStatus,
     RecordStatus,
-)
-
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
 )
 
 #: The plain label of every state a person may see, whatever object it is a state of.
@@ -73,9 +59,7 @@ def long_date(value: date | datetime | None) -> str:
     >>> long_date(date(2030, 10, 7)), long_date(datetime(2031, 1, 1, 12, 0))
     ('7 October 2030', '1 January 2031')
     """
-    if value is None:
-        return ""
-    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+    return "" if value is None else date_in_words(value)
 
 
 def human_duration(value: object) -> str:
