@@ -132,7 +132,9 @@ class Refresher:
         proc.join(wait)
         if proc.is_alive():
             proc.kill()
-            proc.join(1.0)
+            # SIGKILL cannot be refused; only the exit itself (unmapping a large DuckDB
+            # process) may take more than a second on a loaded machine, so wait for it.
+            proc.join()
         return True
 
 
