@@ -19,9 +19,9 @@ import json
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from credence.audit.access import Access
 from credence.compute import batch
 from credence.errors import CredenceError
 from credence.policy.load import PolicySet
+from credence.records import Record
 from credence.states import ListingStatus as L
 from credence.states import MeasureStatus as M
 from credence.store.db import Store
@@ -52,9 +53,9 @@ from credence.store.schema import (
 PURPOSE = "aggregate statistics (analytics)"
 UNKNOWN_REGION = "(no region)"
 MONTHS = 12
+"""How many first-of-the-month dates the series goes back (each is one batch run)."""
 TABLES = ("grades-by-region", "grades-over-time", "lists", "measures", "objections", "review-times")
 """Every table the figures hold, in the order they are shown."""
-"""How many first-of-the-month dates the series goes back (each is one batch run)."""
 
 Progress = Callable[[str, float], None]
 """Told what is being done and the share of the computation done so far (0 to 1)."""
@@ -256,6 +257,33 @@ def store_source(store: Store) -> Iterator[batch.BatchSource]:
         con.disconnect()
 
 
+@dataclass
+class _Remembered(batch.BatchSource):
+    """A source that reads each subject's full records for the timeline replay only once.
+
+    Every batch run of one computation is known at the same day (today), so the records the
+    replay reads for a subject are the same in every month of the series: read for all 13 runs,
+    they cost more than the plans themselves (5.6 s against 2.8 s at 10,000 people).
+    """
+
+    kept: dict[date, dict[str, list[Record]]] = field(default_factory=dict)
+
+    def records_of(self, subjects: Sequence[str], known_at: date) -> dict[str, list[Record]]:
+        """The subjects' records as :meth:`BatchSource.records_of` reads them, read once."""
+        kept = self.kept.setdefault(known_at, {})
+        missing = sorted({s for s in subjects if s not in kept})
+        if missing:
+            read = super().records_of(missing, known_at)
+            for sid in missing:
+                kept[sid] = read.get(sid, [])
+        return {sid: kept[sid] for sid in subjects if kept[sid]}
+
+
+def remembered(source: batch.BatchSource) -> batch.BatchSource:
+    """``source``, reading each subject's records for the timeline replay only once."""
+    return _Remembered(**{f.name: getattr(source, f.name) for f in fields(batch.BatchSource)})
+
+
 def _texts(table: pa.Table) -> pa.Table:
     """Every column as text (an empty table's columns come typed as the driver guessed)."""
     return pa.table({n: table.column(n).cast(pa.string()) for n in table.column_names})
@@ -298,7 +326,8 @@ def compute(
     grades = tuple(g.grade for g in sorted(version.grades, key=lambda g: g.min))
     tell("reading the store's records", 0.0)
     check()
-    with store_source(store) as source:
+    with store_source(store) as read:
+        source = remembered(read)
         check()
         tell(f"scoring everyone as of {today.isoformat()}", 1 / steps)
         now = batch.score_batch(policy, source, today, today)
