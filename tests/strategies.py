@@ -22,6 +22,10 @@ START = date(2025, 1, 1)
 DURATIONS = ("P1M", "P3M", "P6M", "P1Y", "P2Y", "P30D", "P1Y6M")
 
 
+# Units of a per-unit rule: a whole amount, a large one, a fraction (0.5 of a month).
+PER_UNIT = ["1", "250", "0.5", "1000", "0.25"]
+
+
 def _day(offset: int) -> date:
     return START + timedelta(days=offset)
 
@@ -31,7 +35,19 @@ def rule_dicts(
     draw: st.DrawFn, kind: str, categories: list[str], merit: bool, allow_bands: bool = True
 ) -> dict[str, Any]:
     """One lawful rule for ``kind``."""
-    if allow_bands and draw(st.booleans()):
+    shape = draw(st.sampled_from(["fixed", "bands", "per_unit"])) if allow_bands else "fixed"
+    if shape == "per_unit":
+        each = draw(st.integers(-20, 20).filter(bool))
+        points = {"each": each, "per": draw(st.sampled_from(PER_UNIT))}
+        values = [each]
+        if draw(st.booleans()):
+            # a multiple of each, or one that a record reaches only by the cap
+            cap = each * draw(st.integers(1, 6)) + draw(st.sampled_from([0, 0, 1])) * (
+                1 if each > 0 else -1
+            )
+            points["cap"] = cap
+            values.append(cap)
+    elif shape == "bands":
         n = draw(st.integers(1, 3))
         bounds = sorted(draw(st.sets(st.integers(0, 5000), min_size=n, max_size=n)))
         points: Any = {
@@ -156,7 +172,13 @@ def one_record(draw: st.DrawFn, rid: str, subject: str = "s1") -> Record:
     occurred = _day(draw(st.integers(-30, 900)))
     effective = occurred + timedelta(days=draw(st.sampled_from([0, 0, 0, 10, 45, 120])))
     recorded_day = effective + timedelta(days=draw(st.sampled_from([0, 0, 1, 30, 200])))
-    amount = draw(st.one_of(st.none(), st.integers(0, 8000).map(Decimal)))
+    amount = draw(
+        st.one_of(
+            st.none(),
+            st.integers(0, 8000).map(Decimal),
+            st.integers(0, 800000).map(lambda c: Decimal(c).scaleb(-2)),
+        )
+    )
     history: list[StatusChange] = []
     if draw(st.integers(0, 4)) == 0:
         when = recorded_day + timedelta(days=draw(st.integers(0, 100)))

@@ -225,6 +225,31 @@ def test_amount_bands() -> None:
     assert below.not_counted[0].reason == "banded rule: amount -1 is below the lowest band"
 
 
+def test_points_per_unit_with_a_cap() -> None:
+    # -5 per whole month of arrears, at most -40 for one record
+    per_month = {"each": -5, "per": 1, "cap": -40}
+    p = policy(base_policy(rules=[rule("arrears", per_month, "P2Y")]))
+
+    def score(amount: object) -> int:
+        a = evaluate(p, [rec("d", "arrears", D(2025, 3, 1), amount=amount)], D(2025, 6, 1))
+        return a.score
+
+    assert score("0.5") == 100  # below one unit: 0 points
+    assert score(3) == 85
+    assert score("3.99") == 85  # whole units only
+    assert score(8) == 60
+    assert score(20) == 60  # held to the cap
+    missing = evaluate(p, [rec("d", "arrears", D(2025, 3, 1))], D(2025, 6, 1))
+    assert (missing.score, missing.not_counted[0].reason) == (
+        100,
+        "per-unit rule: the record has no amount",
+    )
+    half_month = {"each": 2, "per": "0.5"}
+    q = policy(base_policy(rules=[rule("service", half_month, None)]))
+    a = evaluate(q, [rec("s", "service", D(2025, 3, 1), amount="7.25")], D(2025, 6, 1))
+    assert a.score == 128  # 14 whole half-months, no cap
+
+
 # --- 3. caps and the scale ------------------------------------------------------------------
 
 

@@ -63,9 +63,28 @@ def test_schema_error_names_the_field_path_line_and_expectation() -> None:
     assert found == [
         (
             "p.yaml:12:13",
-            "rules.0.points: expected a whole number of points, or a mapping {bands: [...]}",
+            "rules.0.points: expected a whole number of points, a mapping {bands: [...]} or "
+            "{each: N, per: AMOUNT}",
         )
     ]
+
+
+def test_points_per_unit_load_and_bad_ones_name_the_field() -> None:
+    ok = GOOD.replace("points: -2", "points: {each: -5, per: 1, cap: -40}")
+    rule = loads_policy(ok, "p.yaml").versions[0].rules[0]
+    assert rule.point_values() == [-5, -40]
+    zero = GOOD.replace("points: -2", "points: {each: 0, per: 1}")
+    assert problems(zero) == [("p.yaml:12:13", "rules.0.points: each must not be 0")]
+    wrong_sign = GOOD.replace("points: -2", "points: {each: -5, per: 1, cap: 40}")
+    [(loc, msg)] = problems(wrong_sign)
+    assert loc == "p.yaml:12:13"
+    assert "cap (40) must have the sign of each (-5)" in msg
+    no_per = GOOD.replace("points: -2", "points: {each: -5, per: 0}")
+    [(loc, msg)] = problems(no_per)
+    assert msg.startswith("rules.0.points.per: ")
+    typo = GOOD.replace("points: -2", "points: {each: -5, per: 1, capp: -9}")
+    [(loc, msg)] = problems(typo)
+    assert msg.startswith("rules.0.points.capp: ")
 
 
 def test_unknown_field_is_an_error_not_ignored() -> None:

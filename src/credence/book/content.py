@@ -111,6 +111,10 @@ def plain_rule(rule: CompiledRule, version: CompiledVersion) -> str:
     """A rule or credit in plain words."""
     if rule.fixed is not None:
         value = f"adds {_points(rule.fixed)}"
+    elif rule.per_unit is not None:
+        pu = rule.per_unit
+        cap = "" if pu.cap is None else f", {_points(pu.cap)} at most"
+        value = f"adds {_points(pu.each)} for each whole {pu.per} of the record's amount{cap}"
     else:
         bands = ", ".join(f"{_points(p)} from an amount of {a}" for a, p in rule.bands)
         value = f"adds, by the record's amount, {bands} (nothing below {rule.bands[0][0]})"

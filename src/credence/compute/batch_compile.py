@@ -42,7 +42,7 @@ from credence.policy.compiled import (
     same_act_order,
 )
 from credence.policy.load import PolicySet
-from credence.policy.model import PolicyVersion
+from credence.policy.model import PerUnitPoints, PolicyVersion
 
 # A record's days of expiry under the rules that can value it, earlier first, as the incremental
 # agenda stores them (computed once when it is filled, not every night).
@@ -132,6 +132,8 @@ class _Compiler:
         """The rule's points for the record; NULL when a banded rule cannot place the amount."""
         if rule.fixed is not None:
             return _lit_int(rule.fixed)
+        if rule.per_unit is not None:
+            return _per_unit(rule.per_unit, t.amount)
         return _banded(rule, t.amount)
 
     def alive(self, rule: CompiledRule, t: ir.Table) -> ir.BooleanValue | None:
@@ -199,7 +201,7 @@ class _Compiler:
             rival = self.valued_records(
                 records.filter(records.kind.isin(grouped)), last, False, set(grouped)
             )
-            v = _same_act(v, rival, calendar)
+            v = _same_act(v, rival, calendar, self.reads_amount())
         else:
             v = v.mutate(fk=v.kc)
 
@@ -235,6 +237,11 @@ class _Compiler:
             lists=tuple(lst.id for lst in now.lists),
             replay_possible=bool(flag_aggs),
         )
+
+    def reads_amount(self) -> bool:
+        """True when a rule awards points per unit without a cap, so that the replay flags
+        need each record's amount (:meth:`worst_points`)."""
+        return any(r.unbounded for v in self.policy.versions for r in v.rules.values())
 
     def grouped_kinds(self) -> list[str]:
         """The kinds some version groups into same-act groups (their records compete)."""
@@ -289,6 +296,8 @@ class _Compiler:
             }
         if calendar:
             cols["ev"] = t.next_event
+        if self.reads_amount():
+            cols["amount"] = t.amount
         return t.select(**cols)
 
     # --- when the result can next change ---------------------------------------------------
@@ -455,9 +464,14 @@ class _Compiler:
     ) -> ir.IntegerValue | None:
         """Per record, its most unfavourable possible value in ``category`` (0 if none)."""
         worst: dict[str, int] = {}
+        by_amount: dict[str, list[CompiledRule]] = {}
         for v in self.policy.versions:
             for rule in v.rules.values():
                 if rule.category != category:
+                    continue
+                if rule.unbounded:
+                    # no bound without the amount: the record's own value under this rule
+                    by_amount.setdefault(rule.kind, []).append(rule)
                     continue
                 values = [0, *rule.point_values]
                 bad = min(values) if version.higher_is_better else max(values)
@@ -466,11 +480,15 @@ class _Compiler:
                     worst[rule.kind] = (
                         min(prev, bad) if version.higher_is_better else max(prev, bad)
                     )
-        if not worst:
+        if not worst and not by_amount:
             return None
-        cases = [
-            (records.fk == self.kind_code[kind], _lit_int(p)) for kind, p in sorted(worst.items())
-        ]
+        pick = ibis.least if version.higher_is_better else ibis.greatest
+        cases = []
+        for kind in sorted(worst.keys() | by_amount.keys()):
+            values = [_lit_int(worst.get(kind, 0))]
+            values += [self.points(r, records).fill_null(0) for r in by_amount.get(kind, [])]
+            value = values[0] if len(values) == 1 else pick(*values)
+            cases.append((records.fk == self.kind_code[kind], value))
         return ibis.cases(*cases, else_=_lit_int(0))
 
 
@@ -491,7 +509,27 @@ def _banded(rule: CompiledRule, amount: ir.DecimalValue) -> ir.IntegerValue:
     return ibis.cases(*cases, else_=ibis.null("int64"))
 
 
-def _same_act(v: ir.Table, rival: ir.Table, calendar: bool) -> ir.Table:
+def _per_unit(points: PerUnitPoints, amount: ir.DecimalValue) -> ir.IntegerValue:
+    """``each`` times the whole units of the amount (none below one unit), held to the cap.
+
+    A backend may divide decimals as doubles, so the quotient's floor is only a guess within
+    one unit of the truth; the decimal products then settle it exactly.
+    """
+    per = ibis.literal(points.per, type=AMOUNT_TYPE)
+    guess = (amount / per).floor().cast("int64")
+    units = ibis.cases(
+        (guess * per > amount, guess - 1),
+        ((guess + 1) * per <= amount, guess + 1),
+        else_=guess,
+    )
+    value = ibis.greatest(units, _BIGINT_ZERO) * _lit_int(points.each)
+    if points.cap is None:
+        return value
+    cap = _lit_int(points.cap)
+    return ibis.greatest(value, cap) if points.each < 0 else ibis.least(value, cap)
+
+
+def _same_act(v: ir.Table, rival: ir.Table, calendar: bool, amount: bool) -> ir.Table:
     """Of counted records of one act (same group, same day), keep only the heaviest.
 
     ``v`` holds every record and ``rival`` those of grouped kinds, both valued. Ties go to the
@@ -508,6 +546,8 @@ def _same_act(v: ir.Table, rival: ir.Table, calendar: bool) -> ir.Table:
         )
     )
     tail: dict[str, ir.Value] = {"ev": ibis.null("date")} if calendar else {}
+    if amount:
+        tail["amount"] = ibis.null(AMOUNT_TYPE)
     winners = ranked.filter(ranked._n == 0).select(
         "subject_id", "kc", "pts", "cat", fk=_lit_int(-1), **tail
     )
@@ -518,6 +558,7 @@ def _same_act(v: ir.Table, rival: ir.Table, calendar: bool) -> ir.Table:
         cat=v.cat,
         fk=v.kc,
         **({"ev": v.ev} if calendar else {}),
+        **({"amount": v.amount.cast(AMOUNT_TYPE)} if amount else {}),
     )
     return rest.union(winners, distinct=False)
 

@@ -115,7 +115,8 @@ def value(
             if record.amount is None
             else f"amount {record.amount} is below the lowest band"
         )
-        return NotCounted(record.record_id, record.kind, f"banded rule: {why}")
+        shape = "per-unit rule" if chosen.per_unit is not None else "banded rule"
+        return NotCounted(record.record_id, record.kind, f"{shape}: {why}")
     if expires is not None and as_of >= expires:
         return NotCounted(record.record_id, record.kind, f"expired on {expires}")
     return Contribution(

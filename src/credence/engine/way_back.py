@@ -32,7 +32,7 @@ from credence.engine.assessment import Action, Assessment, Expiry, Goal, WayBack
 from credence.engine.reasons import _bands, on_list
 from credence.engine.tally import expiry_of, tally
 from credence.engine.timeline import Replay, replay
-from credence.policy.compiled import CompiledPolicy, change_days
+from credence.policy.compiled import CompiledPolicy, CompiledRule, change_days
 from credence.records import Record, Status, StatusChange
 
 Again = Callable[[list[Record], date], Assessment]
@@ -459,13 +459,15 @@ def _offer(
         worth = max(abs(p) for p in credit.point_values)
         # As many as the policy's limit allows, or as many as the widest gap needs.
         copies = credit.at_most.count if credit.at_most else -(-needed // worth)
+        if credit.unbounded:
+            copies = 1  # one record of enough units brings what is needed
         for n in range(1, min(max(copies, 1), MAX_COPIES) + 1):
             candidates.append(
                 Action(
                     CREDIT,
                     credit.kind,
                     f"way-back.credit.{credit.kind}.{n}",
-                    _best_amount(credit.bands, favourable),
+                    _best_amount(credit, favourable, needed),
                     day,
                     0,
                     None,
@@ -489,7 +491,7 @@ def _offer(
                     REPAIR,
                     kind,
                     f"way-back.repair.{kind}",
-                    _best_amount(rule.bands, favourable),
+                    _best_amount(rule, favourable, needed),
                     day,
                     0,
                     None,
@@ -507,8 +509,17 @@ def _offer(
     return offered
 
 
-def _best_amount(bands: tuple[tuple[Decimal, int], ...], favourable: int) -> Decimal | None:
-    """The smallest amount of the band that favours the subject most (None: fixed points)."""
+def _best_amount(rule: CompiledRule, favourable: int, needed: int) -> Decimal | None:
+    """The smallest amount that favours the subject most under ``rule`` (None: fixed points);
+    for points per unit without a cap, the amount that brings ``needed`` points (one unit at
+    least)."""
+    pu = rule.per_unit
+    if pu is not None:
+        if pu.each * favourable <= 0:
+            return pu.per
+        target = abs(pu.cap) if pu.cap is not None else max(needed, 1)
+        return pu.per * -(-target // abs(pu.each))
+    bands = rule.bands
     if not bands:
         return None
     best = max(points * favourable for _, points in bands)

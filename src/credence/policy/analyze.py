@@ -313,6 +313,14 @@ def _clip(term: Any, low: int | None, high: int | None) -> Any:
 def _options_of(rule: CompiledRule) -> list[_Option]:
     if rule.fixed is not None:
         return [_Option(rule, rule.fixed, None)]
+    if rule.per_unit is not None:
+        # a record of k units sums like k records of one unit: one unit, and the capped record
+        pu = rule.per_unit
+        options = [_Option(rule, pu.each, pu.per)]
+        if pu.cap is not None and pu.cap != pu.each:
+            units = -(-pu.cap // pu.each)
+            options.append(_Option(rule, pu.cap, pu.per * units))
+        return options
     return [_Option(rule, points, at_least) for at_least, points in rule.bands]
 
 
@@ -709,7 +717,7 @@ class _VersionAnalysis:
             section = "credits" if rule.credit else "rules"
             if self.index and self.compiled.versions[self.index - 1].rule(rule.kind) == rule:
                 continue  # reported where it was written
-            amount = None if rule.fixed is not None else rule.bands[0][0]
+            amount = rule.least_amount
             rec = TestRecord(id="w1", kind=rule.kind, occurred_on=v.effective_from, amount=amount)
             day = v.effective_from + timedelta(days=self.tail)
             fits = self.builder.fits([rec], day)
@@ -822,7 +830,7 @@ def _kind_gaps(policy: PolicySet, compiled: CompiledPolicy) -> list[AnalysisFind
             gap, back = vs[j], vs[later]
             rule = back.rule(kind)
             assert rule is not None
-            amount = None if rule.fixed is not None else rule.bands[0][0]
+            amount = rule.least_amount
             rec = TestRecord(id="w1", kind=kind, occurred_on=gap.effective_from, amount=amount)
             out.append(
                 AnalysisFinding(

@@ -33,12 +33,14 @@ from credence.errors import EvaluationError
 from credence.policy.lint import unlawful
 from credence.policy.load import PolicySet
 from credence.policy.model import (
+    BandedPoints,
     CountFrom,
     Credit,
     CreditLimit,
     ListDef,
     ListEntryCriteria,
     Measure,
+    PerUnitPoints,
     PolicyVersion,
     Rule,
     ScoreRange,
@@ -219,13 +221,17 @@ class CompiledRule:
     source: Rule
     reason_code: str = ""
     reason_text: str = ""
+    per_unit: PerUnitPoints | None = None
 
     def points_for(self, amount: Decimal | None) -> int | None:
-        """The points for a record of ``amount``; None when a banded rule cannot place it."""
+        """The points for a record of ``amount``; None when a banded or per-unit rule cannot
+        place it (no amount, or one below every band)."""
         if self.fixed is not None:
             return self.fixed
         if amount is None:
             return None
+        if self.per_unit is not None:
+            return self.per_unit.for_amount(amount)
         chosen: int | None = None
         for at_least, points in self.bands:
             if amount >= at_least:
@@ -257,8 +263,26 @@ class CompiledRule:
 
     @property
     def point_values(self) -> tuple[int, ...]:
-        """Every value this rule can award."""
-        return (self.fixed,) if self.fixed is not None else tuple(p for _, p in self.bands)
+        """Every value this rule can award; for points per unit, the first unit's value and the
+        cap, which bound the rest (see :attr:`unbounded`)."""
+        if self.fixed is not None:
+            return (self.fixed,)
+        if self.per_unit is not None:
+            cap = self.per_unit.cap
+            return (self.per_unit.each,) if cap is None else (self.per_unit.each, cap)
+        return tuple(p for _, p in self.bands)
+
+    @property
+    def unbounded(self) -> bool:
+        """True when one record can award any multiple of its points (per unit, no cap)."""
+        return self.per_unit is not None and self.per_unit.cap is None
+
+    @property
+    def least_amount(self) -> Decimal | None:
+        """The smallest amount that earns this rule's first non-zero value (None: fixed)."""
+        if self.per_unit is not None:
+            return self.per_unit.per
+        return self.bands[0][0] if self.bands else None
 
 
 @dataclass(frozen=True)
@@ -491,9 +515,9 @@ def change_days(occurred: T, effective: T, known: Sequence[T], expiries: Sequenc
 def _rule(rule: Rule) -> CompiledRule:
     fixed = rule.points if isinstance(rule.points, int) else None
     bands = (
-        ()
-        if isinstance(rule.points, int)
-        else tuple((b.at_least, b.points) for b in rule.points.bands)
+        tuple((b.at_least, b.points) for b in rule.points.bands)
+        if isinstance(rule.points, BandedPoints)
+        else ()
     )
     credit = isinstance(rule, Credit)
     return CompiledRule(
@@ -511,6 +535,7 @@ def _rule(rule: Rule) -> CompiledRule:
         source=rule,
         reason_code=rule.reason_code or rule.kind,
         reason_text=rule.reason.strip() or rule.title.strip() or conduct_of(rule.kind),
+        per_unit=rule.points if isinstance(rule.points, PerUnitPoints) else None,
     )
 
 

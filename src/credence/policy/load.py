@@ -441,29 +441,47 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_UNION_TAGS = ("int", "BandedPoints")
+_UNION_TAGS = ("int", "BandedPoints", "PerUnitPoints")
+
+
+def _mapping_tag(value: dict[str, Any]) -> str:
+    """The branch of ``points`` a mapping was meant for: ``bands``, else points per unit."""
+    per_unit = "bands" not in value and bool({"each", "per"} & value.keys())
+    return "PerUnitPoints" if per_unit else "BandedPoints"
+
+
+def _branch_name(part: Any) -> Any:
+    """A union branch's tag in an error's location, without pydantic's validator wrapper."""
+    if isinstance(part, str) and part.startswith("function-") and part.endswith("]"):
+        return part.rsplit(", ", 1)[-1][:-1]
+    return part
 
 
 def _one_branch(errors: list[Any]) -> list[Any]:
-    """Keep, for ``points: int | bands``, only the errors of the branch the input was meant for."""
-    mapping_at: set[tuple[Any, ...]] = set()
+    """Keep, for ``points: int | bands | per unit``, only the errors of the branch the input
+    was meant for."""
+    mapping_at: dict[tuple[Any, ...], str] = {}
     for err in errors:
         loc = tuple(err["loc"])
         if "int" in loc and isinstance(err.get("input"), dict):
-            mapping_at.add(loc[: loc.index("int")])
+            mapping_at[loc[: loc.index("int")]] = _mapping_tag(err["input"])
     kept = []
     for err in errors:
-        loc = tuple(err["loc"])
+        # a branch with a validator is named "function-after[_signed(), PerUnitPoints]"
+        loc = tuple(_branch_name(part) for part in err["loc"])
         tag = next((t for t in _UNION_TAGS if t in loc), None)
         if tag is None:
             kept.append(err)
             continue
         prefix = loc[: loc.index(tag)]
-        if (tag == "BandedPoints") != (prefix in mapping_at):
+        if mapping_at.get(prefix, "int") != tag:
             continue
         err = {**err, "loc": (*prefix, *loc[loc.index(tag) + 1 :])}
         if tag == "int":
-            err["msg"] = "expected a whole number of points, or a mapping {bands: [...]}"
+            err["msg"] = (
+                "expected a whole number of points, a mapping {bands: [...]} or "
+                "{each: N, per: AMOUNT}"
+            )
         kept.append(err)
     return kept
 

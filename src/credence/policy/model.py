@@ -12,7 +12,7 @@ from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -292,12 +292,48 @@ class BandedPoints(Strict):
         return chosen
 
 
+class PerUnitPoints(Strict):
+    """Points for every whole ``per`` of the record's ``amount``, up to an optional ``cap``."""
+
+    each: int = Field(description="Points for each whole unit of the amount (not 0).")
+    per: Decimal = Field(gt=0, description="The amount that makes one unit (for example 1 month).")
+    cap: int | None = Field(
+        None, description="The most one record can award, with the sign of ``each``."
+    )
+
+    @model_validator(mode="after")
+    def _signed(self) -> PerUnitPoints:
+        if self.each == 0:
+            raise ValueError("each must not be 0")
+        if self.cap is not None and (
+            (self.cap > 0) != (self.each > 0) or abs(self.cap) < abs(self.each)
+        ):
+            raise ValueError(
+                f"cap ({self.cap}) must have the sign of each ({self.each}) and be at least "
+                "as large"
+            )
+        return self
+
+    def units(self, amount: Decimal) -> int:
+        """The whole units in ``amount`` (0 for an amount below one unit or negative)."""
+        with localcontext() as ctx:
+            ctx.prec = 80
+            return max(0, int(amount // self.per))
+
+    def for_amount(self, amount: Decimal) -> int:
+        """``each`` times the whole units in ``amount``, held to ``cap``."""
+        points = self.units(amount) * self.each
+        if self.cap is None:
+            return points
+        return max(points, self.cap) if self.each < 0 else min(points, self.cap)
+
+
 class Rule(Strict):
     """How one kind of record is scored."""
 
     kind: str
     category: str
-    points: int | BandedPoints
+    points: int | BandedPoints | PerUnitPoints
     expires_after: SpanField | None = None
     expiry_from: CountFrom = CountFrom.OCCURRED
     legal_basis: str | None = None
@@ -322,9 +358,13 @@ class Rule(Strict):
     title: str = Field("", description="What people read for this kind of record (lint CR012).")
 
     def point_values(self) -> list[int]:
-        """Every value this rule can award."""
+        """Every value this rule can award (points per unit: the values that bound them)."""
         if isinstance(self.points, int):
             return [self.points]
+        if isinstance(self.points, PerUnitPoints):
+            # the first unit's value and the cap bound the rest (0 below one unit)
+            cap = self.points.cap
+            return [self.points.each] if cap is None else [self.points.each, cap]
         return [b.points for b in self.points.bands]
 
 

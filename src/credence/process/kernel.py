@@ -185,17 +185,22 @@ class Reach:
 
     policy: CompiledPolicy
     ranges: dict[str, dict[str, tuple[int, int]]]
+    unbounded: frozenset[str] = frozenset()
 
 
 def reach_of(policy: CompiledPolicy) -> Reach:
-    """The value ranges of every kind of record under ``policy``."""
+    """The value ranges of every kind of record under ``policy`` (kinds that some version
+    values per unit without a cap have none: ``unbounded``)."""
     ranges: dict[str, dict[str, tuple[int, int]]] = {}
+    unbounded: set[str] = set()
     for v in policy.versions:
         for kind, rule in v.rules.items():
+            if rule.unbounded:
+                unbounded.add(kind)
             values = (0, *rule.point_values)
             lo, hi = ranges.setdefault(kind, {}).get(rule.category, (0, 0))
             ranges[kind][rule.category] = (min(lo, *values), max(hi, *values))
-    return Reach(policy, ranges)
+    return Reach(policy, ranges, frozenset(unbounded))
 
 
 def may_issue(reach: Reach, kinds: Iterable[str]) -> bool:
@@ -212,6 +217,8 @@ def may_issue(reach: Reach, kinds: Iterable[str]) -> bool:
     a list enters on, has nothing to be told.
     """
     counts = Counter(kinds)
+    if reach.unbounded & counts.keys():
+        return True  # one record of such a kind can move a total by any multiple of its points
     for v in reach.policy.versions:
         low: dict[str, int] = dict.fromkeys(v.categories, 0)
         high: dict[str, int] = dict.fromkeys(v.categories, 0)

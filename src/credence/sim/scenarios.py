@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from credence.policy.load import PolicySet
-from credence.policy.model import Credit, PolicyVersion, Rule
+from credence.policy.model import Credit, PerUnitPoints, PolicyVersion, Rule
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,9 @@ def conduct_table(policy: PolicySet, *more: PolicySet) -> list[Conduct]:
         else:
             rate = 0.0 if isinstance(rule, Credit) and rule.score_range else 0.4
         median = None
-        if not isinstance(rule.points, int):
+        if isinstance(rule.points, PerUnitPoints):
+            median = float(rule.points.per) * 3  # a typical record: a few units
+        elif not isinstance(rule.points, int):
             bounds = [float(b.at_least) for b in rule.points.bands]
             median = max(bounds[1] if len(bounds) > 1 else bounds[0], 1.0)
         judicial = rule.data_category == "judicial"
