@@ -523,10 +523,11 @@ def _per_unit(points: PerUnitPoints, amount: ir.DecimalValue) -> ir.IntegerValue
         else_=guess,
     )
     value = ibis.greatest(units, _BIGINT_ZERO) * _lit_int(points.each)
-    if points.cap is None:
-        return value
-    cap = _lit_int(points.cap)
-    return ibis.greatest(value, cap) if points.each < 0 else ibis.least(value, cap)
+    if points.cap is not None:
+        cap = _lit_int(points.cap)
+        value = ibis.greatest(value, cap) if points.each < 0 else ibis.least(value, cap)
+    # GREATEST and LEAST skip NULLs on some backends: no amount must stay "cannot place"
+    return ibis.cases((amount.isnull(), ibis.null("int64")), else_=value)
 
 
 def _same_act(v: ir.Table, rival: ir.Table, calendar: bool, amount: bool) -> ir.Table:
