@@ -517,8 +517,7 @@ def _best_amount(rule: CompiledRule, favourable: int, needed: int) -> Decimal | 
     if pu is not None:
         if pu.each * favourable <= 0:
             return pu.per
-        target = abs(pu.cap) if pu.cap is not None else max(needed, 1)
-        return pu.per * -(-target // abs(pu.each))
+        return pu.amount_for(pu.cap if pu.cap is not None else max(needed, 1))
     bands = rule.bands
     if not bands:
         return None

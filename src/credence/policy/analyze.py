@@ -318,8 +318,7 @@ def _options_of(rule: CompiledRule) -> list[_Option]:
         pu = rule.per_unit
         options = [_Option(rule, pu.each, pu.per)]
         if pu.cap is not None and pu.cap != pu.each:
-            units = -(-pu.cap // pu.each)
-            options.append(_Option(rule, pu.cap, pu.per * units))
+            options.append(_Option(rule, pu.cap, pu.amount_for(pu.cap)))
         return options
     return [_Option(rule, points, at_least) for at_least, points in rule.bands]
 

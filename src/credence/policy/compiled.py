@@ -268,8 +268,7 @@ class CompiledRule:
         if self.fixed is not None:
             return (self.fixed,)
         if self.per_unit is not None:
-            cap = self.per_unit.cap
-            return (self.per_unit.each,) if cap is None else (self.per_unit.each, cap)
+            return self.per_unit.bounds
         return tuple(p for _, p in self.bands)
 
     @property

@@ -320,6 +320,16 @@ class PerUnitPoints(Strict):
             ctx.prec = 80
             return max(0, int(amount // self.per))
 
+    @property
+    def bounds(self) -> tuple[int, ...]:
+        """The first unit's value and the cap, which bound every other value (0 below one
+        unit)."""
+        return (self.each,) if self.cap is None else (self.each, self.cap)
+
+    def amount_for(self, points: int) -> Decimal:
+        """The smallest amount whose whole units bring at least ``points`` (in size)."""
+        return self.per * -(-abs(points) // abs(self.each))
+
     def for_amount(self, amount: Decimal) -> int:
         """``each`` times the whole units in ``amount``, held to ``cap``."""
         points = self.units(amount) * self.each
@@ -362,9 +372,7 @@ class Rule(Strict):
         if isinstance(self.points, int):
             return [self.points]
         if isinstance(self.points, PerUnitPoints):
-            # the first unit's value and the cap bound the rest (0 below one unit)
-            cap = self.points.cap
-            return [self.points.each] if cap is None else [self.points.each, cap]
+            return list(self.points.bounds)
         return [b.points for b in self.points.bands]
 
 
